@@ -1,0 +1,82 @@
+"""Composition root: settings → organisations → database → engine, outbox and channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from bot.org_config import Organisations, load_organisations
+from bot.outbox import OutboxDispatcher
+from bot.settings import Settings
+from handlers.engine import Engine
+from handlers.turn import Services
+from storage import repositories as repo
+from storage.crypto import Vault
+from storage.db import Database, upgrade_database_async
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    orgs: Organisations
+    db: Database
+    services: Services
+    engine: Engine
+    dispatcher: OutboxDispatcher
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
+    orgs = load_organisations(settings.config_path)
+    url = settings.resolved_database_url()
+    if upgrade:
+        await upgrade_database_async(url)
+    db = Database(url)
+    vault = Vault(settings.resolved_secret_key())
+    async with db.session() as session:
+        directory = await repo.sync_organisations(session, orgs)
+        await session.commit()
+    dispatcher = OutboxDispatcher(db, vault)
+    services = Services(db=db, orgs=orgs, directory=directory, vault=vault, on_queued=dispatcher.kick)
+    return App(settings, orgs, db, services, Engine(services), dispatcher)
+
+
+async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
+    """Long polling until SIGINT/SIGTERM (or `stop` is set)."""
+    from bot.channels import telegram as tg
+
+    s = app.settings
+    application = tg.build_application(
+        s.telegram_bot_token, base_url=s.telegram_api_base_url, base_file_url=s.telegram_file_base_url
+    )
+    tg.attach_engine(application, app.engine)
+    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await application.initialize()
+    try:
+        await tg.register_commands(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0.0, timeout=30, drop_pending_updates=False)
+        sender = asyncio.create_task(app.dispatcher.run(), name="outbox")
+        me = application.bot.username
+        log.info("telegram polling started as @%s", me)
+        await stop.wait()
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        await application.updater.stop()
+        await application.stop()
+    finally:
+        await application.shutdown()

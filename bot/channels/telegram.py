@@ -1,0 +1,178 @@
+"""Telegram adapter (python-telegram-bot 22): updates in, outbox messages out. Translation only."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.i18n import LANGUAGES, t
+from bot.outbox import PermanentFailure, RetryLater
+from handlers.engine import Engine
+from handlers.messages import Button, FileRef, Incoming, Reply
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+COMMANDS = ("start", "status", "cancel", "help", "lang", "privacy")
+UNSUPPORTED = ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game")
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """The channel-neutral event for an update, or None for kinds we ignore (edits, joins)."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return None
+    common = {
+        "channel": CHANNEL,
+        "chat_id": str(chat.id),
+        "user_id": str(user.id),
+        "chat_type": "private" if chat.type == "private" else "group",
+        "update_key": str(update.update_id),
+        "language_code": user.language_code,
+    }
+    if update.callback_query is not None:
+        return Incoming(**common, payload=update.callback_query.data or "")  # type: ignore[arg-type]
+    msg = update.message
+    if msg is None:
+        return None
+    return Incoming(**common, **_message_content(msg))  # type: ignore[arg-type]
+
+
+def _message_content(msg: Message) -> dict[str, object]:
+    if msg.text is not None:
+        return {"text": msg.text}
+    if msg.photo:
+        p = msg.photo[-1]  # the largest size
+        return {"file": FileRef("photo", p.file_id, p.file_unique_id, None, "image/jpeg", p.file_size)}
+    if msg.document is not None:
+        d = msg.document
+        return {
+            "file": FileRef("document", d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size)
+        }
+    if msg.location is not None:
+        return {"location": (msg.location.latitude, msg.location.longitude)}
+    if msg.contact is not None:
+        own = (
+            msg.contact.user_id is not None
+            and msg.from_user is not None
+            and msg.contact.user_id == msg.from_user.id
+        )
+        return {"contact_phone": msg.contact.phone_number, "contact_is_own": own}
+    for kind in UNSUPPORTED:
+        if getattr(msg, kind, None):
+            return {"unsupported": kind}
+    return {"unsupported": "other"}
+
+
+def render_markup(
+    buttons: list[list[Button]],
+) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if not buttons:
+        return None
+    flat = [b for row in buttons for b in row]
+    if any(b.kind != "payload" for b in flat):
+        # Sharing a location or contact needs a reply keyboard; its other buttons send their label.
+        rows = [
+            [
+                KeyboardButton(
+                    b.label, request_location=b.kind == "location", request_contact=b.kind == "contact"
+                )
+                for b in row
+            ]
+            for row in buttons
+        ]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.payload) for b in row] for row in buttons]
+    )
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Pieces of at most `limit` characters, cut at line breaks where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    pieces.append(text)
+    return pieces
+
+
+class TelegramSender:
+    def __init__(self, application: Application) -> None:  # type: ignore[type-arg]
+        self.application = application
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        bot = self.application.bot
+        markup = render_markup(reply.buttons)
+        try:
+            media = reply.media
+            if media is None:
+                pieces = split_text(reply.text)
+                for piece in pieces[:-1]:
+                    await bot.send_message(chat_id, piece)
+                await bot.send_message(chat_id, pieces[-1], reply_markup=markup)
+            elif media.kind == "photo":
+                await bot.send_photo(
+                    chat_id, media.file_id or "", caption=(media.caption or "")[:CAPTION_LIMIT] or None
+                )
+            elif media.kind == "document":
+                await bot.send_document(
+                    chat_id, media.file_id or "", caption=(media.caption or "")[:CAPTION_LIMIT] or None
+                )
+            else:
+                await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            raise RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
+        except (Forbidden, BadRequest) as exc:
+            raise PermanentFailure(exc.message) from exc
+
+
+def build_application(token: str, *, base_url: str, base_file_url: str) -> Application:  # type: ignore[type-arg]
+    return ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url).build()
+
+
+def attach_engine(application: Application, engine: Engine) -> None:  # type: ignore[type-arg]
+    async def on_update(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            # Always answer a press, or the user's button keeps spinning.
+            try:
+                await update.callback_query.answer()
+            except Exception:
+                log.warning("could not answer a callback query", exc_info=True)
+        incoming = to_incoming(update)
+        if incoming is None:
+            return
+        outcome = await engine.handle(incoming)
+        for reply in outcome.undelivered:
+            await application.bot.send_message(incoming.chat_id, reply.text)
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram handler error", exc_info=context.error)
+
+    application.add_handler(TypeHandler(Update, on_update))
+    application.add_error_handler(on_error)
+
+
+async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu in Thai (also the default for other languages) and English."""
+    for lang in (None, *LANGUAGES):
+        commands = [BotCommand(name, t(lang or "th", f"commands.{name}")) for name in COMMANDS]
+        await application.bot.set_my_commands(commands, language_code=lang)

@@ -1,0 +1,268 @@
+"""The `damrongtham` command line (Typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography.fernet import Fernet
+
+from bot.logs import setup_logging
+from bot.org_config import ConfigError, Organisations, OrgConfig, load_org_file, load_organisations
+from bot.settings import Settings, SettingsError
+
+app = typer.Typer(
+    help="Damrongtham: a chat desk for grievances and corruption tip-offs.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Organisation files.", no_args_is_help=True)
+division_app = typer.Typer(help="Divisions and the chats that receive their cases.", no_args_is_help=True)
+coordinators_app = typer.Typer(help="The coordinators' chat.", no_args_is_help=True)
+secret_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(division_app, name="division")
+app.add_typer(coordinators_app, name="coordinators")
+app.add_typer(secret_app, name="secret")
+
+OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
+ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]
+ChatIdOption = Annotated[str, typer.Option("--chat-id", help="The chat's id on that platform.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    setup_logging(settings.log_level)
+    return settings
+
+
+def _orgs(settings: Settings) -> Organisations:
+    try:
+        return load_organisations(settings.config_path)
+    except ConfigError as exc:
+        raise _fail(f"Organisation file error in {exc}") from exc
+
+
+def _pick_org(orgs: Organisations, code: str | None) -> OrgConfig:
+    if code is None:
+        if orgs.single is None:
+            raise _fail(
+                "Several organisations are configured: add --org CODE "
+                f"({', '.join(o.code for o in orgs.all)})."
+            )
+        return orgs.single
+    org = orgs.get(code)
+    if org is None:
+        raise _fail(f"Unknown organisation {code!r}; configured: {', '.join(o.code for o in orgs.all)}.")
+    return org
+
+
+@app.command()
+def run() -> None:
+    """Run the bot on Telegram (long polling). Upgrades the database first."""
+    settings = _settings()
+    if not settings.telegram_bot_token:
+        raise _fail(
+            "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather and set it in the environment "
+            "or .env, or try the bot in the terminal with: damrongtham console"
+        )
+    _orgs(settings)
+
+    async def main() -> None:
+        from bot.app import build_app, run_telegram
+
+        application = await build_app(settings)
+        try:
+            await run_telegram(application)
+        finally:
+            await application.close()
+
+    _run(main())
+
+
+@app.command()
+def console() -> None:
+    """Talk to the bot in this terminal (no Telegram token needed)."""
+    settings = _settings()
+    _orgs(settings)
+
+    async def main() -> None:
+        from bot.app import build_app
+        from bot.channels.console import run_console
+
+        application = await build_app(settings)
+        try:
+            await run_console(application)
+        finally:
+            await application.close()
+
+    _run(main())
+
+
+def _run(coro: object) -> None:
+    try:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from storage.db import upgrade_database
+
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url())
+    typer.echo("Database is up to date.")
+
+
+@config_app.command("check")
+def config_check(
+    path: Annotated[Path | None, typer.Argument(help="File to check (default: DAMRONGTHAM_CONFIG).")] = None,
+) -> None:
+    """Validate organisation files without starting anything."""
+    try:
+        orgs = [load_org_file(path)] if path else load_organisations(Settings().config_path).all
+    except ConfigError as exc:
+        raise _fail(f"Organisation file error in {exc}") from exc
+    for org in orgs:
+        typer.echo(
+            f"OK {org.code}: {org.name_en} — {len(org.divisions)} divisions, {len(org.routing)} routing rules"
+        )
+
+
+async def _with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-untyped-def]
+    from storage import repositories as repo
+    from storage.crypto import Vault
+    from storage.db import Database, upgrade_database_async
+
+    url = settings.resolved_database_url()
+    await upgrade_database_async(url)
+    db = Database(url)
+    async with db.session() as session:
+        directory = await repo.sync_organisations(session, orgs)
+        await session.commit()
+    return db, directory, Vault(settings.resolved_secret_key())
+
+
+def corruption_divisions(org: OrgConfig) -> set[str]:
+    return {c for r in org.routing if r.report_type == "corruption" for c in r.primary + r.informed}
+
+
+def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: str) -> None:
+    settings = _settings()
+    orgs = _orgs(settings)
+    org = _pick_org(orgs, org_code)
+    if target_code is not None and target_code not in org.division_codes():
+        raise _fail(f"Unknown division {target_code!r}; known: {', '.join(org.division_codes())}.")
+    if channel not in ("telegram", "console"):
+        raise _fail(f"Unknown channel {channel!r}; use telegram.")
+    target = f"division:{target_code}" if target_code else "coordinators"
+
+    async def main() -> int:
+        from storage import repositories as repo
+
+        db, directory, vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                org_id = directory.org_ids[org.code]
+                general = f"division:{org.general_grievance_division}"
+                corrupt = {f"division:{c}" for c in corruption_divisions(org)}
+                others = {
+                    b.target
+                    for b in await repo.bindings_of_chat(session, channel, chat_id)
+                    if b.org_id == org_id
+                }
+                if (target == general and others & corrupt) or (target in corrupt and general in others):
+                    raise _fail(
+                        "Refused: this chat would receive both general grievances and corruption tip-offs. "
+                        "Corruption tip-offs need a chat of their own."
+                    )
+                released = await repo.bind_chat(
+                    session,
+                    org_id=org_id,
+                    target=target,
+                    division_id=directory.division_ids[(org.code, target_code)] if target_code else None,
+                    channel=channel,
+                    chat_id=chat_id,
+                    chat_enc=vault.encrypt(chat_id),
+                )
+                await session.commit()
+                return released
+        finally:
+            await db.dispose()
+
+    released = asyncio.run(main())
+    typer.echo(
+        f"Bound {target} of {org.code} to {channel} chat {chat_id}; {released} waiting message(s) released."
+    )
+
+
+@division_app.command("bind")
+def division_bind(
+    code: str, chat_id: ChatIdOption, channel: ChannelOption = "telegram", org: OrgOption = None
+) -> None:
+    """Send a division's cases to a chat (its staff group)."""
+    _bind(org, code, channel, chat_id)
+
+
+@coordinators_app.command("bind")
+def coordinators_bind(
+    chat_id: ChatIdOption, channel: ChannelOption = "telegram", org: OrgOption = None
+) -> None:
+    """Send coordinators' alerts and conflict-of-interest cases to a chat."""
+    _bind(org, None, channel, chat_id)
+
+
+@division_app.command("list")
+def division_list(org: OrgOption = None) -> None:
+    """Divisions and their bound chats."""
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = [_pick_org(orgs, org)] if org or orgs.single else orgs.all
+
+    async def main() -> None:
+        from storage import repositories as repo
+
+        db, directory, _vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                for o in chosen:
+                    bindings = await repo.all_bindings(session, directory.org_ids[o.code])
+                    by_target: dict[str, list[str]] = {}
+                    for b in bindings:
+                        by_target.setdefault(b.target, []).append(f"{b.channel}:{b.chat_id}")
+                    typer.echo(f"{o.code} {o.name_en}")
+                    for d in o.divisions:
+                        chats = ", ".join(by_target.get(f"division:{d.code}", [])) or "(no chat bound)"
+                        typer.echo(f"  {d.code:<12} {d.name_th} / {d.name_en}  →  {chats}")
+                    coord = ", ".join(by_target.get("coordinators", [])) or "(no chat bound)"
+                    typer.echo(f"  {'coordinators':<12} →  {coord}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+
+
+@secret_app.command("generate")
+def secret_generate() -> None:
+    """Print a new key for DAMRONGTHAM_SECRET_KEY."""
+    typer.echo(Fernet.generate_key().decode())
+
+
+def main() -> None:
+    try:
+        app()
+    except SettingsError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        sys.exit(2)

@@ -1,0 +1,286 @@
+"""Organisation files: divisions, routing rules, categories and deadlines, validated on load.
+
+One TOML file describes one organisation; `DAMRONGTHAM_CONFIG` names one file, several
+(separated by the OS path separator) or a folder of `*.toml` files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ReportType = Literal["corruption", "grievance", "information"]
+Concern = Literal["yes", "no", "unsure"]
+REPORT_TYPES: tuple[ReportType, ...] = ("corruption", "grievance", "information")
+CONCERNS: tuple[Concern, ...] = ("yes", "no", "unsure")
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+ORG_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+
+
+class ConfigError(ValueError):
+    """An organisation file is unusable; `problems` name each field with a hint."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Division(_Strict):
+    code: str
+    name_th: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not CODE_RE.match(v):
+            raise ValueError("must be lower-case letters, digits or _, starting with a letter")
+        return v
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" else self.name_th
+
+
+class Category(_Strict):
+    code: str
+    th: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def label(self, lang: str) -> str:
+        return self.en if lang == "en" else self.th
+
+
+class RoutingRule(_Strict):
+    report_type: ReportType
+    concerns_personnel: list[Concern] = Field(min_length=1)
+    primary: list[str] = Field(min_length=1)
+    informed: list[str] = Field(default_factory=list)
+
+
+class Categories(_Strict):
+    corruption: list[Category] = Field(min_length=1)
+    grievance: list[Category] = Field(min_length=1)
+    information: list[Category] = Field(min_length=1)
+
+    def for_type(self, report_type: str) -> list[Category]:
+        items: list[Category] = getattr(self, report_type)
+        return items
+
+
+class Deadlines(_Strict):
+    acknowledge_working_days: int = Field(default=1, ge=0, le=30)
+    reply_days: int = Field(default=15, ge=1, le=365)
+    update_every_days: int = Field(default=15, ge=1, le=365)
+    holidays: list[date] = Field(default_factory=list)
+
+
+class IntakeLimits(_Strict):
+    description_min_chars: int = Field(default=15, ge=1)
+    description_max_chars: int = Field(default=3000, le=4000)
+    detail_max_chars: int = Field(default=500, ge=10, le=4000)
+    max_files: int = Field(default=5, ge=0, le=10)
+    max_file_mb: int = Field(default=20, ge=1, le=20)  # the Bot API serves at most 20 MB
+
+    @model_validator(mode="after")
+    def _range(self) -> IntakeLimits:
+        if self.description_min_chars > self.description_max_chars:
+            raise ValueError("description_min_chars is larger than description_max_chars")
+        return self
+
+
+class OrgConfig(_Strict):
+    code: str
+    name_th: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    centre_name_th: str = ""
+    centre_name_en: str = ""
+    timezone: str = "Asia/Bangkok"
+    general_grievance_division: str
+    divisions: list[Division] = Field(min_length=1)
+    routing: list[RoutingRule] = Field(min_length=1)
+    categories: Categories
+    deadlines: Deadlines = Deadlines()
+    intake: IntakeLimits = IntakeLimits()
+
+    @field_validator("code")
+    @classmethod
+    def _org_code(cls, v: str) -> str:
+        if not ORG_CODE_RE.match(v):
+            raise ValueError("must be 2-10 upper-case letters or digits, starting with a letter")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> OrgConfig:
+        problems = _cross_check(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def division(self, code: str) -> Division:
+        for d in self.divisions:
+            if d.code == code:
+                return d
+        raise KeyError(code)
+
+    def division_codes(self) -> list[str]:
+        return [d.code for d in self.divisions]
+
+    def name(self, lang: str) -> str:
+        return self.name_en if lang == "en" else self.name_th
+
+    def centre_name(self, lang: str) -> str:
+        if lang == "en":
+            return self.centre_name_en or self.name_en
+        return self.centre_name_th or self.name_th
+
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _cross_check(cfg: OrgConfig) -> list[str]:
+    known = cfg.division_codes()
+    hint = f"known divisions are {', '.join(known)}"
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, d in enumerate(cfg.divisions):
+        if d.code in seen:
+            problems.append(f"divisions[{i}].code: {d.code!r} appears twice (hint: codes are unique)")
+        seen.add(d.code)
+    if cfg.general_grievance_division not in known:
+        problems.append(
+            f"general_grievance_division: unknown division {cfg.general_grievance_division!r} (hint: {hint})"
+        )
+    covered: dict[tuple[str, str], int] = {}
+    for i, rule in enumerate(cfg.routing):
+        for field in ("primary", "informed"):
+            for j, code in enumerate(getattr(rule, field)):
+                if code not in known:
+                    problems.append(f"routing[{i}].{field}[{j}]: unknown division {code!r} (hint: {hint})")
+        if rule.report_type == "corruption" and cfg.general_grievance_division in (
+            rule.primary + rule.informed
+        ):
+            problems.append(
+                f"routing[{i}]: corruption tip-offs must not go to the general grievance division "
+                f"{cfg.general_grievance_division!r} (hint: route them to a separate division, "
+                "for example legal)"
+            )
+        for concern in rule.concerns_personnel:
+            key = (rule.report_type, concern)
+            if key in covered:
+                problems.append(
+                    f"routing[{i}]: {rule.report_type}/{concern} is already routed by "
+                    f"routing[{covered[key]}] (hint: each report type and answer needs one rule)"
+                )
+            covered[key] = i
+    for rt in REPORT_TYPES:
+        for concern in CONCERNS:
+            if (rt, concern) not in covered:
+                problems.append(
+                    f"routing: no rule for report_type={rt!r} with concerns_personnel={concern!r} "
+                    "(hint: add it to a [[routing]] table's concerns_personnel)"
+                )
+    for rt in REPORT_TYPES:
+        codes = [c.code for c in cfg.categories.for_type(rt)]
+        if len(codes) != len(set(codes)):
+            problems.append(f"categories.{rt}: category codes repeat (hint: codes are unique)")
+    return problems
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("bot") / "orgs" / "cm-pao.toml"))
+
+
+def _format_validation_error(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "is required (hint: add this field)"
+        elif err["type"] == "extra_forbidden":
+            msg = "is not a known field (hint: check the spelling)"
+        elif err["type"] == "literal_error":
+            msg = f"{msg} (hint: check the spelling)"
+        problems.append(f"{loc or '(file)'}: {msg}")
+    return problems
+
+
+def load_org_file(path: Path) -> OrgConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), ["file not found (hint: check DAMRONGTHAM_CONFIG)"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+    try:
+        return OrgConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(str(path), _format_validation_error(exc)) from exc
+
+
+def config_paths(spec: str) -> list[Path]:
+    if not spec.strip():
+        return [default_config_path()]
+    paths: list[Path] = []
+    for part in spec.split(os.pathsep):
+        p = Path(part.strip()).expanduser()
+        if not part.strip():
+            continue
+        if p.is_dir():
+            paths.extend(sorted(p.glob("*.toml")))
+        else:
+            paths.append(p)
+    return paths
+
+
+class Organisations:
+    """Every organisation this deployment serves, by code."""
+
+    def __init__(self, orgs: list[OrgConfig]) -> None:
+        self._by_code = {o.code: o for o in orgs}
+        self.all = list(orgs)
+
+    def get(self, code: str) -> OrgConfig | None:
+        return self._by_code.get(code.upper())
+
+    def __getitem__(self, code: str) -> OrgConfig:
+        return self._by_code[code]
+
+    @property
+    def single(self) -> OrgConfig | None:
+        return self.all[0] if len(self.all) == 1 else None
+
+
+def load_organisations(spec: str) -> Organisations:
+    orgs = [load_org_file(p) for p in config_paths(spec)]
+    if not orgs:
+        raise ConfigError(spec, ["no organisation files found (hint: point to a .toml file)"])
+    codes = [o.code for o in orgs]
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        raise ConfigError(spec, [f"code: {', '.join(dupes)} used by more than one file"])
+    return Organisations(orgs)

@@ -1,0 +1,165 @@
+"""The outbox dispatcher: sends queued messages after their transaction committed, with retries.
+
+Delivery is at least once: a message is marked sent after the platform accepted it, so a crash
+between the two sends it again on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlmodel import col, select
+
+from handlers.messages import Reply
+from storage.crypto import Vault
+from storage.db import Database
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)  # a claimed message not confirmed by then is sent again
+MAX_ATTEMPTS = 10
+
+
+class RetryLater(Exception):
+    """The platform asked us to wait (Telegram's RetryAfter, LINE's 429)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = seconds
+
+
+class PermanentFailure(Exception):
+    """The platform will never accept this message (chat gone, bot blocked)."""
+
+
+class Sender(Protocol):
+    async def send(self, chat_id: str, reply: Reply) -> None: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        senders: dict[str, Sender] | None = None,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        batch: int = 50,
+    ) -> None:
+        self.db, self.vault, self.clock, self.batch = db, vault, clock, batch
+        self.senders: dict[str, Sender] = dict(senders or {})
+        self._wake = asyncio.Event()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def run(self, *, idle_seconds: float = 1.0) -> None:
+        """Send until cancelled; wakes on `kick()` or every `idle_seconds` for retries."""
+        while True:
+            try:
+                sent = await self.send_due()
+            except Exception:
+                log.exception("outbox pass failed; retrying shortly")
+                sent = 0
+            if sent:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+            self._wake.clear()
+
+    async def drain(self) -> int:
+        """Send everything due now (tests and the console)."""
+        total = 0
+        while sent := await self.send_due():
+            total += sent
+        return total
+
+    async def _claim(self) -> list[OutboxMessage]:
+        now = self.clock()
+        async with self.db.session() as session:
+            stmt = (
+                select(OutboxMessage)
+                .where(
+                    col(OutboxMessage.status).in_(("pending", "sending")),
+                    col(OutboxMessage.channel).in_(list(self.senders)),
+                    col(OutboxMessage.next_attempt_at) <= now,
+                )
+                .order_by(col(OutboxMessage.id))
+                .limit(self.batch)
+            )
+            if self.db.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = list((await session.execute(stmt)).scalars())
+            for row in rows:
+                row.status = "sending"
+                row.next_attempt_at = now + LEASE
+            await session.commit()
+            return rows
+
+    async def send_due(self) -> int:
+        """One pass: claim due messages, send them in order, record each outcome."""
+        rows = await self._claim()
+        held: set[tuple[str, str]] = set()  # chats with a failure: later messages wait, keeping order
+        done = 0
+        for row in rows:
+            assert row.channel is not None and row.chat_enc is not None
+            chat_id: str = self.vault.decrypt(row.chat_enc)
+            if (row.channel, chat_id) in held:
+                await self._update(row, status="pending", next_attempt_at=self.clock())
+                continue
+            try:
+                assert row.payload_enc is not None
+                await self.senders[row.channel].send(
+                    chat_id, Reply.from_dict(self.vault.decrypt(row.payload_enc))
+                )
+            except RetryLater as exc:
+                held.add((row.channel, chat_id))
+                await self._update(
+                    row, status="pending", next_attempt_at=self.clock() + timedelta(seconds=exc.seconds)
+                )
+                log.warning("platform asked to wait %.1fs", exc.seconds, extra={"outbox_id": row.id})
+            except PermanentFailure as exc:
+                await self._update(row, status="failed", last_error=str(exc)[:300])
+                log.error(
+                    "outbox message refused for good",
+                    extra={"outbox_id": row.id, "error": type(exc).__name__},
+                )
+            except Exception as exc:
+                held.add((row.channel, chat_id))
+                attempts = row.attempts + 1
+                failed = attempts >= MAX_ATTEMPTS
+                await self._update(
+                    row,
+                    status="failed" if failed else "pending",
+                    attempts=attempts,
+                    next_attempt_at=self.clock() + timedelta(seconds=min(2**attempts, 300)),
+                    last_error=f"{type(exc).__name__}: {exc}"[:300],
+                )
+                log.warning(
+                    "outbox send failed (attempt %d)",
+                    attempts,
+                    extra={"outbox_id": row.id, "error": type(exc).__name__},
+                )
+            else:
+                done += 1
+                # The payload may hold a tracking code: keep it no longer than needed.
+                await self._update(row, status="sent", sent_at=self.clock(), payload_enc=None)
+        return done
+
+    async def _update(self, row: OutboxMessage, **values: object) -> None:
+        async with self.db.session() as session:
+            fresh = await session.get(OutboxMessage, row.id)
+            assert fresh is not None
+            for key, value in values.items():
+                setattr(fresh, key, value)
+            await session.commit()

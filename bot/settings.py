@@ -1,0 +1,83 @@
+"""Runtime settings, read from the environment and `.env` (pydantic-settings)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = Path("data")
+PLACEHOLDERS = {"", "change-me", "changeme", "secret", "placeholder", "xxx"}
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unusable; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(default="", alias="DATABASE_URL")
+    telegram_bot_token: str = Field(default="", alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_base_url: str = Field(default="https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL")
+    telegram_file_base_url: str = Field(
+        default="https://api.telegram.org/file/bot", alias="TELEGRAM_FILE_BASE_URL"
+    )
+    config_path: str = Field(default="", alias="DAMRONGTHAM_CONFIG")
+    secret_key: str = Field(default="", alias="DAMRONGTHAM_SECRET_KEY")
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="DAMRONGTHAM_DATA_DIR")
+    env: Literal["development", "production"] = Field(default="development", alias="DAMRONGTHAM_ENV")
+    log_level: str = Field(default="INFO", alias="DAMRONGTHAM_LOG_LEVEL")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'damrongtham.sqlite3').as_posix()}"
+
+    def resolved_secret_key(self) -> str:
+        """The Fernet key for personal data.
+
+        Production fails closed; development generates one key once into the data folder
+        so that a restart can still read what it encrypted.
+        """
+        key = self.secret_key.strip()
+        if key and key.lower() not in PLACEHOLDERS:
+            _check_fernet_key(key)
+            return key
+        if self.env == "production":
+            raise SettingsError(
+                "DAMRONGTHAM_SECRET_KEY is missing or a placeholder; production refuses to start. "
+                "Generate one with: damrongtham secret generate"
+            )
+        key_file = self.data_dir / "secret.key"
+        if key_file.exists():
+            key = key_file.read_text().strip()
+            _check_fernet_key(key)
+            return key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = Fernet.generate_key().decode()
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        log.warning(
+            "DAMRONGTHAM_SECRET_KEY is not set: generated a development key in %s. "
+            "Back it up; without it, encrypted personal data cannot be read.",
+            key_file,
+        )
+        return key
+
+
+def _check_fernet_key(key: str) -> None:
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(
+            "DAMRONGTHAM_SECRET_KEY must be a Fernet key (32 url-safe base64 bytes); "
+            "generate one with: damrongtham secret generate"
+        ) from exc

@@ -1,0 +1,118 @@
+"""Text built from a draft or a case: the reporter's summary and the staff case card."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bot.i18n import t
+from bot.org_config import OrgConfig
+from handlers.deadlines import format_datetime
+from handlers.messages import Media, Reply
+from handlers.routing import Route
+from storage.models import Case
+
+if TYPE_CHECKING:
+    from handlers.turn import Turn
+
+STAFF_LANG = "th"  # staff chats of a Thai local government read Thai
+
+
+def category_label(org: OrgConfig, report_type: str, code: str, lang: str) -> str:
+    for c in org.categories.for_type(report_type):
+        if c.code == code:
+            return c.label(lang)
+    return code
+
+
+def draft_summary(turn: Turn) -> str:
+    s, lang, org = turn.state, turn.lang, turn.org
+    dash = turn.text("summary.none")
+    lines = [turn.text("summary.title"), ""]
+    lines.append(f"{turn.text('summary.type')}: {turn.text('type.' + s['type'])}")
+    if s["type"] != "information":
+        lines.append(
+            f"{turn.text('summary.personnel')}: {turn.text('answer.' + s.get('concerns', 'unsure'))}"
+        )
+        named = s.get("named_division")
+        lines.append(f"{turn.text('summary.division')}: {org.division(named).name(lang) if named else dash}")
+    lines.append(f"{turn.text('summary.category')}: {category_label(org, s['type'], s['category'], lang)}")
+    lines.append(f"{turn.text('summary.description')}: {s.get('description')}")
+    lines.append(f"{turn.text('summary.when')}: {s.get('when') or dash}")
+    where = s.get("where") or (turn.text("summary.shared_location") if s.get("location") else dash)
+    lines.append(f"{turn.text('summary.where')}: {where}")
+    lines.append(f"{turn.text('summary.people')}: {s.get('people') or dash}")
+    lines.append(f"{turn.text('summary.files')}: {len(s.get('files') or [])}")
+    if s.get("anonymous", True):
+        lines.append(f"{turn.text('summary.identity')}: {turn.text('answer.anonymous')}")
+    else:
+        lines.append(f"{turn.text('summary.identity')}: {s.get('name')}")
+        lines.append(f"{turn.text('summary.contact')}: {s.get('phone') or s.get('contact') or dash}")
+    lines += ["", turn.text("summary.check")]
+    return "\n".join(lines)
+
+
+def case_card(
+    org: OrgConfig,
+    case: Case,
+    *,
+    details: dict[str, Any],
+    identity: dict[str, Any],
+    files: list[dict[str, Any]],
+    route: Route,
+) -> list[Reply]:
+    """The case as staff see it. An anonymous reporter's identity is never in it."""
+    lang, tz = STAFF_LANG, org.tz()
+    dash = t(lang, "summary.none")
+    lines = [
+        t(lang, "card.title", reference=case.reference),
+        f"{t(lang, 'summary.type')}: {t(lang, 'type.' + case.report_type)}",
+        f"{t(lang, 'summary.category')}: {category_label(org, case.report_type, case.category, lang)}",
+    ]
+    if case.report_type != "information":
+        lines.append(f"{t(lang, 'summary.personnel')}: {t(lang, 'answer.' + case.concerns_personnel)}")
+    if route.coordinators:
+        lines.append(t(lang, "card.conflict"))
+    lines += [
+        f"{t(lang, 'summary.description')}: {details.get('description')}",
+        f"{t(lang, 'summary.when')}: {details.get('when') or dash}",
+        f"{t(lang, 'summary.where')}: {details.get('where') or dash}",
+        f"{t(lang, 'summary.people')}: {details.get('people') or dash}",
+        f"{t(lang, 'summary.files')}: {len(files)}",
+    ]
+    if case.anonymous:
+        lines.append(f"{t(lang, 'summary.identity')}: {t(lang, 'answer.anonymous')}")
+    else:
+        lines.append(f"{t(lang, 'summary.identity')}: {identity.get('name') or dash}")
+        lines.append(
+            f"{t(lang, 'summary.contact')}: {identity.get('phone') or identity.get('contact') or dash}"
+        )
+    divisions = ", ".join(org.division(c).name(lang) for c in route.primary) or t(lang, "card.coordinators")
+    lines += [
+        f"{t(lang, 'card.assigned')}: {divisions}",
+        f"{t(lang, 'card.received')}: {format_datetime(case.created_at, lang=lang, tz=tz)}",
+        f"{t(lang, 'card.ack_due')}: {format_datetime(case.ack_due_at, lang=lang, tz=tz)}",
+        f"{t(lang, 'card.reply_due')}: {format_datetime(case.reply_due_at, lang=lang, tz=tz)}",
+    ]
+    messages = [Reply(text="\n".join(lines))]
+    for i, f in enumerate(files, 1):
+        caption = t(lang, "card.file_caption", reference=case.reference, n=i, total=len(files))
+        messages.append(Reply(media=Media(kind=f["kind"], file_id=f["file_id"], caption=caption)))
+    if details.get("location"):
+        lat, lon = details["location"]
+        messages.append(Reply(media=Media(kind="location", latitude=lat, longitude=lon)))
+    return messages
+
+
+def role_line(role: str, org: OrgConfig, target: str) -> str:
+    return t(STAFF_LANG, f"card.role_{role}")
+
+
+def unbound_alert(org: OrgConfig, case: Case, target: str) -> str:
+    code = target.removeprefix("division:")
+    return t(
+        STAFF_LANG,
+        "card.unbound",
+        reference=case.reference,
+        division=org.division(code).name(STAFF_LANG),
+        code=code,
+    )

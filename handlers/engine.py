@@ -1,0 +1,202 @@
+"""The conversation engine: one incoming event in, replies queued in the outbox, all in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bot.i18n import LANGUAGES, t
+from handlers import intake
+from handlers.messages import Incoming, Reply
+from handlers.tracking import TRACK_STEP, check_reference, show_my_cases
+from handlers.turn import Services, Step, Turn
+from storage import repositories as repo
+from storage.models import Conversation
+from storage.outbox import queue_message
+
+log = logging.getLogger(__name__)
+
+STEPS: dict[str, Step] = {**intake.STEPS, "track": TRACK_STEP}
+PRIVATE_COMMANDS = {"start", "help", "lang", "privacy", "cancel", "status"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    queued: list[Reply] = field(default_factory=list)
+    # replies the adapter must send itself: the outbox was out of reach
+    undelivered: list[Reply] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def handle(self, incoming: Incoming) -> Outcome:
+        """Handle one event; its replies are in the outbox when this returns."""
+        try:
+            replies = await self._handle(incoming)
+        except (OperationalError, DBAPIError):
+            log.exception("database unavailable while handling an update", extra=_log_context(incoming))
+            return await self._apology(incoming, "errors.try_again")
+        except Exception:
+            log.exception("unexpected error while handling an update", extra=_log_context(incoming))
+            return await self._apology(incoming, "errors.unexpected")
+        if replies:
+            self.services.on_queued()
+        return Outcome(queued=replies)
+
+    async def _handle(self, incoming: Incoming) -> list[Reply]:
+        services = self.services
+        async with services.db.session() as session:
+            if incoming.update_key is not None and not await repo.claim_update(
+                session, incoming.channel, incoming.update_key
+            ):
+                log.info("duplicate update dropped", extra={"channel": incoming.channel})
+                return []
+            chat_key = services.vault.lookup_key(incoming.channel, incoming.chat_id)
+            convo = await repo.get_conversation(session, incoming.channel, chat_key)
+            if convo is None:
+                convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
+                session.add(convo)
+            state: dict[str, Any] = services.vault.decrypt(convo.state_enc) if convo.state_enc else {}
+            turn = Turn(services, session, incoming, convo, state, services.clock(), STEPS)
+            await self._dispatch(turn)
+            convo.state_enc = services.vault.encrypt(turn.state)
+            convo.updated_at = turn.now
+            for reply in turn.replies:
+                await queue_message(
+                    session,
+                    services.vault,
+                    org_id=None,
+                    case_id=None,
+                    kind="reply",
+                    target="reply",
+                    channel=incoming.channel,
+                    chat_id=incoming.chat_id,
+                    reply=reply,
+                )
+            await session.commit()
+            return turn.replies
+
+    async def _apology(self, incoming: Incoming, key: str) -> Outcome:
+        """Never leave a user without an answer; what they entered stays as it was."""
+        reply = Reply(text=t("th", key) + "\n" + t("en", key))
+        try:
+            async with self.services.db.session() as session:
+                await queue_message(
+                    session,
+                    self.services.vault,
+                    org_id=None,
+                    case_id=None,
+                    kind="reply",
+                    target="reply",
+                    channel=incoming.channel,
+                    chat_id=incoming.chat_id,
+                    reply=reply,
+                )
+                await session.commit()
+        except Exception:
+            log.exception("could not queue the apology", extra=_log_context(incoming))
+            return Outcome(undelivered=[reply])
+        self.services.on_queued()
+        return Outcome(queued=[reply])
+
+    async def _dispatch(self, turn: Turn) -> None:
+        inc = turn.incoming
+        if turn.convo.step not in STEPS:
+            turn.convo.step = "idle"
+        if inc.chat_type != "private":
+            return self._group(turn)
+        command = inc.command
+        if command is not None:
+            return await self._command(turn, *command)
+        if inc.payload is not None and inc.payload.startswith("L."):
+            return self._set_language(turn, inc.payload[2:])
+        if turn.convo.step == "idle":
+            return intake.start_over(turn) if inc.payload is None else self._stale(turn)
+        if inc.payload is not None:
+            prompt_no, _, value = inc.payload.partition(".")
+            if prompt_no != str(turn.convo.prompt_no):
+                return self._stale(turn)
+            turn.pressed = value
+        elif inc.text is not None:
+            turn.pressed = self._typed_button(turn, inc.text)
+        if inc.unsupported is not None and turn.pressed is None:
+            return turn.fail("errors.unsupported")
+        await STEPS[turn.convo.step].handle(turn)
+
+    def _typed_button(self, turn: Turn, text: str) -> str | None:
+        """A typed button label counts as pressing it (reply keyboards send labels as text)."""
+        prompt = STEPS[turn.convo.step].prompt(turn)
+        payload = prompt.button_payloads().get(text.strip())
+        if payload is None or payload.startswith("L."):
+            return None
+        return payload.partition(".")[2]
+
+    def _stale(self, turn: Turn) -> None:
+        turn.say("errors.stale_button")
+        if turn.convo.step == "idle":
+            return intake.start_over(turn)
+        turn.reprompt()
+
+    def _group(self, turn: Turn) -> None:
+        # Division chats are groups: stay quiet there unless someone asks the bot directly.
+        command = turn.incoming.command
+        if (command is not None and command[0] in PRIVATE_COMMANDS) or turn.incoming.payload:
+            turn.say("errors.private_only")
+
+    def _set_language(self, turn: Turn, lang: str) -> None:
+        if lang not in LANGUAGES:
+            return self._stale(turn)
+        turn.convo.lang = lang
+        turn.say("lang.changed")
+        if turn.convo.step == "idle":
+            return intake.start_over(turn)
+        turn.reprompt()
+
+    async def _command(self, turn: Turn, name: str, args: list[str]) -> None:
+        step = turn.convo.step
+        drafting = step != "idle" and STEPS[step].drafting
+        if name == "start":
+            if args and (org := turn.services.orgs.get(args[0])) is not None:
+                turn.state["org"] = org.code
+            if drafting:
+                turn.state["resume_step"] = step
+                return turn.go("resume")
+            return intake.start_over(turn)
+        if name == "cancel":
+            if drafting:
+                intake.clear_draft(turn)
+                turn.say("intake.cancelled")
+            else:
+                turn.say("intake.nothing_to_cancel")
+            return intake.start_over(turn)
+        if name == "lang":
+            return turn.replies.append(intake.language_prompt(turn))
+        if name in ("help", "privacy"):
+            turn.say(f"{name}.text")
+        elif name == "status":
+            if len(args) >= 2:
+                await check_reference(turn, args[0], " ".join(args[1:]))
+            elif args:
+                turn.say("status.format")
+            else:
+                await show_my_cases(turn)
+        else:
+            turn.say("errors.unknown_command")
+        if step == "idle":
+            return None
+        turn.reprompt()
+
+
+def _log_context(incoming: Incoming) -> dict[str, Any]:
+    """What may be logged about an update: its kind, never its content or who sent it."""
+    kind = (
+        "command" if incoming.command else "press" if incoming.payload else "text" if incoming.text
+        else "file" if incoming.file else "location" if incoming.location else "contact"
+        if incoming.contact_phone else incoming.unsupported or "other"
+    )  # fmt: skip
+    return {"channel": incoming.channel, "update_kind": kind}

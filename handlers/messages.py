@@ -1,0 +1,91 @@
+"""What a channel hands the conversations (`Incoming`) and what they hand back (`Reply`).
+
+No platform type appears here: adapters translate to and from these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ChatType = Literal["private", "group"]
+ButtonKind = Literal["payload", "location", "contact"]
+MediaKind = Literal["photo", "document", "location"]
+
+
+@dataclass(frozen=True)
+class FileRef:
+    kind: Literal["photo", "document"]
+    file_id: str
+    file_unique_id: str | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    channel: str
+    chat_id: str
+    user_id: str
+    chat_type: ChatType = "private"
+    # the platform's id for this delivery; a second delivery with the same key is dropped
+    update_key: str | None = None
+    text: str | None = None
+    payload: str | None = None
+    location: tuple[float, float] | None = None
+    contact_phone: str | None = None
+    contact_is_own: bool = False
+    file: FileRef | None = None
+    # a kind of message we do not take (sticker, voice, video, ...)
+    unsupported: str | None = None
+    language_code: str | None = None
+
+    @property
+    def command(self) -> tuple[str, list[str]] | None:
+        """`/status CM-2569-000001 1234` → ("status", ["CM-2569-000001", "1234"])."""
+        if not self.text or not self.text.startswith("/"):
+            return None
+        head, *args = self.text.split()
+        name = head[1:].split("@", 1)[0].lower()
+        return name, args
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str
+    kind: ButtonKind = "payload"
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: MediaKind
+    file_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    caption: str | None = None
+
+
+@dataclass
+class Reply:
+    """One platform message: text with buttons (rows), or one piece of media."""
+
+    text: str = ""
+    buttons: list[list[Button]] = field(default_factory=list)
+    media: Media | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        media = data.get("media")
+        return cls(
+            text=data.get("text", ""),
+            buttons=[[Button(**b) for b in row] for row in data.get("buttons", [])],
+            media=Media(**media) if media else None,
+        )
+
+    def button_payloads(self) -> dict[str, str]:
+        return {b.label: b.payload for row in self.buttons for b in row}

@@ -1,0 +1,81 @@
+"""Tracking: a reporter's own cases, or any case by reference and tracking code."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from handlers.cards import category_label
+from handlers.deadlines import format_datetime
+from handlers.messages import Reply
+from handlers.turn import Step, Turn, reply_with
+from storage import repositories as repo
+from storage.crypto import verify_tracking_code
+from storage.models import Case
+
+log = logging.getLogger(__name__)
+REFERENCE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}-\d{4}-\d{6}$")
+
+
+def _case_line(turn: Turn, case: Case) -> str:
+    org = turn.services.orgs[turn.services.directory.org_code(case.org_id)]
+    when = format_datetime(case.created_at, lang=turn.lang, tz=org.tz())
+    return turn.text(
+        "status.line",
+        reference=case.reference,
+        type=turn.text("type." + case.report_type),
+        category=category_label(org, case.report_type, case.category, turn.lang),
+        status=turn.text("status." + case.status),
+        date=when,
+    )
+
+
+async def show_my_cases(turn: Turn) -> None:
+    inc = turn.incoming
+    key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
+    cases = await repo.cases_of_reporter(turn.session, key)
+    if not cases:
+        turn.say("status.none")
+        return
+    lines = [turn.text("status.mine")] + [_case_line(turn, c) for c in cases]
+    turn.replies.append(Reply(text="\n".join(lines)))
+
+
+async def check_reference(turn: Turn, reference: str, code: str) -> bool:
+    """Answer a reference + code look-up; the same words for an unknown case and a wrong code."""
+    inc = turn.incoming
+    attempt_key = turn.services.vault.lookup_key("track", inc.channel, inc.user_id)
+    locked = await repo.locked_until(turn.session, attempt_key, turn.now)
+    if locked is not None:
+        org = turn.org if turn.org_chosen else turn.services.orgs.all[0]
+        turn.say("status.locked", until=format_datetime(locked, lang=turn.lang, tz=org.tz()))
+        return False
+    reference = reference.upper()
+    case = await repo.case_by_reference(turn.session, reference) if REFERENCE_RE.match(reference) else None
+    if not verify_tracking_code(code, case.tracking_hash if case else None) or case is None:
+        await repo.record_failed_attempt(turn.session, attempt_key, turn.now)
+        log.info("tracking look-up refused")
+        turn.say("status.not_found")
+        return False
+    await repo.clear_attempts(turn.session, attempt_key)
+    turn.replies.append(Reply(text=_case_line(turn, case)))
+    return True
+
+
+def prompt_track(turn: Turn) -> Reply:
+    return reply_with(turn.text("status.ask"), [turn.button("answer.back_to_menu", "menu")])
+
+
+async def handle_track(turn: Turn) -> None:
+    if turn.pressed == "menu":
+        return turn.go("menu")
+    text = (turn.incoming.text or "").strip()
+    parts = text.split(maxsplit=1)
+    if turn.incoming.text is None or len(parts) != 2:
+        return turn.fail("status.format")
+    if await check_reference(turn, parts[0], parts[1]):
+        return turn.go("menu")
+    turn.reprompt()
+
+
+TRACK_STEP = Step(prompt_track, handle_track, drafting=False)

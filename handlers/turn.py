@@ -1,0 +1,102 @@
+"""One incoming event being handled: the conversation row, its draft and the replies so far."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import normalise_lang, t
+from bot.org_config import Organisations, OrgConfig
+from handlers.messages import Button, Incoming, Reply
+from storage.crypto import Vault
+from storage.db import Database
+from storage.models import Conversation
+from storage.repositories import Directory
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """What the conversations need from the outside world."""
+
+    db: Database
+    orgs: Organisations
+    directory: Directory
+    vault: Vault
+    clock: Callable[[], datetime] = utcnow
+    # called after a commit that queued messages, so the dispatcher sends them at once
+    on_queued: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Step:
+    prompt: Callable[[Turn], Reply]
+    handle: Callable[[Turn], Awaitable[None]]
+    # the draft is incomplete while the chat is at this step (/start offers to resume)
+    drafting: bool = True
+
+
+@dataclass
+class Turn:
+    services: Services
+    session: AsyncSession
+    incoming: Incoming
+    convo: Conversation
+    state: dict[str, Any]
+    now: datetime
+    steps: dict[str, Step]
+    replies: list[Reply] = field(default_factory=list)
+    # the value of a pressed button (or a typed button label) for the current step
+    pressed: str | None = None
+
+    @property
+    def lang(self) -> str:
+        return normalise_lang(self.convo.lang)
+
+    @property
+    def org(self) -> OrgConfig:
+        code = self.state.get("org")
+        org = self.services.orgs.get(code) if code else self.services.orgs.single
+        assert org is not None, "organisation not chosen"
+        return org
+
+    @property
+    def org_chosen(self) -> bool:
+        return bool(self.state.get("org")) or self.services.orgs.single is not None
+
+    def text(self, key: str, **values: Any) -> str:
+        return t(self.lang, key, **values)
+
+    def say(self, key: str, **values: Any) -> None:
+        self.replies.append(Reply(text=self.text(key, **values)))
+
+    def button(self, key: str, value: str, **values: Any) -> Button:
+        return Button(self.text(key, **values), self.payload(value))
+
+    def payload(self, value: str) -> str:
+        # The prompt number lets a press on an older message be recognised as stale.
+        return f"{self.convo.prompt_no}.{value}"
+
+    def go(self, step: str) -> None:
+        self.convo.step = step
+        self.convo.prompt_no += 1
+        self.replies.append(self.steps[step].prompt(self))
+
+    def reprompt(self) -> None:
+        self.replies.append(self.steps[self.convo.step].prompt(self))
+
+    def fail(self, key: str, **values: Any) -> None:
+        """A polite error, then the same step again: nothing entered is lost."""
+        self.say(key, **values)
+        self.reprompt()
+
+
+def reply_with(text: str, *rows: list[Button]) -> Reply:
+    return Reply(text=text, buttons=[row for row in rows if row])

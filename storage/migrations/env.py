@@ -1,0 +1,58 @@
+"""Alembic environment: async engines for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlmodel
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import storage.models  # noqa: F401  (registers the tables)
+from storage.db import _set_sqlite_pragmas, is_sqlite
+
+target_metadata = sqlmodel.SQLModel.metadata
+config = context.config
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str) -> None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    if is_sqlite(url):
+        from sqlalchemy import event
+
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    assert url
+    asyncio.run(_run_async(url))
+
+
+if context.is_offline_mode():
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run_migrations_online()

@@ -1,0 +1,220 @@
+"""Tables. Every organisation-owned row carries `org_id` (DESIGN.md: several organisations)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+def _org_fk() -> Any:
+    return Field(sa_column=Column(Integer, ForeignKey("organisations.id"), nullable=False, index=True))
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=10, unique=True)
+    name_th: str
+    name_en: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Division(SQLModel, table=True):
+    __tablename__ = "divisions"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _org_fk()
+    code: str = Field(max_length=20)
+    name_th: str
+    name_en: str
+    active: bool = True
+
+
+class ChatBinding(SQLModel, table=True):
+    """Which chat receives a division's cases, or the coordinators' messages."""
+
+    __tablename__ = "chat_bindings"
+    __table_args__ = (UniqueConstraint("org_id", "target", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _org_fk()
+    # "division:<code>" or "coordinators"
+    target: str = Field(max_length=40)
+    division_id: int | None = Field(default=None, foreign_key="divisions.id")
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Staff(SQLModel, table=True):
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("org_id", "channel", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _org_fk()
+    channel: str = Field(max_length=20)
+    user_id: str = Field(max_length=64)
+    role: str = Field(default="staff", max_length=20)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StaffDivision(SQLModel, table=True):
+    __tablename__ = "staff_divisions"
+    staff_id: int = Field(foreign_key="staff.id", primary_key=True)
+    division_id: int = Field(foreign_key="divisions.id", primary_key=True)
+
+
+class Conversation(SQLModel, table=True):
+    """One chat's place in a conversation, written through at every step."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "chat_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    # HMAC of the chat id: findable without storing the id in clear
+    chat_key: str = Field(max_length=64)
+    org_id: int | None = Field(default=None, foreign_key="organisations.id")
+    lang: str = Field(default="th", max_length=5)
+    step: str = Field(default="idle", max_length=40)
+    prompt_no: int = 0
+    state_enc: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    __tablename__ = "processed_updates"
+    channel: str = Field(max_length=20, primary_key=True)
+    update_key: str = Field(max_length=100, primary_key=True)
+    processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CaseCounter(SQLModel, table=True):
+    __tablename__ = "case_counters"
+    org_id: int = Field(foreign_key="organisations.id", primary_key=True)
+    be_year: int = Field(primary_key=True)
+    last_seq: int = 0
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("org_id", "be_year", "seq"),
+        Index("ix_cases_org_status", "org_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _org_fk()
+    reference: str = Field(max_length=30, unique=True)
+    be_year: int
+    seq: int
+    report_type: str = Field(max_length=20)
+    concerns_personnel: str = Field(max_length=10)
+    named_division_id: int | None = Field(default=None, foreign_key="divisions.id")
+    category: str = Field(max_length=30)
+    status: str = Field(default="received", max_length=20)
+    anonymous: bool
+    lang: str = Field(default="th", max_length=5)
+    # description, when, where, location, people: encrypted JSON
+    details_enc: str = Field(sa_type=Text)
+    # name, phone, contact, chat id, username: encrypted JSON
+    reporter_enc: str = Field(sa_type=Text)
+    reporter_channel: str = Field(max_length=20)
+    reporter_key: str = Field(max_length=64, index=True)
+    tracking_hash: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ack_due_at: datetime = Field(sa_type=UTCDateTime)
+    reply_due_at: datetime = Field(sa_type=UTCDateTime)
+    update_due_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CaseDivision(SQLModel, table=True):
+    __tablename__ = "case_divisions"
+    case_id: int = Field(foreign_key="cases.id", primary_key=True)
+    division_id: int = Field(foreign_key="divisions.id", primary_key=True)
+    role: str = Field(max_length=20)  # primary | informed
+
+
+class CaseEvent(SQLModel, table=True):
+    """Append-only history of a case."""
+
+    __tablename__ = "case_events"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    org_id: int = Field(foreign_key="organisations.id")
+    kind: str = Field(max_length=30)
+    actor: str = Field(max_length=60)
+    status: str = Field(max_length=20)
+    public_note: str | None = Field(default=None, sa_type=Text)
+    internal_note: str | None = Field(default=None, sa_type=Text)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    org_id: int = Field(foreign_key="organisations.id")
+    kind: str = Field(max_length=20)  # photo | document
+    channel: str = Field(max_length=20)
+    file_id: str = Field(max_length=300)
+    file_unique_id: str | None = Field(default=None, max_length=100)
+    file_name: str | None = Field(default=None, max_length=300)
+    mime_type: str | None = Field(default=None, max_length=100)
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Every message the bot sends, written in the transaction that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int | None = Field(default=None, foreign_key="organisations.id")
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    kind: str = Field(max_length=30)
+    # "reply", "division:<code>", "coordinators"
+    target: str = Field(max_length=40)
+    channel: str | None = Field(default=None, max_length=20)
+    chat_enc: str | None = Field(default=None, sa_type=Text)
+    # pending | sending | sent | waiting_binding | failed
+    status: str = Field(default="pending", max_length=20)
+    # the message itself, encrypted; wiped once sent (it may hold a tracking code)
+    payload_enc: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=300)
+
+
+class AccessAttempt(SQLModel, table=True):
+    """Failed tracking-code attempts, for the growing delay (survives restarts)."""
+
+    __tablename__ = "access_attempts"
+    key: str = Field(max_length=64, primary_key=True)
+    failures: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+__all__ = [
+    "AccessAttempt",
+    "Attachment",
+    "Case",
+    "CaseCounter",
+    "CaseDivision",
+    "CaseEvent",
+    "ChatBinding",
+    "Conversation",
+    "Division",
+    "Organisation",
+    "OutboxMessage",
+    "ProcessedUpdate",
+    "Staff",
+    "StaffDivision",
+]

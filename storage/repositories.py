@@ -1,0 +1,226 @@
+"""Reads and writes over a session. Callers own the transaction (they commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot.org_config import Organisations
+from storage.models import (
+    AccessAttempt,
+    Case,
+    CaseCounter,
+    ChatBinding,
+    Conversation,
+    Division,
+    Organisation,
+    OutboxMessage,
+    ProcessedUpdate,
+)
+
+
+def _insert(session: AsyncSession, model: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(model)
+    return sqlite_insert(model)
+
+
+# --- organisations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Database ids of the configured organisations and divisions."""
+
+    org_ids: dict[str, int]
+    division_ids: dict[tuple[str, str], int]
+
+    def org_code(self, org_id: int) -> str:
+        return next(code for code, oid in self.org_ids.items() if oid == org_id)
+
+
+async def sync_organisations(session: AsyncSession, orgs: Organisations) -> Directory:
+    """Create or rename organisations and divisions from the files; never deletes rows."""
+    org_ids: dict[str, int] = {}
+    division_ids: dict[tuple[str, str], int] = {}
+    for cfg in orgs.all:
+        org = (
+            await session.execute(select(Organisation).where(col(Organisation.code) == cfg.code))
+        ).scalar_one_or_none()
+        if org is None:
+            org = Organisation(code=cfg.code, name_th=cfg.name_th, name_en=cfg.name_en)
+            session.add(org)
+            await session.flush()
+        else:
+            org.name_th, org.name_en = cfg.name_th, cfg.name_en
+        assert org.id is not None
+        org_ids[cfg.code] = org.id
+        existing = {
+            d.code: d
+            for d in (await session.execute(select(Division).where(col(Division.org_id) == org.id))).scalars()
+        }
+        for div_cfg in cfg.divisions:
+            div = existing.get(div_cfg.code)
+            if div is None:
+                div = Division(
+                    org_id=org.id, code=div_cfg.code, name_th=div_cfg.name_th, name_en=div_cfg.name_en
+                )
+                session.add(div)
+                await session.flush()
+            else:
+                div.name_th, div.name_en, div.active = div_cfg.name_th, div_cfg.name_en, True
+            assert div.id is not None
+            division_ids[(cfg.code, div_cfg.code)] = div.id
+    return Directory(org_ids, division_ids)
+
+
+# --- updates and conversations -----------------------------------------------------------
+
+
+async def claim_update(session: AsyncSession, channel: str, update_key: str) -> bool:
+    """Record an update as handled; False when it was handled before (a redelivery)."""
+    stmt = (
+        _insert(session, ProcessedUpdate)
+        .values(channel=channel, update_key=update_key, processed_at=datetime.now().astimezone())
+        .on_conflict_do_nothing()
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -> Conversation | None:
+    stmt = select(Conversation).where(
+        col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+async def next_case_number(session: AsyncSession, org_id: int, be_year: int) -> int:
+    """The next number in an organisation's year; the row lock serialises concurrent submits."""
+    await session.execute(
+        _insert(session, CaseCounter)
+        .values(org_id=org_id, be_year=be_year, last_seq=0)
+        .on_conflict_do_nothing()
+    )
+    result = await session.execute(
+        update(CaseCounter)
+        .where(col(CaseCounter.org_id) == org_id, col(CaseCounter.be_year) == be_year)
+        .values(last_seq=col(CaseCounter.last_seq) + 1)
+        .returning(col(CaseCounter.last_seq))
+    )
+    return int(result.scalar_one())
+
+
+async def cases_of_reporter(session: AsyncSession, reporter_key: str, limit: int = 10) -> Sequence[Case]:
+    stmt = (
+        select(Case)
+        .where(col(Case.reporter_key) == reporter_key)
+        .order_by(col(Case.created_at).desc())
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def case_by_reference(session: AsyncSession, reference: str) -> Case | None:
+    stmt = select(Case).where(col(Case.reference) == reference.upper())
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# --- chat bindings -----------------------------------------------------------------------
+
+
+async def bindings_for(session: AsyncSession, org_id: int, target: str) -> Sequence[ChatBinding]:
+    stmt = select(ChatBinding).where(col(ChatBinding.org_id) == org_id, col(ChatBinding.target) == target)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def bindings_of_chat(session: AsyncSession, channel: str, chat_id: str) -> Sequence[ChatBinding]:
+    stmt = select(ChatBinding).where(col(ChatBinding.channel) == channel, col(ChatBinding.chat_id) == chat_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def all_bindings(session: AsyncSession, org_id: int) -> Sequence[ChatBinding]:
+    stmt = select(ChatBinding).where(col(ChatBinding.org_id) == org_id).order_by(ChatBinding.target)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def bind_chat(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    target: str,
+    division_id: int | None,
+    channel: str,
+    chat_id: str,
+    chat_enc: str,
+) -> int:
+    """Point `target` at a chat and release the messages that waited for it; returns their count."""
+    existing = (
+        await session.execute(
+            select(ChatBinding).where(
+                col(ChatBinding.org_id) == org_id,
+                col(ChatBinding.target) == target,
+                col(ChatBinding.channel) == channel,
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is None:
+        session.add(
+            ChatBinding(
+                org_id=org_id, target=target, division_id=division_id, channel=channel, chat_id=chat_id
+            )
+        )
+    else:
+        existing.chat_id = chat_id
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.org_id) == org_id,
+            col(OutboxMessage.target) == target,
+            col(OutboxMessage.status) == "waiting_binding",
+        )
+        .values(status="pending", channel=channel, chat_enc=chat_enc)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- tracking-code attempts --------------------------------------------------------------
+
+FREE_ATTEMPTS = 3
+MAX_LOCK = timedelta(hours=24)
+
+
+async def locked_until(session: AsyncSession, key: str, now: datetime) -> datetime | None:
+    row = await session.get(AccessAttempt, key)
+    if row is None or row.locked_until is None or row.locked_until <= now:
+        return None
+    return row.locked_until
+
+
+async def record_failed_attempt(session: AsyncSession, key: str, now: datetime) -> None:
+    """Past a few free tries, each wrong code doubles the wait: 1, 2, 4 ... minutes."""
+    row = await session.get(AccessAttempt, key)
+    if row is None:
+        row = AccessAttempt(key=key, failures=0)
+        session.add(row)
+    row.failures += 1
+    row.updated_at = now
+    if row.failures >= FREE_ATTEMPTS:
+        row.locked_until = now + min(timedelta(minutes=2 ** (row.failures - FREE_ATTEMPTS)), MAX_LOCK)
+
+
+async def clear_attempts(session: AsyncSession, key: str) -> None:
+    row = await session.get(AccessAttempt, key)
+    if row is not None:
+        await session.delete(row)
