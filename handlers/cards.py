@@ -103,7 +103,7 @@ def case_card(
     return messages
 
 
-def role_line(role: str, org: OrgConfig, target: str) -> str:
+def role_line(role: str) -> str:
     return t(STAFF_LANG, f"card.role_{role}")
 
 

@@ -77,6 +77,7 @@ class Engine:
                     channel=incoming.channel,
                     chat_id=incoming.chat_id,
                     reply=reply,
+                    now=turn.now,
                 )
             await session.commit()
             return turn.replies
@@ -96,6 +97,7 @@ class Engine:
                     channel=incoming.channel,
                     chat_id=incoming.chat_id,
                     reply=reply,
+                    now=self.services.clock(),
                 )
                 await session.commit()
         except Exception:

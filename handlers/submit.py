@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.org_config import OrgConfig
 from handlers import cards
 from handlers.deadlines import add_working_days, buddhist_year
-from handlers.messages import Media, Reply
+from handlers.messages import Reply
 from handlers.routing import route_report
 from handlers.turn import Services
 from storage import repositories as repo
 from storage.crypto import hash_tracking_code, new_tracking_code
-from storage.models import Attachment, Case, CaseDivision, CaseEvent
+from storage.models import Attachment, Case, CaseDivision, CaseEvent, ChatBinding
 from storage.outbox import queue_message
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,8 @@ async def submit_report(
         ack_due_at=add_working_days(
             now, deadlines.acknowledge_working_days, tz=org.tz(), holidays=deadlines.holidays
         ),
-        reply_due_at=now + _days(deadlines.reply_days),
-        update_due_at=now + _days(deadlines.update_every_days),
+        reply_due_at=now + timedelta(days=deadlines.reply_days),
+        update_due_at=now + timedelta(days=deadlines.update_every_days),
     )
     session.add(case)
     await session.flush()
@@ -136,18 +137,12 @@ async def submit_report(
     for role, codes in (("primary", route.primary), ("informed", route.informed)):
         for div_code in codes:
             await _deliver_card(
-                session, services, org, case, card, target=division_target(div_code), role=role
+                session, services, org, case, card, target=division_target(div_code), role=role, now=now
             )
     if route.coordinators:
-        await _deliver_card(session, services, org, case, card, target=COORDINATORS, role="conflict")
+        await _deliver_card(session, services, org, case, card, target=COORDINATORS, role="conflict", now=now)
     log.info("case submitted", extra={"reference": reference, "route": route.divisions})
     return Submitted(case.id, reference, code)
-
-
-def _days(n: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=n)
 
 
 async def _deliver_card(
@@ -159,90 +154,53 @@ async def _deliver_card(
     *,
     target: str,
     role: str,
+    now: datetime,
 ) -> None:
     """Queue the card for every chat bound to `target`; with none, it waits and coordinators hear."""
-    org_id = case.org_id
-    bindings = list(await repo.bindings_for(session, org_id, target))
+    bindings = list(await repo.bindings_for(session, case.org_id, target))
     if case.report_type == "corruption":
         # The assessment criteria want a channel for corruption separate from general grievances.
+        general_target = division_target(org.general_grievance_division)
         general = {
-            (b.channel, b.chat_id)
-            for b in await repo.bindings_for(session, org_id, division_target(org.general_grievance_division))
+            (b.channel, b.chat_id) for b in await repo.bindings_for(session, case.org_id, general_target)
         }
         kept = [b for b in bindings if (b.channel, b.chat_id) not in general]
         if len(kept) < len(bindings):
-            log.warning(
-                "corruption case card withheld from a general grievance chat", extra={"target": target}
-            )
+            log.warning("corruption case card withheld from a general grievance chat")
         bindings = kept
-    header = Reply(text=cards.role_line(role, org, target))
-    messages = [_with_header(card[0], header), *card[1:]]
-    if not bindings:
-        for msg in messages:
-            await queue_message(
-                session,
-                services.vault,
-                org_id=org_id,
-                case_id=case.id,
-                kind="case_card",
-                target=target,
-                channel=None,
-                chat_id=None,
-                reply=msg,
-                status="waiting_binding",
-            )
-        if target != COORDINATORS:
-            alert = Reply(text=cards.unbound_alert(org, case, target))
-            await _to_coordinators(session, services, org_id, case, alert)
-        return
-    for b in bindings:
-        for msg in messages:
-            await queue_message(
-                session,
-                services.vault,
-                org_id=org_id,
-                case_id=case.id,
-                kind="case_card",
-                target=target,
-                channel=b.channel,
-                chat_id=b.chat_id,
-                reply=msg,
-            )
+    first = Reply(text=f"{cards.role_line(role)}\n{card[0].text}", buttons=card[0].buttons)
+    await _queue_for(session, services, case, bindings, target, [first, *card[1:]], now=now)
+    if not bindings and target != COORDINATORS:
+        alert = Reply(text=cards.unbound_alert(org, case, target))
+        coordinators = await repo.bindings_for(session, case.org_id, COORDINATORS)
+        await _queue_for(session, services, case, coordinators, COORDINATORS, [alert], now=now, kind="alert")
 
 
-def _with_header(card: Reply, header: Reply) -> Reply:
-    return Reply(text=f"{header.text}\n{card.text}", buttons=card.buttons, media=card.media)
-
-
-async def _to_coordinators(
-    session: AsyncSession, services: Services, org_id: int, case: Case, reply: Reply
+async def _queue_for(
+    session: AsyncSession,
+    services: Services,
+    case: Case,
+    bindings: Sequence[ChatBinding],
+    target: str,
+    messages: list[Reply],
+    *,
+    now: datetime,
+    kind: str = "case_card",
 ) -> None:
-    bindings = await repo.bindings_for(session, org_id, COORDINATORS)
-    if not bindings:
-        await queue_message(
-            session,
-            services.vault,
-            org_id=org_id,
-            case_id=case.id,
-            kind="alert",
-            target=COORDINATORS,
-            channel=None,
-            chat_id=None,
-            reply=reply,
-            status="waiting_binding",
-        )
-    for b in bindings:
-        await queue_message(
-            session,
-            services.vault,
-            org_id=org_id,
-            case_id=case.id,
-            kind="alert",
-            target=COORDINATORS,
-            channel=b.channel,
-            chat_id=b.chat_id,
-            reply=reply,
-        )
-
-
-__all__ = ["Media", "ReporterInfo", "Submitted", "submit_report"]
+    """One outbox row per message and chat; with no chat, rows wait for `division bind`."""
+    chats: list[tuple[str | None, str | None]] = [(b.channel, b.chat_id) for b in bindings] or [(None, None)]
+    for channel, chat_id in chats:
+        for msg in messages:
+            await queue_message(
+                session,
+                services.vault,
+                org_id=case.org_id,
+                case_id=case.id,
+                kind=kind,
+                target=target,
+                channel=channel,
+                chat_id=chat_id,
+                reply=msg,
+                now=now,
+                status="pending" if chat_id else "waiting_binding",
+            )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.messages import Reply
@@ -20,6 +22,7 @@ async def queue_message(
     channel: str | None,
     chat_id: str | None,
     reply: Reply,
+    now: datetime,
     status: str = "pending",
 ) -> OutboxMessage:
     row = OutboxMessage(
@@ -31,6 +34,8 @@ async def queue_message(
         chat_enc=vault.encrypt(chat_id) if chat_id is not None else None,
         status=status,
         payload_enc=vault.encrypt(reply.to_dict()),
+        created_at=now,
+        next_attempt_at=now,
     )
     session.add(row)
     return row

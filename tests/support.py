@@ -1,0 +1,147 @@
+"""Test helpers: a controllable clock, a recording sender and a dialogue transcript."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.outbox import OutboxDispatcher
+from handlers.engine import Engine
+from handlers.messages import FileRef, Incoming, Reply
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class RecordingSender:
+    """The outside world's inbox: every message the dispatcher delivered, by chat."""
+
+    sent: list[tuple[str, Reply]] = field(default_factory=list)
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        self.sent.append((chat_id, reply))
+
+    def to(self, chat_id: str) -> list[Reply]:
+        return [r for c, r in self.sent if c == chat_id]
+
+
+@dataclass(frozen=True)
+class Press:
+    """Press the button whose label contains `label` on the latest message with buttons."""
+
+    label: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    file_id: str = "photo-1"
+    size: int = 80_000
+
+
+@dataclass(frozen=True)
+class Document:
+    file_id: str = "doc-1"
+    name: str = "evidence.pdf"
+    size: int = 120_000
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str
+    own: bool = True
+
+
+@dataclass(frozen=True)
+class Sticker:
+    pass
+
+
+class Chat:
+    """One citizen's private chat with the engine, through the real outbox."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        dispatcher: OutboxDispatcher,
+        sender: RecordingSender,
+        *,
+        chat_id: str = "1001",
+        chat_type: str = "private",
+        channel: str = "test",
+    ) -> None:
+        self.engine, self.dispatcher, self.sender = engine, dispatcher, sender
+        self.chat_id, self.chat_type, self.channel = chat_id, chat_type, channel
+        self.update_no = 0
+        self.last_buttons: dict[str, str] = {}
+
+    def incoming(self, what: Any, *, update_key: str | None = None) -> Incoming:
+        self.update_no += 1
+        base: dict[str, Any] = {
+            "channel": self.channel,
+            "chat_id": self.chat_id,
+            "user_id": self.chat_id,
+            "chat_type": self.chat_type,
+            "update_key": update_key or f"{self.chat_id}-{self.update_no}",
+        }
+        if isinstance(what, str):
+            return Incoming(**base, text=what)
+        if isinstance(what, Press):
+            exact = [p for label, p in self.last_buttons.items() if what.label == label]
+            matches = exact or [p for label, p in self.last_buttons.items() if what.label in label]
+            assert matches, f"no button with {what.label!r} in {list(self.last_buttons)}"
+            return Incoming(**base, payload=matches[0])
+        if isinstance(what, Photo):
+            return Incoming(
+                **base, file=FileRef("photo", what.file_id, what.file_id + "u", None, None, what.size)
+            )
+        if isinstance(what, Document):
+            ref = FileRef(
+                "document", what.file_id, what.file_id + "u", what.name, "application/pdf", what.size
+            )
+            return Incoming(**base, file=ref)
+        if isinstance(what, Location):
+            return Incoming(**base, location=(what.latitude, what.longitude))
+        if isinstance(what, Contact):
+            return Incoming(**base, contact_phone=what.phone, contact_is_own=what.own)
+        if isinstance(what, Sticker):
+            return Incoming(**base, unsupported="sticker")
+        if isinstance(what, Incoming):
+            return what
+        raise TypeError(what)
+
+    async def send(self, what: Any, *, update_key: str | None = None) -> list[Reply]:
+        """Send one thing; returns the replies delivered to this chat because of it."""
+        before = len(self.sender.to(self.chat_id))
+        await self.engine.handle(self.incoming(what, update_key=update_key))
+        await self.dispatcher.drain()
+        replies = self.sender.to(self.chat_id)[before:]
+        for reply in replies:
+            if reply.buttons:
+                self.last_buttons = reply.button_payloads()
+        return replies
+
+    async def say(self, what: Any) -> str:
+        """Send and return all reply texts joined, for `in` assertions."""
+        return "\n".join(r.text for r in await self.send(what))
+
+    async def play(self, dialogue: list[tuple[Any, str]]) -> None:
+        """A transcript: each line is (what the user sends, text expected in the answer)."""
+        for what, expected in dialogue:
+            answer = await self.say(what)
+            assert expected in answer, f"after {what!r} expected {expected!r} in:\n{answer}"

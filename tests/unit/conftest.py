@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from bot.org_config import Organisations
+from bot.outbox import OutboxDispatcher
+from handlers.engine import Engine
+from handlers.turn import Services
+from storage import repositories as repo
+from storage.crypto import Vault
+from storage.db import Database
+from tests.conftest import make_services
+from tests.support import Chat, Clock, RecordingSender
+
+STAFF_CHATS = {"office": "-1001", "legal": "-1002", "personnel": "-1003", "coordinators": "-1009"}
+
+
+@dataclass
+class Desk:
+    services: Services
+    engine: Engine
+    dispatcher: OutboxDispatcher
+    sender: RecordingSender
+    db: Database
+
+    def chat(self, chat_id: str = "1001", **kwargs: str) -> Chat:
+        return Chat(self.engine, self.dispatcher, self.sender, chat_id=chat_id, **kwargs)
+
+    async def bind(self, target: str, chat_id: str, org: str = "CM") -> int:
+        async with self.db.session() as session:
+            directory = self.services.directory
+            code = target.removeprefix("division:")
+            released = await repo.bind_chat(
+                session,
+                org_id=directory.org_ids[org],
+                target=target,
+                division_id=directory.division_ids.get((org, code)),
+                channel="test",
+                chat_id=chat_id,
+                chat_enc=self.services.vault.encrypt(chat_id),
+            )
+            await session.commit()
+        return released
+
+
+async def make_desk(
+    db: Database, orgs: Organisations, vault: Vault, clock: Clock, sender: RecordingSender
+) -> Desk:
+    services = await make_services(db, orgs, vault, clock)
+    dispatcher = OutboxDispatcher(db, vault, {"test": sender}, clock=clock)
+    services.on_queued = dispatcher.kick
+    return Desk(services, Engine(services), dispatcher, sender, db)
+
+
+@pytest.fixture
+async def desk(sqlite_database: Database, orgs, vault, clock, sender) -> AsyncIterator[Desk]:  # type: ignore[no-untyped-def]
+    desk = await make_desk(sqlite_database, orgs, vault, clock, sender)
+    for code, chat_id in STAFF_CHATS.items():
+        await desk.bind("coordinators" if code == "coordinators" else f"division:{code}", chat_id)
+    yield desk

@@ -1,0 +1,319 @@
+"""The intake conversation, played as transcripts against the real engine, database and outbox."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from handlers.engine import Engine
+from storage.models import Attachment, Case, CaseDivision, Conversation, Division, OutboxMessage
+from tests.support import Contact, Document, Location, Photo, Press, Sticker
+from tests.unit.conftest import STAFF_CHATS, Desk
+
+DESCRIPTION_TH = "เจ้าหน้าที่เรียกเงินห้าพันบาทเพื่อเร่งอนุมัติใบอนุญาตก่อสร้างของร้านค้า"
+
+
+async def report_until_summary(chat, *, anonymous: bool = True) -> None:  # type: ignore[no-untyped-def]
+    await chat.play(
+        [
+            ("/start", "กรุณาเลือกเรื่องที่ต้องการแจ้ง"),
+            (Press("แจ้งเบาะแสการทุจริต"), "เกี่ยวข้องกับบุคลากร"),
+            (Press("ใช่"), "ส่วนราชการใด"),
+            (Press("ข้าม / ไม่แน่ใจ"), "ประเภทของเรื่อง"),
+            (Press("สินบน"), "รายละเอียดของเรื่อง"),
+            (DESCRIPTION_TH, "เมื่อใด"),
+            ("เมื่อวันจันทร์ที่แล้ว", "เกิดขึ้นที่ใด"),
+            (Location(18.7883, 98.9853), "มีผู้เกี่ยวข้อง"),
+            ("นาย ก. เจ้าหน้าที่ฝ่ายอนุญาต", "หลักฐาน"),
+            (Photo("receipt-photo"), "ได้รับไฟล์แล้ว (1/5)"),
+            (Press("เสร็จแล้ว"), "ไม่เปิดเผยชื่อ"),
+        ]
+    )
+    if anonymous:
+        await chat.play([(Press("ไม่เปิดเผยชื่อ"), "สรุปเรื่องที่จะแจ้ง")])
+    else:
+        await chat.play(
+            [
+                (Press("เปิดเผยชื่อ"), "ชื่อ-นามสกุล"),
+                ("สมชาย ใจดี", "ช่องทางติดต่อกลับ"),
+                (Contact("+66812345678"), "สรุปเรื่องที่จะแจ้ง"),
+            ]
+        )
+
+
+async def test_anonymous_corruption_tip_in_thai_reaches_personnel_and_legal(desk: Desk) -> None:
+    chat = desk.chat()
+    await report_until_summary(chat)
+    answer = await chat.say(Press("ส่งเรื่อง"))
+    reference = re.search(r"เลขที่เรื่อง: (CM-2569-\d{6})", answer)
+    code = re.search(r"รหัสติดตาม: (\d{4} \d{4} \d{4} \d{4})", answer)
+    assert reference and code and reference.group(1) == "CM-2569-000001"
+
+    personnel = desk.sender.to(STAFF_CHATS["personnel"])
+    legal = desk.sender.to(STAFF_CHATS["legal"])
+    assert personnel and legal
+    card = personnel[0].text
+    assert "CM-2569-000001" in card and DESCRIPTION_TH in card and "ไม่เปิดเผยชื่อ" in card
+    assert "[ผู้รับผิดชอบหลัก]" in card and "[เพื่อทราบ]" in legal[0].text
+    assert [r.media.kind for r in personnel[1:] if r.media] == ["photo", "location"]
+    assert personnel[1].media and personnel[1].media.file_id == "receipt-photo"
+    # corruption never reaches the general grievance chat
+    assert desk.sender.to(STAFF_CHATS["office"]) == []
+    # the anonymous reporter's chat id appears in no staff-bound message
+    for chat_id, reply in desk.sender.sent:
+        if chat_id != chat.chat_id:
+            assert chat.chat_id not in reply.text
+
+    async with desk.db.session() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+        assert case.anonymous and case.report_type == "corruption" and case.status == "received"
+        assert desk.services.vault.decrypt(case.reporter_enc) == {"chat_id": chat.chat_id}
+        assert desk.services.vault.decrypt(case.details_enc)["location"] == [18.7883, 98.9853]
+        routed = (await s.execute(select(Division.code, CaseDivision.role).join(CaseDivision))).all()
+        assert sorted(routed) == [("legal", "informed"), ("personnel", "primary")]
+        attachment = (await s.execute(select(Attachment))).scalar_one()
+        assert attachment.file_id == "receipt-photo" and attachment.kind == "photo"
+        # sent messages no longer hold their content (the confirmation carried the tracking code)
+        sent = (await s.execute(select(OutboxMessage).where(OutboxMessage.status == "sent"))).scalars().all()
+        assert sent and all(m.payload_enc is None for m in sent)
+
+    status = await chat.say(f"/status {reference.group(1)} {code.group(1)}")
+    assert "CM-2569-000001" in status and "รับเรื่องแล้ว" in status
+
+
+async def test_named_grievance_in_english_shows_name_and_phone_to_office(desk: Desk) -> None:
+    chat = desk.chat("2002")
+    await chat.play(
+        [
+            ("/lang", "Choose a language"),
+            (Press("English"), "Language set to English"),
+            (Press("File a grievance"), "concern personnel"),
+            (Press("No"), "particular division"),
+            (Press("Skip / not sure"), "category"),
+            (Press("Roads"), "describe"),
+            ("The bridge on Route 1001 has a broken railing since the flood.", "When did it happen"),
+            (Press("Skip"), "Where did it happen"),
+            ("Mae Rim, near the market", "Who was involved"),
+            (Press("Skip"), "photos or documents"),
+            (Document("plan-doc", "photo-report.pdf"), "File received (1/5)"),
+            (Press("Done"), "anonymously"),
+            (Press("With my name"), "full name"),
+            ("Jane Doe", "How can we reach you"),
+            ("jane@example.org", "Summary of your report"),
+        ]
+    )
+    answer = await chat.say(Press("Submit"))
+    assert "Reference: CM-2569-000001" in answer
+    office = desk.sender.to(STAFF_CHATS["office"])
+    assert "Jane Doe" in office[0].text and "jane@example.org" in office[0].text
+    assert office[1].media and office[1].media.kind == "document"
+    assert desk.sender.to(STAFF_CHATS["legal"]) == [] and desk.sender.to(STAFF_CHATS["personnel"]) == []
+
+
+async def test_information_request_skips_personnel_question(desk: Desk) -> None:
+    chat = desk.chat()
+    await chat.play(
+        [
+            ("/start", "ขอข้อมูลข่าวสาร"),
+            (Press("ขอข้อมูลข่าวสาร"), "ประเภทของเรื่อง"),
+            (Press("งบประมาณ"), "รายละเอียด"),
+        ]
+    )
+
+
+async def test_conflict_of_interest_goes_to_coordinators_not_the_named_division(desk: Desk) -> None:
+    chat = desk.chat()
+    await chat.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            (Press("แจ้งเบาะแสการทุจริต"), "บุคลากร"),
+            (Press("ไม่ใช่"), "ส่วนราชการใด"),
+            (Press("ฝ่ายนิติการ"), "ประเภท"),
+            (Press("จัดซื้อ"), "รายละเอียด"),
+            ("ฝ่ายนิติการล็อกสเปกการจัดซื้อรถยนต์ให้บริษัทญาติ", "เมื่อใด"),
+            (Press("ข้าม"), "ที่ใด"),
+            (Press("ข้าม"), "ผู้เกี่ยวข้อง"),
+            (Press("ข้าม"), "หลักฐาน"),
+            (Press("ข้าม"), "ไม่เปิดเผยชื่อ"),
+            (Press("ไม่เปิดเผยชื่อ"), "สรุป"),
+            (Press("ส่งเรื่อง"), "CM-2569-000001"),
+        ]
+    )
+    assert desk.sender.to(STAFF_CHATS["legal"]) == []
+    assert desk.sender.to(STAFF_CHATS["office"]) == []
+    coordinators = desk.sender.to(STAFF_CHATS["coordinators"])
+    assert coordinators and "อาจมีส่วนได้เสีย" in coordinators[0].text
+
+
+async def test_bad_input_gets_a_reply_and_the_same_step(desk: Desk) -> None:
+    chat = desk.chat()
+    await chat.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            ("สวัสดี", "กรุณาเลือกจากปุ่ม"),
+            (Press("ร้องเรียน"), "บุคลากร"),
+            (Sticker(), "ไม่รองรับข้อความประเภทนี้"),
+            (Press("ไม่ใช่"), "ส่วนราชการใด"),
+            ("/nonsense", "ไม่รู้จักคำสั่งนี้"),
+            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
+            (Press("ถนน"), "รายละเอียด"),
+            ("สั้น", "สั้นเกินไป"),
+            ("ก" * 3001, "ยาวเกินไป"),
+            ("   ", "ข้อความว่างเปล่า"),
+            (Photo(), "ขั้นตอนนี้ต้องการข้อความ"),
+            ("ไฟถนนดับทั้งซอยมาสองสัปดาห์แล้ว อันตรายมาก", "เมื่อใด"),
+            (Press("ข้าม"), "ที่ใด"),
+            (Location(123.0, 98.0), "ตำแหน่งที่ตั้งไม่ถูกต้อง"),
+            ("ซอย 5 ถนนห้วยแก้ว", "ผู้เกี่ยวข้อง"),
+            (Press("ข้าม"), "หลักฐาน"),
+            ("นี่คือรูป", "รับรูปภาพหรือเอกสาร"),
+            (Photo("big", size=21 * 1024 * 1024), "ใหญ่เกิน 20 MB"),
+        ]
+    )
+    for i in range(5):
+        await chat.play([(Photo(f"p{i}"), f"({i + 1}/5)")])
+    await chat.play([(Photo("p6"), "สูงสุด 5 ไฟล์"), (Press("เสร็จแล้ว"), "ไม่เปิดเผยชื่อ")])
+    await chat.play([(Press("เปิดเผยชื่อ"), "ชื่อ"), ("สมหญิง", "ติดต่อกลับ")])
+    await chat.play([(Contact("+66899999999", own=False), "เบอร์โทรศัพท์ของท่านเอง"), (Press("ข้าม"), "สรุป")])
+    async with desk.db.session() as s:
+        convo = (await s.execute(select(Conversation))).scalar_one()
+        state = desk.services.vault.decrypt(convo.state_enc)
+    assert len(state["files"]) == 5 and state["description"].startswith("ไฟถนนดับ")
+    assert state["name"] == "สมหญิง"
+
+
+async def test_button_from_an_old_message_is_refused_politely(desk: Desk) -> None:
+    chat = desk.chat()
+    await chat.say("/start")
+    old_menu = dict(chat.last_buttons)
+    await chat.say(Press("ร้องเรียน"))
+    await chat.say(Press("ไม่ใช่"))
+    chat.last_buttons = old_menu
+    answer = await chat.say(Press("แจ้งเบาะแส"))
+    assert "ข้อความเก่า" in answer and "ส่วนราชการใด" in answer
+
+
+async def test_typed_button_label_counts_as_a_press(desk: Desk) -> None:
+    """Reply keyboards (location/contact steps) send the label of the pressed button as text."""
+    chat = desk.chat()
+    for what in ("/start", Press("ร้องเรียน"), Press("ไม่ใช่"), Press("ข้าม / ไม่แน่ใจ"), Press("ถนน")):
+        await chat.say(what)
+    await chat.play([("ถนนชำรุดเป็นหลุมใหญ่หน้าโรงเรียน", "เมื่อใด"), ("ข้าม", "ที่ใด"), ("ข้าม", "ผู้เกี่ยวข้อง")])
+
+
+async def test_group_chat_asks_for_a_private_chat_and_ignores_chatter(desk: Desk) -> None:
+    group = desk.chat("-5005", chat_type="group")
+    assert "แชตส่วนตัว" in await group.say("/start")
+    assert await group.send("hello everyone") == []
+
+
+async def test_duplicate_update_is_handled_once(desk: Desk) -> None:
+    chat = desk.chat()
+    first = await chat.send("/start", update_key="u-1")
+    again = await chat.send("/start", update_key="u-1")
+    assert first and again == []
+
+
+async def test_half_finished_report_survives_a_restart(desk: Desk) -> None:
+    chat = desk.chat()
+    for what in ("/start", Press("ร้องเรียน"), Press("ไม่ใช่"), Press("ข้าม / ไม่แน่ใจ"), Press("ถนน")):
+        await chat.say(what)
+    await chat.say("ท่อระบายน้ำอุดตันน้ำท่วมขังทุกครั้งที่ฝนตก")
+    # a new engine on the same database: nothing held in memory
+    chat.engine = Engine(desk.services)
+    await chat.play([("เมื่อวานนี้", "เกิดขึ้นที่ใด")])
+    await chat.play([("/start", "ยังกรอกไม่เสร็จ"), (Press("ทำต่อ"), "เกิดขึ้นที่ใด")])
+    await chat.play([("/start", "ยังกรอกไม่เสร็จ"), (Press("เริ่มใหม่"), "เลือกเรื่อง")])
+
+
+async def test_cancel_discards_draft_but_keeps_submitted_cases(desk: Desk) -> None:
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await chat.say(Press("ส่งเรื่อง"))
+    await chat.play(
+        [("/start", "เลือกเรื่อง"), (Press("ร้องเรียน"), "บุคลากร"), ("/cancel", "ยกเลิกรายการที่ยังไม่ได้ส่งแล้ว")]
+    )
+    assert "CM-2569-000001" in await chat.say("/status")
+    assert "ไม่มีรายการ" in await chat.say("/cancel")
+
+
+async def test_edit_from_summary_returns_to_summary(desk: Desk) -> None:
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await chat.play(
+        [
+            (Press("แก้ไข"), "ต้องการแก้ไขส่วนใด"),
+            (Press("รายละเอียด"), "รายละเอียดของเรื่อง"),
+            ("ข้อความใหม่ที่ละเอียดกว่าเดิมเกี่ยวกับการเรียกรับเงิน", "สรุปเรื่องที่จะแจ้ง"),
+            (Press("แก้ไข"), "ส่วนใด"),
+            (Press("การเปิดเผยชื่อ"), "ไม่เปิดเผยชื่อ"),
+            (Press("เปิดเผยชื่อ"), "ชื่อ-นามสกุล"),
+            ("สมชาย ใจดี", "ติดต่อกลับ"),
+            ("0812345678", "สรุป"),
+        ]
+    )
+    summary = await chat.say(Press("แก้ไข"))
+    assert "ส่วนใด" in summary
+    final = await chat.say(Press("กลับไปหน้าสรุป"))
+    assert "ข้อความใหม่ที่ละเอียดกว่าเดิม" in final and "สมชาย ใจดี" in final and "0812345678" in final
+
+
+async def test_wrong_tracking_codes_are_rate_limited_with_the_same_answer(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = desk.chat()
+    await report_until_summary(chat)
+    answer = await chat.say(Press("ส่งเรื่อง"))
+    code = re.search(r"รหัสติดตาม: ([\d ]+)", answer).group(1).strip()  # type: ignore[union-attr]
+    other = desk.chat("3003")
+    unknown = await other.say("/status CM-2569-000999 1111 2222 3333 4444")
+    wrong = await other.say("/status CM-2569-000001 1111 2222 3333 4444")
+    assert unknown == wrong and "ไม่พบเรื่อง" in wrong
+    assert "ไม่พบเรื่อง" in await other.say("/status CM-2569-000001 1111 2222 3333 4444")
+    locked = await other.say(f"/status CM-2569-000001 {code}")
+    assert "หลายครั้ง" in locked and "CM-2569-000001 ·" not in locked
+    clock.advance(minutes=2)
+    assert "CM-2569-000001 ·" in await other.say(f"/status CM-2569-000001 {code}")
+
+
+async def test_division_without_chat_keeps_case_waiting_and_tells_coordinators(
+    sqlite_database, orgs, vault, clock, sender
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.conftest import make_desk
+
+    desk = await make_desk(sqlite_database, orgs, vault, clock, sender)
+    await desk.bind("coordinators", "-1009")
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await chat.say(Press("ส่งเรื่อง"))
+    alerts = sender.to("-1009")
+    assert len(alerts) == 2 and "ยังรอส่ง" in alerts[0].text and "division bind personnel" in alerts[0].text
+    assert await desk.bind("division:personnel", "-1003") == 3  # card, photo, location
+    await desk.dispatcher.drain()
+    assert "CM-2569-000001" in sender.to("-1003")[0].text
+
+
+async def test_several_organisations_deep_link_or_question(
+    sqlite_database, vault, clock, sender, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import tomllib
+
+    import tomli_w
+
+    from bot.org_config import default_config_path, load_organisations
+    from tests.unit.conftest import make_desk
+
+    data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
+    (tmp_path / "orgs").mkdir()
+    (tmp_path / "orgs" / "cm.toml").write_text(tomli_w.dumps(data))
+    data.update(code="LPN", name_th="องค์การบริหารส่วนจังหวัดลำพูน", name_en="Lamphun PAO", centre_name_th="")
+    (tmp_path / "orgs" / "lpn.toml").write_text(tomli_w.dumps(data))
+    desk = await make_desk(sqlite_database, load_organisations(str(tmp_path / "orgs")), vault, clock, sender)
+    asked = desk.chat("4004")
+    await asked.play([("/start", "เลือกหน่วยงาน"), (Press("ลำพูน"), "ยินดีต้อนรับสู่องค์การบริหารส่วนจังหวัดลำพูน")])
+    linked = desk.chat("5005")
+    await linked.play([("/start LPN", "ลำพูน")])
+    for what in (Press("ร้องเรียน"), Press("ไม่ใช่"), Press("ข้าม / ไม่แน่ใจ"), Press("ถนน")):
+        await linked.say(what)
+    for what in ("ถนนเป็นหลุมเป็นบ่อหลายจุดในตำบล", "ข้าม", "ข้าม", "ข้าม", Press("ข้าม"), Press("ไม่เปิดเผยชื่อ")):
+        await linked.say(what)
+    assert "LPN-2569-000001" in await linked.say(Press("ส่งเรื่อง"))
