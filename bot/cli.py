@@ -195,7 +195,7 @@ def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: 
                     division_id=directory.division_ids[(org.code, target_code)] if target_code else None,
                     channel=channel,
                     chat_id=chat_id,
-                    chat_enc=vault.encrypt(chat_id),
+                    vault=vault,
                 )
                 await session.commit()
                 return released

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from handlers.messages import Reply
 from storage.crypto import Vault
@@ -85,12 +85,19 @@ class OutboxDispatcher:
         return total
 
     async def _claim(self) -> list[OutboxMessage]:
+        """Due messages, each only when no earlier message to its chat is still waiting."""
         now = self.clock()
+        unsent = col(OutboxMessage.status).in_(("pending", "sending"))
         async with self.db.session() as session:
+            waiting = select(OutboxMessage.chat_key, func.min(OutboxMessage.id)).where(
+                unsent, col(OutboxMessage.next_attempt_at) > now
+            )
+            result = await session.execute(waiting.group_by(OutboxMessage.chat_key))
+            first_waiting: dict[str | None, int] = {key: first for key, first in result.all()}
             stmt = (
                 select(OutboxMessage)
                 .where(
-                    col(OutboxMessage.status).in_(("pending", "sending")),
+                    unsent,
                     col(OutboxMessage.channel).in_(list(self.senders)),
                     col(OutboxMessage.next_attempt_at) <= now,
                 )
@@ -99,7 +106,11 @@ class OutboxDispatcher:
             )
             if self.db.dialect == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            rows = list((await session.execute(stmt)).scalars())
+            rows = [
+                row
+                for row in (await session.execute(stmt)).scalars()
+                if row.id is not None and row.id < first_waiting.get(row.chat_key, row.id + 1)
+            ]
             for row in rows:
                 row.status = "sending"
                 row.next_attempt_at = now + LEASE

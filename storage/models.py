@@ -181,6 +181,8 @@ class OutboxMessage(SQLModel, table=True):
     target: str = Field(max_length=40)
     channel: str | None = Field(default=None, max_length=20)
     chat_enc: str | None = Field(default=None, sa_type=Text)
+    # keyed hash of channel and chat: keeps one chat's messages in order without decrypting
+    chat_key: str | None = Field(default=None, max_length=64, index=True)
     # pending | sending | sent | waiting_binding | failed
     status: str = Field(default="pending", max_length=20)
     # the message itself, encrypted; wiped once sent (it may hold a tracking code)

@@ -32,6 +32,7 @@ async def queue_message(
         target=target,
         channel=channel,
         chat_enc=vault.encrypt(chat_id) if chat_id is not None else None,
+        chat_key=vault.lookup_key("outbox", channel, chat_id) if channel and chat_id is not None else None,
         status=status,
         payload_enc=vault.encrypt(reply.to_dict()),
         created_at=now,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.org_config import Organisations
+from storage.crypto import Vault
 from storage.models import (
     AccessAttempt,
     Case,
@@ -163,7 +164,7 @@ async def bind_chat(
     division_id: int | None,
     channel: str,
     chat_id: str,
-    chat_enc: str,
+    vault: Vault,
 ) -> int:
     """Point `target` at a chat and release the messages that waited for it; returns their count."""
     existing = (
@@ -190,7 +191,12 @@ async def bind_chat(
             col(OutboxMessage.target) == target,
             col(OutboxMessage.status) == "waiting_binding",
         )
-        .values(status="pending", channel=channel, chat_enc=chat_enc)
+        .values(
+            status="pending",
+            channel=channel,
+            chat_enc=vault.encrypt(chat_id),
+            chat_key=vault.lookup_key("outbox", channel, chat_id),
+        )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 import sqlmodel
 from alembic import context
@@ -12,15 +13,24 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import storage.models  # noqa: F401  (registers the tables)
 from storage.db import _set_sqlite_pragmas, is_sqlite
+from storage.types import UTCDateTime
 
 target_metadata = sqlmodel.SQLModel.metadata
 config = context.config
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    # Our UTCDateTime is a Python-side wrapper; the column is a plain timezone-aware timestamp.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=_render_item,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
     )

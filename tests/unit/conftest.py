@@ -40,7 +40,7 @@ class Desk:
                 division_id=directory.division_ids.get((org, code)),
                 channel="test",
                 chat_id=chat_id,
-                chat_enc=self.services.vault.encrypt(chat_id),
+                vault=self.services.vault,
             )
             await session.commit()
         return released

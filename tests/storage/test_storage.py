@@ -1,0 +1,152 @@
+"""Storage on both databases: migrations, pragmas, numbering under concurrency, encryption at rest."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+from sqlmodel import SQLModel
+
+from handlers.submit import ReporterInfo, submit_report
+from storage import repositories as repo
+from storage.db import Database, downgrade_database, upgrade_database
+from storage.models import Case, Conversation, OutboxMessage
+from tests.conftest import make_services
+
+TABLES = {
+    "organisations", "divisions", "chat_bindings", "staff", "staff_divisions", "conversations",
+    "processed_updates", "case_counters", "cases", "case_divisions", "case_events", "attachments",
+    "outbox", "access_attempts",
+}  # fmt: skip
+ORG_OWNED = {"divisions", "chat_bindings", "staff", "cases", "case_events", "attachments", "case_counters"}
+
+
+async def test_migrations_create_every_table_with_org_ids_and_match_the_models(db_url: str) -> None:
+    await asyncio.to_thread(upgrade_database, db_url)
+    db = Database(db_url)
+    try:
+        async with db.engine.connect() as conn:
+            names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            assert TABLES <= names
+            for table in ORG_OWNED:
+                columns = await conn.run_sync(
+                    lambda c, t=table: {col["name"] for col in inspect(c).get_columns(t)}
+                )
+                assert "org_id" in columns, table
+
+            def diff(sync_conn):  # type: ignore[no-untyped-def]
+                ctx = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+                return compare_metadata(ctx, SQLModel.metadata)
+
+            assert await conn.run_sync(diff) == []
+    finally:
+        await db.dispose()
+    await asyncio.to_thread(downgrade_database, db_url, "base")
+    await asyncio.to_thread(upgrade_database, db_url)
+
+
+async def test_sqlite_pragmas_are_set_on_every_connection(sqlite_database: Database) -> None:
+    async with sqlite_database.engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 10000
+        assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 1  # NORMAL
+
+
+async def test_update_ids_are_claimed_once(database: Database) -> None:
+    async with database.session() as s:
+        assert await repo.claim_update(s, "telegram", "42")
+        assert not await repo.claim_update(s, "telegram", "42")
+        assert await repo.claim_update(s, "line", "42")
+        await s.commit()
+    async with database.session() as s:
+        assert not await repo.claim_update(s, "telegram", "42")
+
+
+async def test_concurrent_submissions_get_unique_references(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    services = await make_services(database, orgs, vault, clock)
+    org = orgs.single
+    draft = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+
+    async def one(i: int) -> str:
+        async with database.session() as s:
+            reporter = ReporterInfo(channel="test", chat_id=str(9000 + i), user_id=str(9000 + i), lang="th")
+            result = await submit_report(
+                s, services, org=org, draft=dict(draft), reporter=reporter, now=clock()
+            )
+            await s.commit()
+            return result.reference
+
+    references = await asyncio.gather(*(one(i) for i in range(20)))
+    assert sorted(references) == [f"CM-2569-{n:06d}" for n in range(1, 21)]
+
+
+async def test_personal_data_is_encrypted_at_rest(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    services = await make_services(database, orgs, vault, clock)
+    sentinels = {"name": "SENTINEL-NAME-Kanya", "phone": "+66811112222", "contact": "sentinel@example.org"}
+    draft = {
+        "type": "corruption", "concerns": "yes", "category": "bribery", "anonymous": False,
+        "description": "SENTINEL-DESCRIPTION bribe", "people": "SENTINEL-PEOPLE", **sentinels,
+    }  # fmt: skip
+    reporter = ReporterInfo(channel="test", chat_id="777000111", user_id="777000111", lang="th")
+    async with database.session() as s:
+        await submit_report(s, services, org=orgs.single, draft=draft, reporter=reporter, now=clock())
+        await s.commit()
+    async with database.engine.connect() as conn:
+        dump = ""
+        for table in ("cases", "outbox", "conversations", "attachments", "case_events"):
+            rows = (await conn.execute(text(f"SELECT * FROM {table}"))).all()
+            dump += repr(rows)
+    for secret in [*sentinels.values(), "777000111", "SENTINEL-DESCRIPTION", "SENTINEL-PEOPLE"]:
+        assert secret not in dump
+    async with database.session() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+        assert vault.decrypt(case.reporter_enc)["name"] == sentinels["name"]
+        assert case.reporter_key == vault.lookup_key("test", "777000111")
+
+
+async def test_binding_a_chat_releases_waiting_messages(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    services = await make_services(database, orgs, vault, clock)
+    draft = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+    async with database.session() as s:
+        reporter = ReporterInfo(channel="test", chat_id="1", user_id="1", lang="th")
+        await submit_report(s, services, org=orgs.single, draft=draft, reporter=reporter, now=clock())
+        await s.commit()
+    async with database.session() as s:
+        waiting = (await s.execute(select(OutboxMessage.target, OutboxMessage.status))).all()
+        assert ("division:office", "waiting_binding") in waiting and (
+            "coordinators",
+            "waiting_binding",
+        ) in waiting
+        org_id = services.directory.org_ids["CM"]
+        released = await repo.bind_chat(
+            s, org_id=org_id, target="division:office", division_id=None, channel="test", chat_id="-1",
+            vault=vault,
+        )  # fmt: skip
+        await s.commit()
+    assert released == 1
+    async with database.session() as s:
+        row = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.target == "division:office"))
+        ).scalar_one()
+        assert row.status == "pending" and vault.decrypt(row.chat_enc) == "-1"
+
+
+async def test_organisation_sync_is_idempotent(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    first = await make_services(database, orgs, vault, clock)
+    second = await make_services(database, orgs, vault, clock)
+    assert first.directory == second.directory
+    assert len(first.directory.division_ids) == len(orgs.single.divisions)
+
+
+async def test_conversation_rows_are_unique_per_chat(database: Database) -> None:
+    async with database.session() as s:
+        s.add(Conversation(channel="test", chat_key="k"))
+        await s.commit()
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        async with database.session() as s:
+            s.add(Conversation(channel="test", chat_key="k"))
+            await s.commit()

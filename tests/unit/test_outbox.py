@@ -1,0 +1,102 @@
+"""The outbox dispatcher: order per chat, waits when asked, retries failures, never loses a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from bot.outbox import OutboxDispatcher, PermanentFailure, RetryLater
+from handlers.messages import Reply
+from storage.db import Database
+from storage.models import OutboxMessage
+from storage.outbox import queue_message
+from tests.support import Clock
+
+
+@dataclass
+class FlakySender:
+    """Fails as scripted per text, then delivers."""
+
+    script: dict[str, list[Exception]] = field(default_factory=dict)
+    delivered: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        failures = self.script.get(reply.text, [])
+        if failures:
+            raise failures.pop(0)
+        self.delivered.append((chat_id, reply.text))
+
+
+async def _queue(db: Database, vault, clock: Clock, chat_id: str, *texts: str) -> None:  # type: ignore[no-untyped-def]
+    async with db.session() as s:
+        for text in texts:
+            await queue_message(
+                s, vault, org_id=None, case_id=None, kind="reply", target="reply", channel="test",
+                chat_id=chat_id, reply=Reply(text=text), now=clock(),
+            )  # fmt: skip
+        await s.commit()
+
+
+async def _statuses(db: Database) -> dict[str, str]:
+    async with db.session() as s:
+        rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
+        return {str(r.id): r.status for r in rows}
+
+
+async def test_retry_after_holds_the_chat_and_keeps_order(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    sender = FlakySender({"a1": [RetryLater(3)]})
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock)
+    await _queue(sqlite_database, vault, clock, "A", "a1", "a2")
+    await _queue(sqlite_database, vault, clock, "B", "b1")
+    await dispatcher.drain()
+    assert sender.delivered == [("B", "b1")]  # a2 waits behind a1
+    clock.advance(seconds=3)
+    await dispatcher.drain()
+    assert sender.delivered == [("B", "b1"), ("A", "a1"), ("A", "a2")]
+    assert set((await _statuses(sqlite_database)).values()) == {"sent"}
+
+
+async def test_errors_back_off_then_deliver_once(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    sender = FlakySender({"x": [ConnectionError("down"), TimeoutError()]})
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock)
+    await _queue(sqlite_database, vault, clock, "A", "x")
+    for _ in range(3):
+        await dispatcher.drain()
+        clock.advance(seconds=10)
+    assert sender.delivered == [("A", "x")]
+    async with sqlite_database.session() as s:
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+        assert row.status == "sent" and row.attempts == 2 and row.payload_enc is None
+
+
+async def test_permanent_failure_is_recorded_and_does_not_block_others(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    sender = FlakySender({"gone": [PermanentFailure("chat not found")]})
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock)
+    await _queue(sqlite_database, vault, clock, "A", "gone", "next")
+    await dispatcher.drain()
+    assert sender.delivered == [("A", "next")]
+    assert sorted((await _statuses(sqlite_database)).values()) == ["failed", "sent"]
+
+
+async def test_a_claimed_message_lost_in_a_crash_is_sent_after_its_lease(
+    sqlite_database, vault, clock
+) -> None:  # type: ignore[no-untyped-def]
+    await _queue(sqlite_database, vault, clock, "A", "m")
+    crashed = OutboxDispatcher(sqlite_database, vault, {"test": FlakySender()}, clock=clock)
+    claimed = await crashed._claim()  # the process dies before sending
+    assert len(claimed) == 1
+    sender = FlakySender()
+    fresh = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock)
+    await fresh.drain()
+    assert sender.delivered == []  # still leased
+    clock.advance(minutes=6)
+    await fresh.drain()
+    assert sender.delivered == [("A", "m")]
+
+
+async def test_messages_for_other_channels_are_left_alone(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    await _queue(sqlite_database, vault, clock, "A", "m")
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"telegram": FlakySender()}, clock=clock)
+    assert await dispatcher.drain() == 0
+    assert list((await _statuses(sqlite_database)).values()) == ["pending"]
