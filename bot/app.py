@@ -58,11 +58,14 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
     )
     tg.attach_engine(application, app.engine)
     app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application)
-    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    signals = []
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                signals.append(sig)
     await application.initialize()
     try:
         await tg.register_commands(application)
@@ -79,4 +82,6 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
         await application.updater.stop()
         await application.stop()
     finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
         await application.shutdown()

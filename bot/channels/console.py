@@ -19,7 +19,7 @@ CHAT_ID = "console"
 
 
 class ConsoleSender:
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextIO) -> None:
         self.out = out
         self.buttons: list[Button] = []
 
@@ -64,7 +64,8 @@ def to_incoming(line: str, buttons: list[Button]) -> Incoming:
     return Incoming(**base, text=line)  # type: ignore[arg-type]
 
 
-async def run_console(app: App, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
+async def run_console(app: App, *, stdin: TextIO | None = None, out: TextIO | None = None) -> None:
+    stdin, out = stdin or sys.stdin, out or sys.stdout
     sender = ConsoleSender(out)
     app.dispatcher.senders[CHANNEL] = sender
     print("Damrongtham console. Type /start (Ctrl-D to quit). Numbers press buttons;", file=out)
