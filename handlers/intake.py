@@ -200,21 +200,26 @@ def prompt_where(turn: Turn) -> Reply:
     )
 
 
+def leave_keyboard_step(turn: Turn, step: str, note: str = "intake.noted") -> None:
+    """Acknowledge, hiding the share-location/contact keyboard, and move on."""
+    turn.replies.append(Reply(text=turn.text(note), remove_keyboard=True))
+    advance(turn, step)
+
+
 async def handle_where(turn: Turn) -> None:
     if turn.pressed == "skip":
         turn.state["where"], turn.state["location"] = None, None
-        return advance(turn, "where")
+        return leave_keyboard_step(turn, "where", "intake.skipped")
     if turn.incoming.location is not None:
         lat, lon = turn.incoming.location
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             return turn.fail("errors.bad_location")
         turn.state["location"] = [lat, lon]
-        turn.say("intake.location_received")
-        return advance(turn, "where")
+        return leave_keyboard_step(turn, "where", "intake.location_received")
     text = take_text(turn, min_chars=1, max_chars=turn.org.intake.detail_max_chars)
     if text is not None:
         turn.state["where"] = text
-        advance(turn, "where")
+        leave_keyboard_step(turn, "where")
 
 
 # --- evidence ----------------------------------------------------------------------------
@@ -239,8 +244,7 @@ async def handle_evidence(turn: Turn) -> None:
         return advance(turn, "evidence")
     if turn.pressed == "clear":
         files.clear()
-        turn.say("intake.files_removed")
-        return turn.reprompt()
+        return turn.reprompt(turn.text("intake.files_removed"))
     file = turn.incoming.file
     if file is None:
         return turn.fail("errors.file_expected")
@@ -258,8 +262,7 @@ async def handle_evidence(turn: Turn) -> None:
             "size": file.size,
         }
     )
-    turn.say("intake.file_received", count=len(files), max=limits.max_files)
-    turn.reprompt()
+    turn.reprompt(turn.text("intake.file_received", count=len(files), max=limits.max_files))
 
 
 # --- who is reporting --------------------------------------------------------------------
@@ -306,19 +309,17 @@ async def handle_contact(turn: Turn) -> None:
     inc = turn.incoming
     if turn.pressed == "skip":
         turn.state["phone"], turn.state["contact"] = None, None
-        return advance(turn, "contact")
+        return leave_keyboard_step(turn, "contact", "intake.skipped")
     if inc.contact_phone is not None:
         if not inc.contact_is_own:
             return turn.fail("errors.contact_not_own")
-        turn.state["phone"] = inc.contact_phone
-        return advance(turn, "contact")
+        turn.state["phone"], turn.state["contact"] = inc.contact_phone, None
+        return leave_keyboard_step(turn, "contact")
     text = take_text(turn, min_chars=3, max_chars=turn.org.intake.detail_max_chars)
     if text is not None:
-        if PHONE_RE.match(text):
-            turn.state["phone"] = text
-        else:
-            turn.state["contact"] = text
-        advance(turn, "contact")
+        phone = PHONE_RE.match(text) is not None
+        turn.state["phone"], turn.state["contact"] = (text, None) if phone else (None, text)
+        leave_keyboard_step(turn, "contact")
 
 
 # --- summary, edit, submit ---------------------------------------------------------------

@@ -74,6 +74,8 @@ class Reply:
     text: str = ""
     buttons: list[list[Button]] = field(default_factory=list)
     media: Media | None = None
+    # hide a keyboard left by an earlier location or contact question
+    remove_keyboard: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +87,7 @@ class Reply:
             text=data.get("text", ""),
             buttons=[[Button(**b) for b in row] for row in data.get("buttons", [])],
             media=Media(**media) if media else None,
+            remove_keyboard=data.get("remove_keyboard", False),
         )
 
     def button_payloads(self) -> dict[str, str]:

@@ -89,13 +89,16 @@ class Turn:
         self.convo.prompt_no += 1
         self.replies.append(self.steps[step].prompt(self))
 
-    def reprompt(self) -> None:
-        self.replies.append(self.steps[self.convo.step].prompt(self))
+    def reprompt(self, note: str | None = None) -> None:
+        """Ask the current step's question again, after `note` in the same message."""
+        prompt = self.steps[self.convo.step].prompt(self)
+        if note:
+            prompt.text = f"{note}\n\n{prompt.text}"
+        self.replies.append(prompt)
 
     def fail(self, key: str, **values: Any) -> None:
-        """A polite error, then the same step again: nothing entered is lost."""
-        self.say(key, **values)
-        self.reprompt()
+        """A polite error and the same question again, in one message: nothing entered is lost."""
+        self.reprompt(self.text(key, **values))
 
 
 def reply_with(text: str, *rows: list[Button]) -> Reply:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -179,4 +180,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[None]: 
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAMRONGTHAM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield
+    root.handlers[:] = handlers  # CLI commands install the application's log handler
+    root.setLevel(level)

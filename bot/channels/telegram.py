@@ -79,9 +79,7 @@ def _message_content(msg: Message) -> dict[str, object]:
     return {"unsupported": "other"}
 
 
-def render_markup(
-    buttons: list[list[Button]],
-) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+def render_markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     if not buttons:
         return None
     flat = [b for row in buttons for b in row]
@@ -120,7 +118,7 @@ class TelegramSender:
 
     async def send(self, chat_id: str, reply: Reply) -> None:
         bot = self.application.bot
-        markup = render_markup(reply.buttons)
+        markup = render_markup(reply.buttons) or (ReplyKeyboardRemove() if reply.remove_keyboard else None)
         try:
             media = reply.media
             if media is None:

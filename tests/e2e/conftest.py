@@ -69,9 +69,9 @@ class Citizen:
     def received(self) -> list[SentMessage]:
         return self.api.messages_to(self.chat_id)
 
-    async def _expect(self, before: int, expected: str, timeout: float = 10.0) -> str:
+    async def _expect(self, before: int, expected: str, within: float = 10.0) -> str:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             texts = "\n".join(m.text or "" for m in self.received[before:])
             if expected in texts:

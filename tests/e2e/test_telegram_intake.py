@@ -40,6 +40,12 @@ async def test_anonymous_thai_tip_with_photo_and_location(bot: RunningBot) -> No
     await citizen.play(
         [
             (("location", (18.7883, 98.9853)), "มีผู้เกี่ยวข้อง"),
+        ]
+    )
+    ack = next(m for m in citizen.received if m.text == "ได้รับตำแหน่งที่ตั้งแล้ว ขอบคุณครับ/ค่ะ")
+    assert ack.reply_markup == {"remove_keyboard": True}  # the share-location keyboard goes away
+    await citizen.play(
+        [
             (press("ข้าม"), "หลักฐาน"),
             (("photo", "AgACAgIAAxkBAAIBQ2evidence"), "ได้รับไฟล์แล้ว (1/5)"),
             (press("เสร็จแล้ว"), "ไม่เปิดเผยชื่อ"),

@@ -1,0 +1,108 @@
+"""The command line, run in-process with Typer's runner on a fresh data folder."""
+
+from __future__ import annotations
+
+import tomllib
+
+import tomli_w
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.org_config import default_config_path
+
+runner = CliRunner()
+
+
+def test_run_without_token_names_the_setting_and_points_to_console() -> None:
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "TELEGRAM_BOT_TOKEN" in result.output and "damrongtham console" in result.output
+
+
+def test_config_check_accepts_the_shipped_file_and_names_mistakes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ok = runner.invoke(app, ["config", "check"])
+    assert ok.exit_code == 0 and "OK CM" in ok.output
+    data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
+    data["routing"][0]["primary"] = ["nobody"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(tomli_w.dumps(data))
+    result = runner.invoke(app, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert "routing[0].primary[0]: unknown division 'nobody'" in result.output
+    assert "hint:" in result.output
+
+
+def test_db_upgrade_then_bind_and_list_divisions() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    bound = runner.invoke(app, ["division", "bind", "legal", "--channel", "telegram", "--chat-id", "-100555"])
+    assert bound.exit_code == 0, bound.output
+    assert "Bound division:legal of CM to telegram chat -100555" in bound.output
+    coordinators = runner.invoke(app, ["coordinators", "bind", "--chat-id", "-100777"])
+    assert coordinators.exit_code == 0, coordinators.output
+    listed = runner.invoke(app, ["division", "list"])
+    assert listed.exit_code == 0
+    line = next(ln for ln in listed.output.splitlines() if ln.strip().startswith("legal"))
+    assert "telegram:-100555" in line
+    assert "telegram:-100777" in next(ln for ln in listed.output.splitlines() if "coordinators" in ln)
+    assert "(no chat bound)" in next(
+        ln for ln in listed.output.splitlines() if ln.strip().startswith("office")
+    )
+
+
+def test_one_chat_cannot_take_both_general_grievances_and_corruption_tips() -> None:
+    assert runner.invoke(app, ["division", "bind", "office", "--chat-id", "-100900"]).exit_code == 0
+    refused = runner.invoke(app, ["division", "bind", "legal", "--chat-id", "-100900"])
+    assert refused.exit_code == 2 and "Corruption tip-offs need a chat of their own" in refused.output
+    refused = runner.invoke(app, ["division", "bind", "personnel", "--chat-id", "-100900"])
+    assert refused.exit_code == 2
+
+
+def test_unknown_division_is_refused_with_the_known_codes() -> None:
+    result = runner.invoke(app, ["division", "bind", "legl", "--chat-id", "-1"])
+    assert result.exit_code == 2 and "known: office, legal, personnel" in result.output
+
+
+def test_console_runs_a_conversation_from_standard_input() -> None:
+    result = runner.invoke(app, ["console"], input="/start\n2\n2\n")
+    assert result.exit_code == 0, result.output
+    assert "กรุณาเลือกเรื่องที่ต้องการแจ้ง" in result.output
+    assert "เกี่ยวข้องกับบุคลากร" in result.output and "ส่วนราชการใด" in result.output
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DAMRONGTHAM_ENV", "production")
+    monkeypatch.setenv("DAMRONGTHAM_SECRET_KEY", "change-me")
+    result = runner.invoke(app, ["console"], input="")
+    assert result.exit_code == 2 and "DAMRONGTHAM_SECRET_KEY" in result.output
+
+
+def test_development_key_is_generated_once_and_reused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.settings import Settings
+
+    first = Settings().resolved_secret_key()
+    assert (tmp_path / "data" / "secret.key").exists()
+    assert Settings().resolved_secret_key() == first
+
+
+def test_secret_generate_prints_a_usable_key() -> None:
+    from cryptography.fernet import Fernet
+
+    result = runner.invoke(app, ["secret", "generate"])
+    Fernet(result.output.strip().encode())
+
+
+def test_settings_names_and_defaults(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.settings import Settings
+
+    monkeypatch.delenv("DAMRONGTHAM_DATA_DIR")
+    settings = Settings()
+    assert settings.resolved_database_url() == "sqlite+aiosqlite:///data/damrongtham.sqlite3"
+    assert settings.telegram_api_base_url == "https://api.telegram.org/bot"
+    assert settings.telegram_file_base_url == "https://api.telegram.org/file/bot"
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=from-dotenv\nDATABASE_URL=sqlite+aiosqlite:///x.db\n")
+    monkeypatch.setenv("DAMRONGTHAM_CONFIG", "/etc/orgs")
+    settings = Settings()
+    assert (
+        settings.telegram_bot_token == "from-dotenv" and settings.database_url == "sqlite+aiosqlite:///x.db"
+    )
+    assert settings.config_path == "/etc/orgs"
