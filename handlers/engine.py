@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.i18n import LANGUAGES, t
@@ -61,8 +62,15 @@ class Engine:
             if convo is None:
                 convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
                 session.add(convo)
-            state: dict[str, Any] = services.vault.decrypt(convo.state_enc) if convo.state_enc else {}
-            turn = Turn(services, session, incoming, convo, state, services.clock(), STEPS)
+            turn = Turn(services, session, incoming, convo, {}, services.clock(), STEPS)
+            if convo.state_enc:
+                try:
+                    turn.state = services.vault.decrypt(convo.state_enc)
+                except InvalidToken:
+                    # A damaged row: the draft cannot come back, but the chat must not stay stuck on it.
+                    log.error("conversation state unreadable with the current key; starting afresh")
+                    convo.step = "idle"
+                    turn.say("errors.draft_lost")
             await self._dispatch(turn)
             convo.state_enc = services.vault.encrypt(turn.state)
             convo.updated_at = turn.now

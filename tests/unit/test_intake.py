@@ -317,3 +317,60 @@ async def test_several_organisations_deep_link_or_question(
     for what in ("ถนนเป็นหลุมเป็นบ่อหลายจุดในตำบล", "ข้าม", "ข้าม", "ข้าม", Press("ข้าม"), Press("ไม่เปิดเผยชื่อ")):
         await linked.say(what)
     assert "LPN-2569-000001" in await linked.say(Press("ส่งเรื่อง"))
+
+
+async def test_help_and_privacy_answer_and_keep_the_step(desk: Desk) -> None:
+    chat = desk.chat()
+    await chat.play([("/start", "เลือกเรื่อง"), (Press("ร้องเรียน"), "บุคลากร")])
+    help_text = await chat.say("/help")
+    assert "/status" in help_text and "บุคลากร" in help_text
+    privacy = await chat.say("/privacy")
+    assert "พ.ร.บ.คุ้มครองข้อมูลส่วนบุคคล" in privacy and "บุคลากร" in privacy
+    await chat.play([(Press("ไม่ใช่"), "ส่วนราชการใด")])
+
+
+async def test_a_damaged_draft_row_is_reported_and_the_chat_starts_afresh(desk: Desk) -> None:
+    chat = desk.chat()
+    await chat.play([("/start", "เลือกเรื่อง"), (Press("ร้องเรียน"), "บุคลากร")])
+    async with desk.db.session() as s:
+        convo = (await s.execute(select(Conversation))).scalar_one()
+        convo.state_enc = "not-a-fernet-token"
+        await s.commit()
+    answer = await chat.say("สวัสดี")
+    assert "ไม่สามารถกู้คืน" in answer and "เลือกเรื่องที่ต้องการแจ้ง" in answer
+
+
+async def test_a_database_failure_gets_a_try_again_reply(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    chat = desk.chat()
+    await chat.play([("/start", "เลือกเรื่อง")])
+    async with desk.db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE conversations"))
+    answer = await chat.say(Press("ร้องเรียน"))
+    assert "ระบบขัดข้องชั่วคราว" in answer and "briefly unavailable" in answer
+    assert "database unavailable while handling an update" in caplog.text
+
+
+async def test_corruption_card_is_withheld_from_a_chat_that_also_takes_general_grievances(desk: Desk) -> None:
+    # bound behind the CLI's back, which refuses this
+    await desk.bind("division:legal", STAFF_CHATS["office"])
+    chat = desk.chat()
+    await chat.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            (Press("แจ้งเบาะแสการทุจริต"), "บุคลากร"),
+            (Press("ไม่แน่ใจ"), "ส่วนราชการใด"),
+            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
+            (Press("สินบน"), "รายละเอียด"),
+            ("มีการเรียกรับเงินในการต่อใบอนุญาตเป็นประจำ", "เมื่อใด"),
+            (Press("ข้าม"), "ที่ใด"),
+            (Press("ข้าม"), "ผู้เกี่ยวข้อง"),
+            (Press("ข้าม"), "หลักฐาน"),
+            (Press("ข้าม"), "ไม่เปิดเผยชื่อ"),
+            (Press("ไม่เปิดเผยชื่อ"), "สรุป"),
+            (Press("ส่งเรื่อง"), "CM-2569-000001"),
+        ]
+    )
+    assert desk.sender.to(STAFF_CHATS["office"]) == []
+    assert "ยังรอส่ง" in desk.sender.to(STAFF_CHATS["coordinators"])[0].text
