@@ -22,11 +22,13 @@ config_app = typer.Typer(help="Organisation files.", no_args_is_help=True)
 division_app = typer.Typer(help="Divisions and the chats that receive their cases.", no_args_is_help=True)
 coordinators_app = typer.Typer(help="The coordinators' chat.", no_args_is_help=True)
 secret_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(division_app, name="division")
 app.add_typer(coordinators_app, name="coordinators")
 app.add_typer(secret_app, name="secret")
+app.add_typer(audit_app, name="audit")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
 ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]
@@ -250,6 +252,28 @@ def division_list(org: OrgOption = None) -> None:
                     typer.echo(f"  {'coordinators':<12} →  {coord}")
         finally:
             await db.dispose()
+
+    asyncio.run(main())
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the whole audit chain; names the first broken link."""
+    from storage.audit import verify_chain
+
+    settings = _settings()
+    orgs = _orgs(settings)
+
+    async def main() -> None:
+        db, _directory, _vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                report = await verify_chain(session)
+        finally:
+            await db.dispose()
+        if not report.ok:
+            raise _fail(f"Audit chain BROKEN at event {report.broken_at}: {report.problem}")
+        typer.echo(f"Audit chain intact: {report.length} events.")
 
     asyncio.run(main())
 

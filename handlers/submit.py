@@ -17,8 +17,9 @@ from handlers.messages import Reply
 from handlers.routing import route_report
 from handlers.turn import Services
 from storage import repositories as repo
+from storage.audit import append_event
 from storage.crypto import hash_tracking_code, new_tracking_code
-from storage.models import Attachment, Case, CaseDivision, CaseEvent, ChatBinding
+from storage.models import Attachment, Case, CaseDivision, ChatBinding
 from storage.outbox import queue_message
 
 log = logging.getLogger(__name__)
@@ -125,10 +126,8 @@ async def submit_report(
                 size=f.get("size"),
             )
         )
-    session.add(
-        CaseEvent(
-            case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
-        )
+    await append_event(
+        session, case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
     )
 
     card = cards.case_card(

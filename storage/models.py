@@ -57,7 +57,9 @@ class Staff(SQLModel, table=True):
     org_id: int = _org_fk()
     channel: str = Field(max_length=20)
     user_id: str = Field(max_length=64)
+    # staff | coordinator | admin
     role: str = Field(default="staff", max_length=20)
+    display_name: str | None = Field(default=None, max_length=120)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -128,6 +130,10 @@ class Case(SQLModel, table=True):
     ack_due_at: datetime = Field(sa_type=UTCDateTime)
     reply_due_at: datetime = Field(sa_type=UTCDateTime)
     update_due_at: datetime = Field(sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    replied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rating: int | None = None
 
 
 class CaseDivision(SQLModel, table=True):
@@ -138,10 +144,15 @@ class CaseDivision(SQLModel, table=True):
 
 
 class CaseEvent(SQLModel, table=True):
-    """Append-only history of a case."""
+    """Append-only, hash-chained history of every case (`storage/audit.py`)."""
 
     __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("seq", name="uq_case_events_seq"),)
     id: int | None = Field(default=None, primary_key=True)
+    seq: int | None = None
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+    data_json: str | None = Field(default=None, sa_type=Text)
     case_id: int = Field(foreign_key="cases.id", index=True)
     org_id: int = Field(foreign_key="organisations.id")
     kind: str = Field(max_length=30)
@@ -194,6 +205,50 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
 
 
+class AuditHead(SQLModel, table=True):
+    """The end of the audit chain; updating it serialises appends on both databases."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    length: int = 0
+    last_hash: str = Field(default="0" * 64, max_length=64)
+
+
+class CardMessage(SQLModel, table=True):
+    """Where a case card was posted, so it can be edited to show the current state."""
+
+    __tablename__ = "card_messages"
+    __table_args__ = (UniqueConstraint("case_id", "channel", "chat_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64)
+    message_id: str = Field(max_length=64)
+
+
+class OneTimeCode(SQLModel, table=True):
+    """Invitations (`/join`) and chat bindings (`/bind`), stored as hashes and used once."""
+
+    __tablename__ = "one_time_codes"
+    code_hash: str = Field(max_length=64, primary_key=True)
+    org_id: int = Field(foreign_key="organisations.id")
+    # join | bind
+    purpose: str = Field(max_length=10)
+    target: str = Field(max_length=40)
+    role: str = Field(default="staff", max_length=20)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReminderLog(SQLModel, table=True):
+    """One row per reminder ever sent: the unique key makes each go out once."""
+
+    __tablename__ = "reminder_log"
+    key: str = Field(max_length=120, primary_key=True)
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    sent_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class AccessAttempt(SQLModel, table=True):
     """Failed tracking-code attempts, for the growing delay (survives restarts)."""
 
@@ -207,6 +262,8 @@ class AccessAttempt(SQLModel, table=True):
 __all__ = [
     "AccessAttempt",
     "Attachment",
+    "AuditHead",
+    "CardMessage",
     "Case",
     "CaseCounter",
     "CaseDivision",
@@ -214,9 +271,11 @@ __all__ = [
     "ChatBinding",
     "Conversation",
     "Division",
+    "OneTimeCode",
     "Organisation",
     "OutboxMessage",
     "ProcessedUpdate",
+    "ReminderLog",
     "Staff",
     "StaffDivision",
 ]

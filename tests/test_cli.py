@@ -106,3 +106,16 @@ def test_settings_names_and_defaults(monkeypatch, tmp_path) -> None:  # type: ig
         settings.telegram_bot_token == "from-dotenv" and settings.database_url == "sqlite+aiosqlite:///x.db"
     )
     assert settings.config_path == "/etc/orgs"
+
+
+def test_audit_verify_reports_an_intact_and_a_broken_chain() -> None:
+    import sqlite3
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    ok = runner.invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0 and "Audit chain intact: 0 events" in ok.output
+    con = sqlite3.connect("data/damrongtham.sqlite3")
+    con.execute("UPDATE audit_head SET length = 1")
+    con.commit()
+    broken = runner.invoke(app, ["audit", "verify"])
+    assert broken.exit_code == 2 and "BROKEN at event 1" in broken.output

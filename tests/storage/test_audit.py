@@ -1,0 +1,139 @@
+"""The audit chain on both databases: appends under concurrency, and tampering is detected."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from handlers.submit import ReporterInfo, submit_report
+from storage.audit import append_event, verify_chain
+from storage.db import Database
+from tests.conftest import make_services
+
+DRAFT = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+
+
+async def _cases(database: Database, orgs, vault, clock, n: int) -> None:  # type: ignore[no-untyped-def]
+    services = await make_services(database, orgs, vault, clock)
+
+    async def one(i: int) -> None:
+        async with database.session() as s:
+            reporter = ReporterInfo(channel="test", chat_id=str(i), user_id=str(i), lang="th")
+            await submit_report(
+                s, services, org=orgs.single, draft=dict(DRAFT), reporter=reporter, now=clock()
+            )
+            await s.commit()
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def test_concurrent_appends_form_one_unbroken_chain(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    await _cases(database, orgs, vault, clock, 12)
+    async with database.session() as s:
+        report = await verify_chain(s)
+    assert report.ok and report.length == 12
+
+
+async def test_changing_a_row_is_detected_at_that_row(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    await _cases(database, orgs, vault, clock, 5)
+    async with database.engine.begin() as conn:
+        await conn.execute(text("UPDATE case_events SET public_note = 'hidden' WHERE seq = 3"))
+    async with database.session() as s:
+        report = await verify_chain(s)
+    assert not report.ok and report.broken_at == 3 and "changed" in (report.problem or "")
+
+
+async def test_deleting_a_row_or_the_last_row_is_detected(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    await _cases(database, orgs, vault, clock, 4)
+    async with database.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM case_events WHERE seq = 4"))
+    async with database.session() as s:
+        report = await verify_chain(s)
+    assert not report.ok and "removed at the end" in (report.problem or "")
+    async with database.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM case_events WHERE seq = 2"))
+    async with database.session() as s:
+        report = await verify_chain(s)
+    assert not report.ok and report.broken_at == 2
+
+
+async def test_recomputed_forgery_is_caught_by_the_next_link(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    """Rewriting a row *and* its own hash still breaks the link from the following row."""
+    from storage.audit import event_hash
+    from storage.models import CaseEvent
+
+    await _cases(database, orgs, vault, clock, 3)
+    async with database.session() as s:
+        event = (await s.execute(text("SELECT id FROM case_events WHERE seq = 2"))).scalar_one()
+        row = await s.get(CaseEvent, event)
+        assert row is not None and row.prev_hash is not None
+        row.public_note = "rewritten"
+        row.hash = event_hash(row.prev_hash, row)
+        await s.commit()
+    async with database.session() as s:
+        report = await verify_chain(s)
+    assert not report.ok and report.broken_at == 3
+
+
+async def test_event_data_is_part_of_the_hash(sqlite_database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    await _cases(sqlite_database, orgs, vault, clock, 1)
+    async with sqlite_database.session() as s:
+        await append_event(
+            s, case_id=1, org_id=1, kind="transfer", actor="staff:1", status="received",
+            at=datetime(2026, 1, 1, tzinfo=UTC), data={"to": "legal"},
+        )  # fmt: skip
+        await s.commit()
+        assert (await verify_chain(s)).ok
+    async with sqlite_database.engine.begin() as conn:
+        await conn.execute(text("""UPDATE case_events SET data_json = '{"to": "office"}' WHERE seq = 2"""))
+    async with sqlite_database.session() as s:
+        assert (await verify_chain(s)).broken_at == 2
+
+
+async def test_upgrade_chains_events_written_before_the_chain_existed(db_url: str) -> None:
+    from storage.db import upgrade_database
+
+    await asyncio.to_thread(upgrade_database, db_url, "0001")
+    db = Database(db_url)
+    at = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO organisations (code, name_th, name_en, created_at) "
+                    "VALUES ('CM', 'x', 'x', :at)"
+                ),
+                {"at": at},
+            )
+            values = {
+                "org_id": 1, "be_year": 2569, "report_type": "grievance", "concerns_personnel": "no",
+                "category": "roads", "status": "received", "anonymous": True, "lang": "th",
+                "details_enc": "x", "reporter_enc": "x", "reporter_channel": "test", "reporter_key": "k",
+                "tracking_hash": "h", "created_at": at, "ack_due_at": at, "reply_due_at": at,
+                "update_due_at": at,
+            }  # fmt: skip
+            for n in (1, 2):
+                row = {**values, "reference": f"CM-2569-00000{n}", "seq": n}
+                await conn.execute(
+                    text(f"INSERT INTO cases ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"),
+                    row,
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO case_events (case_id, org_id, kind, actor, status, at) "
+                        "VALUES (:c, 1, 'received', 'reporter', 'received', :at)"
+                    ),
+                    {"c": n, "at": at},
+                )
+    finally:
+        await db.dispose()
+    await asyncio.to_thread(upgrade_database, db_url)
+    db = Database(db_url)
+    try:
+        async with db.session() as s:
+            report = await verify_chain(s)
+        assert report.ok and report.length == 2
+    finally:
+        await db.dispose()
