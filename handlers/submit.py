@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,17 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.org_config import OrgConfig
 from handlers import cards
 from handlers.deadlines import add_working_days, buddhist_year
-from handlers.messages import Reply
+from handlers.delivery import COORDINATORS, deliver_card, division_target
 from handlers.routing import route_report
 from handlers.turn import Services
 from storage import repositories as repo
 from storage.audit import append_event
 from storage.crypto import hash_tracking_code, new_tracking_code
-from storage.models import Attachment, Case, CaseDivision, ChatBinding
-from storage.outbox import queue_message
+from storage.models import Attachment, Case, CaseDivision
 
 log = logging.getLogger(__name__)
-COORDINATORS = "coordinators"
 
 
 @dataclass(frozen=True)
@@ -39,10 +36,6 @@ class Submitted:
     case_id: int
     reference: str
     tracking_code: str
-
-
-def division_target(code: str) -> str:
-    return f"division:{code}"
 
 
 def format_reference(org_code: str, be_year: int, seq: int) -> str:
@@ -135,71 +128,10 @@ async def submit_report(
     )
     for role, codes in (("primary", route.primary), ("informed", route.informed)):
         for div_code in codes:
-            await _deliver_card(
+            await deliver_card(
                 session, services, org, case, card, target=division_target(div_code), role=role, now=now
             )
     if route.coordinators:
-        await _deliver_card(session, services, org, case, card, target=COORDINATORS, role="conflict", now=now)
+        await deliver_card(session, services, org, case, card, target=COORDINATORS, role="conflict", now=now)
     log.info("case submitted", extra={"reference": reference, "route": route.divisions})
     return Submitted(case.id, reference, code)
-
-
-async def _deliver_card(
-    session: AsyncSession,
-    services: Services,
-    org: OrgConfig,
-    case: Case,
-    card: list[Reply],
-    *,
-    target: str,
-    role: str,
-    now: datetime,
-) -> None:
-    """Queue the card for every chat bound to `target`; with none, it waits and coordinators hear."""
-    bindings = list(await repo.bindings_for(session, case.org_id, target))
-    if case.report_type == "corruption":
-        # The assessment criteria want a channel for corruption separate from general grievances.
-        general_target = division_target(org.general_grievance_division)
-        general = {
-            (b.channel, b.chat_id) for b in await repo.bindings_for(session, case.org_id, general_target)
-        }
-        kept = [b for b in bindings if (b.channel, b.chat_id) not in general]
-        if len(kept) < len(bindings):
-            log.warning("corruption case card withheld from a general grievance chat")
-        bindings = kept
-    first = Reply(text=f"{cards.role_line(role)}\n{card[0].text}", buttons=card[0].buttons)
-    await _queue_for(session, services, case, bindings, target, [first, *card[1:]], now=now)
-    if not bindings and target != COORDINATORS:
-        alert = Reply(text=cards.unbound_alert(org, case, target))
-        coordinators = await repo.bindings_for(session, case.org_id, COORDINATORS)
-        await _queue_for(session, services, case, coordinators, COORDINATORS, [alert], now=now, kind="alert")
-
-
-async def _queue_for(
-    session: AsyncSession,
-    services: Services,
-    case: Case,
-    bindings: Sequence[ChatBinding],
-    target: str,
-    messages: list[Reply],
-    *,
-    now: datetime,
-    kind: str = "case_card",
-) -> None:
-    """One outbox row per message and chat; with no chat, rows wait for `division bind`."""
-    chats: list[tuple[str | None, str | None]] = [(b.channel, b.chat_id) for b in bindings] or [(None, None)]
-    for channel, chat_id in chats:
-        for msg in messages:
-            await queue_message(
-                session,
-                services.vault,
-                org_id=case.org_id,
-                case_id=case.id,
-                kind=kind,
-                target=target,
-                channel=channel,
-                chat_id=chat_id,
-                reply=msg,
-                now=now,
-                status="pending" if chat_id else "waiting_binding",
-            )

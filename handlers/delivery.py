@@ -1,0 +1,114 @@
+"""Getting messages to the right chats: division chats, the coordinators, the reporter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.org_config import OrgConfig
+from handlers import cards
+from handlers.messages import Reply
+from handlers.turn import Services
+from storage import repositories as repo
+from storage.models import Case, ChatBinding
+from storage.outbox import queue_message
+
+log = logging.getLogger(__name__)
+COORDINATORS = "coordinators"
+
+
+def division_target(code: str) -> str:
+    return f"division:{code}"
+
+
+async def deliver_card(
+    session: AsyncSession,
+    services: Services,
+    org: OrgConfig,
+    case: Case,
+    card: list[Reply],
+    *,
+    target: str,
+    role: str,
+    now: datetime,
+) -> None:
+    """Queue the card for every chat bound to `target`; with none, it waits and coordinators hear."""
+    bindings = list(await repo.bindings_for(session, case.org_id, target))
+    if case.report_type == "corruption":
+        # The assessment criteria want a channel for corruption separate from general grievances.
+        general_target = division_target(org.general_grievance_division)
+        general = {
+            (b.channel, b.chat_id) for b in await repo.bindings_for(session, case.org_id, general_target)
+        }
+        kept = [b for b in bindings if (b.channel, b.chat_id) not in general]
+        if len(kept) < len(bindings):
+            log.warning("corruption case card withheld from a general grievance chat")
+        bindings = kept
+    first = Reply(text=f"{cards.role_line(role)}\n{card[0].text}", buttons=card[0].buttons)
+    await queue_for(session, services, case, bindings, target, [first, *card[1:]], now=now)
+    if not bindings and target != COORDINATORS:
+        alert = Reply(text=cards.unbound_alert(org, case, target))
+        coordinators = await repo.bindings_for(session, case.org_id, COORDINATORS)
+        await queue_for(session, services, case, coordinators, COORDINATORS, [alert], now=now, kind="alert")
+
+
+async def queue_for(
+    session: AsyncSession,
+    services: Services,
+    case: Case,
+    bindings: Sequence[ChatBinding],
+    target: str,
+    messages: list[Reply],
+    *,
+    now: datetime,
+    kind: str = "case_card",
+) -> None:
+    """One outbox row per message and chat; with no chat, rows wait for `division bind`."""
+    chats: list[tuple[str | None, str | None]] = [(b.channel, b.chat_id) for b in bindings] or [(None, None)]
+    for channel, chat_id in chats:
+        for msg in messages:
+            await queue_message(
+                session,
+                services.vault,
+                org_id=case.org_id,
+                case_id=case.id,
+                kind=kind,
+                target=target,
+                channel=channel,
+                chat_id=chat_id,
+                reply=msg,
+                now=now,
+                status="pending" if chat_id else "waiting_binding",
+            )
+
+
+async def notify_reporter(
+    session: AsyncSession, services: Services, case: Case, reply: Reply, *, now: datetime
+) -> None:
+    """To the chat the case was reported from, anonymous or not."""
+    chat_id = services.vault.decrypt(case.reporter_enc)["chat_id"]
+    await queue_message(
+        session, services.vault, org_id=case.org_id, case_id=case.id, kind="reporter_update", target="reporter",
+        channel=case.reporter_channel, chat_id=chat_id, reply=reply, now=now,
+    )  # fmt: skip
+
+
+async def notify_divisions(
+    session: AsyncSession, services: Services, case: Case, division_codes: Sequence[str], messages: list[Reply],
+    *, now: datetime, kind: str = "case_message",
+) -> None:  # fmt: skip
+    """To every chat bound to these divisions of the case's organisation (once per chat)."""
+    seen: set[tuple[str, str]] = set()
+    for code in division_codes:
+        target = division_target(code)
+        bindings = [
+            b
+            for b in await repo.bindings_for(session, case.org_id, target)
+            if (b.channel, b.chat_id) not in seen
+        ]
+        seen |= {(b.channel, b.chat_id) for b in bindings}
+        if bindings:
+            await queue_for(session, services, case, bindings, target, messages, now=now, kind=kind)

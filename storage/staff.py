@@ -1,0 +1,152 @@
+"""Staff, their divisions, one-time codes, and who may act on a case."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import CaseDivision, Division, OneTimeCode, Staff, StaffDivision
+
+ROLES = ("staff", "coordinator", "admin")
+# readable aloud, no look-alikes (0/O, 1/I/L)
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+async def add_staff(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    channel: str,
+    user_id: str,
+    role: str,
+    division_id: int | None,
+    display_name: str | None = None,
+) -> Staff:
+    """Create or reactivate a staff member; a division is added to those they already have."""
+    staff = (
+        await session.execute(
+            select(Staff).where(
+                col(Staff.org_id) == org_id, col(Staff.channel) == channel, col(Staff.user_id) == user_id
+            )
+        )
+    ).scalar_one_or_none()
+    if staff is None:
+        staff = Staff(org_id=org_id, channel=channel, user_id=user_id, role=role)
+        session.add(staff)
+    staff.role, staff.active = role, True
+    if display_name:
+        staff.display_name = display_name
+    await session.flush()
+    assert staff.id is not None
+    if division_id is not None and await session.get(StaffDivision, (staff.id, division_id)) is None:
+        session.add(StaffDivision(staff_id=staff.id, division_id=division_id))
+    return staff
+
+
+async def deactivate_staff(session: AsyncSession, *, org_id: int, channel: str, user_id: str) -> bool:
+    staff = (
+        await session.execute(
+            select(Staff).where(
+                col(Staff.org_id) == org_id, col(Staff.channel) == channel, col(Staff.user_id) == user_id
+            )
+        )
+    ).scalar_one_or_none()
+    if staff is None or not staff.active:
+        return False
+    staff.active = False
+    await session.execute(delete(StaffDivision).where(col(StaffDivision.staff_id) == staff.id))
+    return True
+
+
+async def list_staff(session: AsyncSession, org_id: int) -> list[tuple[Staff, list[str]]]:
+    staff = (
+        await session.execute(select(Staff).where(col(Staff.org_id) == org_id).order_by(col(Staff.id)))
+    ).scalars()
+    out = []
+    for s in staff:
+        codes = (
+            await session.execute(
+                select(Division.code).join(StaffDivision).where(col(StaffDivision.staff_id) == s.id)
+            )
+        ).scalars()
+        out.append((s, sorted(codes)))
+    return out
+
+
+async def active_staff(session: AsyncSession, *, org_id: int, channel: str, user_id: str) -> Staff | None:
+    return (
+        await session.execute(
+            select(Staff).where(
+                col(Staff.org_id) == org_id,
+                col(Staff.channel) == channel,
+                col(Staff.user_id) == user_id,
+                col(Staff.active),
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def staff_division_ids(session: AsyncSession, staff_id: int) -> set[int]:
+    rows = await session.execute(
+        select(StaffDivision.division_id).where(col(StaffDivision.staff_id) == staff_id)
+    )
+    return set(rows.scalars())
+
+
+async def case_division_ids(session: AsyncSession, case_id: int) -> dict[int, str]:
+    rows = await session.execute(
+        select(CaseDivision.division_id, CaseDivision.role).where(col(CaseDivision.case_id) == case_id)
+    )
+    return {division_id: role for division_id, role in rows.all()}
+
+
+async def may_act(session: AsyncSession, staff: Staff | None, case_id: int) -> bool:
+    """Active coordinators and admins act on any case; staff on cases assigned to their division."""
+    if staff is None or not staff.active:
+        return False
+    if staff.role in ("coordinator", "admin"):
+        return True
+    assert staff.id is not None
+    return bool(await staff_division_ids(session, staff.id) & set(await case_division_ids(session, case_id)))
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().replace("-", "").encode()).hexdigest()
+
+
+async def create_code(
+    session: AsyncSession, *, org_id: int, purpose: str, target: str, role: str, now: datetime, ttl: timedelta
+) -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+    session.add(
+        OneTimeCode(
+            code_hash=_code_hash(raw),
+            org_id=org_id,
+            purpose=purpose,
+            target=target,
+            role=role,
+            expires_at=now + ttl,
+        )
+    )
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+async def redeem_code(session: AsyncSession, code: str, *, purpose: str, now: datetime) -> OneTimeCode | None:
+    """The code's grant, used up; None for an unknown, used or expired code."""
+    row = await session.get(OneTimeCode, _code_hash(code))
+    if row is None or row.purpose != purpose or row.used_at is not None or row.expires_at <= now:
+        return None
+    row.used_at = now
+    return row
+
+
+async def divisions_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Division]:
+    if not ids:
+        return []
+    return list((await session.execute(select(Division).where(col(Division.id).in_(list(ids))))).scalars())
