@@ -91,15 +91,29 @@ async def notify_reporter(
     """To the chat the case was reported from, anonymous or not."""
     chat_id = services.vault.decrypt(case.reporter_enc)["chat_id"]
     await queue_message(
-        session, services.vault, org_id=case.org_id, case_id=case.id, kind="reporter_update", target="reporter",
-        channel=case.reporter_channel, chat_id=chat_id, reply=reply, now=now,
-    )  # fmt: skip
+        session,
+        services.vault,
+        org_id=case.org_id,
+        case_id=case.id,
+        kind="reporter_update",
+        target="reporter",
+        channel=case.reporter_channel,
+        chat_id=chat_id,
+        reply=reply,
+        now=now,
+    )
 
 
 async def notify_divisions(
-    session: AsyncSession, services: Services, case: Case, division_codes: Sequence[str], messages: list[Reply],
-    *, now: datetime, kind: str = "case_message",
-) -> None:  # fmt: skip
+    session: AsyncSession,
+    services: Services,
+    case: Case,
+    division_codes: Sequence[str],
+    messages: list[Reply],
+    *,
+    now: datetime,
+    kind: str = "case_message",
+) -> None:
     """To every chat bound to these divisions of the case's organisation (once per chat)."""
     seen: set[tuple[str, str]] = set()
     for code in division_codes:
