@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 from handlers.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.models import CardMessage, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ class PermanentFailure(Exception):
 
 
 class Sender(Protocol):
-    async def send(self, chat_id: str, reply: Reply) -> None: ...
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        """Deliver one message; returns the platform's id of the message that carries the buttons."""
+        ...
 
 
 def _utcnow() -> datetime:
@@ -130,9 +132,8 @@ class OutboxDispatcher:
                 continue
             try:
                 assert row.payload_enc is not None
-                await self.senders[row.channel].send(
-                    chat_id, Reply.from_dict(self.vault.decrypt(row.payload_enc))
-                )
+                reply = Reply.from_dict(self.vault.decrypt(row.payload_enc))
+                message_id = await self.senders[row.channel].send(chat_id, reply)
             except RetryLater as exc:
                 held.add((row.channel, chat_id))
                 await self._update(
@@ -165,7 +166,29 @@ class OutboxDispatcher:
                 done += 1
                 # The payload may hold a tracking code: keep it no longer than needed.
                 await self._update(row, status="sent", sent_at=self.clock(), payload_enc=None)
+                if row.kind == "case_card" and reply.media is None and message_id and row.case_id:
+                    await self._remember_card(row.case_id, row.channel, chat_id, message_id)
         return done
+
+    async def _remember_card(self, case_id: int, channel: str, chat_id: str, message_id: str) -> None:
+        """Where the card is, so later actions edit it in place."""
+        async with self.db.session() as session:
+            existing = (
+                await session.execute(
+                    select(CardMessage).where(
+                        col(CardMessage.case_id) == case_id,
+                        col(CardMessage.channel) == channel,
+                        col(CardMessage.chat_id) == chat_id,
+                    )
+                )
+            ).scalar_one_or_none()
+            if existing is None:
+                session.add(
+                    CardMessage(case_id=case_id, channel=channel, chat_id=chat_id, message_id=message_id)
+                )
+            else:
+                existing.message_id = message_id
+            await session.commit()
 
     async def _update(self, row: OutboxMessage, **values: object) -> None:
         async with self.db.session() as session:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from bot.i18n import t
 from bot.org_config import OrgConfig
 from handlers.deadlines import format_datetime
-from handlers.messages import Media, Reply
+from handlers.lifecycle import staff_actions_for
+from handlers.messages import Button, Media, Reply
 from handlers.routing import Route
 from storage.models import Case
 
@@ -59,8 +60,13 @@ def case_card(
     identity: dict[str, Any],
     files: list[dict[str, Any]],
     route: Route,
+    primary: tuple[str, ...] | None = None,
+    last_action: str | None = None,
 ) -> list[Reply]:
-    """The case as staff see it. An anonymous reporter's identity is never in it."""
+    """The case as staff see it, with its action buttons. An anonymous reporter's identity is never in it.
+
+    `primary` is the divisions now responsible (after transfers); `last_action` says who did what.
+    """
     lang, tz = STAFF_LANG, org.tz()
     dash = t(lang, "summary.none")
     lines = [
@@ -86,14 +92,18 @@ def case_card(
         lines.append(
             f"{t(lang, 'summary.contact')}: {identity.get('phone') or identity.get('contact') or dash}"
         )
-    divisions = ", ".join(org.division(c).name(lang) for c in route.primary) or t(lang, "card.coordinators")
+    responsible = route.primary if primary is None else primary
+    divisions = ", ".join(org.division(c).name(lang) for c in responsible) or t(lang, "card.coordinators")
     lines += [
         f"{t(lang, 'card.assigned')}: {divisions}",
         f"{t(lang, 'card.received')}: {format_datetime(case.created_at, lang=lang, tz=tz)}",
         f"{t(lang, 'card.ack_due')}: {format_datetime(case.ack_due_at, lang=lang, tz=tz)}",
         f"{t(lang, 'card.reply_due')}: {format_datetime(case.reply_due_at, lang=lang, tz=tz)}",
+        f"{t(lang, 'card.status')}: {t(lang, 'status.' + case.status)}",
     ]
-    messages = [Reply(text="\n".join(lines))]
+    if last_action:
+        lines.append(last_action)
+    messages = [Reply(text="\n".join(lines), buttons=card_buttons(case))]
     for i, f in enumerate(files, 1):
         caption = t(lang, "card.file_caption", reference=case.reference, n=i, total=len(files))
         messages.append(Reply(media=Media(kind=f["kind"], file_id=f["file_id"], caption=caption)))
@@ -101,6 +111,13 @@ def case_card(
         lat, lon = details["location"]
         messages.append(Reply(media=Media(kind="location", latitude=lat, longitude=lon)))
     return messages
+
+
+def card_buttons(case: Case) -> list[list[Button]]:
+    """Buttons for the actions the case's state allows; the server checks them again on press."""
+    names = staff_actions_for(case.status)
+    buttons = [Button(t(STAFF_LANG, f"staff.action_{n}"), f"s.{n}.{case.id}") for n in names]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
 def role_line(role: str) -> str:

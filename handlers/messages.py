@@ -76,6 +76,10 @@ class Reply:
     media: Media | None = None
     # hide a keyboard left by an earlier location or contact question
     remove_keyboard: bool = False
+    # ask the client to answer this message (group chats only pass replies to a private-mode bot)
+    force_reply: bool = False
+    # replace the text and buttons of this earlier message instead of sending a new one
+    edit_message_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +92,8 @@ class Reply:
             buttons=[[Button(**b) for b in row] for row in data.get("buttons", [])],
             media=Media(**media) if media else None,
             remove_keyboard=data.get("remove_keyboard", False),
+            force_reply=data.get("force_reply", False),
+            edit_message_id=data.get("edit_message_id"),
         )
 
     def button_payloads(self) -> dict[str, str]:

@@ -28,8 +28,9 @@ class RecordingSender:
 
     sent: list[tuple[str, Reply]] = field(default_factory=list)
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
         self.sent.append((chat_id, reply))
+        return str(len(self.sent))
 
     def to(self, chat_id: str) -> list[Reply]:
         return [r for c, r in self.sent if c == chat_id]

@@ -23,7 +23,7 @@ class ConsoleSender:
         self.out = out
         self.buttons: list[Button] = []
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
         if reply.media is not None:
             m = reply.media
             what = (
@@ -38,6 +38,7 @@ class ConsoleSender:
             for i, b in enumerate(flat, 1):
                 print(f"  {i}. {b.label}", file=self.out)
         self.out.flush()
+        return None
 
 
 def to_incoming(line: str, buttons: list[Button]) -> Incoming:

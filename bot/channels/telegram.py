@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from telegram import (
     BotCommand,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -116,31 +117,53 @@ class TelegramSender:
     def __init__(self, application: Application) -> None:  # type: ignore[type-arg]
         self.application = application
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
-        markup = render_markup(reply.buttons) or (ReplyKeyboardRemove() if reply.remove_keyboard else None)
+        markup = render_markup(reply.buttons)
         try:
             media = reply.media
+            if reply.edit_message_id is not None:
+                return await self._edit(chat_id, reply)
             if media is None:
                 pieces = split_text(reply.text)
                 for piece in pieces[:-1]:
                     await bot.send_message(chat_id, piece)
-                await bot.send_message(chat_id, pieces[-1], reply_markup=markup)
+                final = markup or (
+                    ForceReply(selective=True)
+                    if reply.force_reply
+                    else ReplyKeyboardRemove()
+                    if reply.remove_keyboard
+                    else None
+                )
+                sent = await bot.send_message(chat_id, pieces[-1], reply_markup=final)
             elif media.kind == "photo":
-                await bot.send_photo(
-                    chat_id, media.file_id or "", caption=(media.caption or "")[:CAPTION_LIMIT] or None
-                )
+                caption = (media.caption or "")[:CAPTION_LIMIT] or None
+                sent = await bot.send_photo(chat_id, media.file_id or "", caption=caption)
             elif media.kind == "document":
-                await bot.send_document(
-                    chat_id, media.file_id or "", caption=(media.caption or "")[:CAPTION_LIMIT] or None
-                )
+                caption = (media.caption or "")[:CAPTION_LIMIT] or None
+                sent = await bot.send_document(chat_id, media.file_id or "", caption=caption)
             else:
-                await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
+                sent = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
+            return str(sent.message_id)
         except RetryAfter as exc:
             wait = exc.retry_after
             raise RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
         except (Forbidden, BadRequest) as exc:
             raise PermanentFailure(exc.message) from exc
+
+    async def _edit(self, chat_id: str, reply: Reply) -> str | None:
+        markup = render_markup(reply.buttons)
+        try:
+            await self.application.bot.edit_message_text(
+                reply.text[:TEXT_LIMIT],
+                chat_id=chat_id,
+                message_id=int(reply.edit_message_id or 0),
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
+        return reply.edit_message_id
 
 
 def build_application(token: str, *, base_url: str, base_file_url: str) -> Application:  # type: ignore[type-arg]

@@ -21,11 +21,12 @@ class FlakySender:
     script: dict[str, list[Exception]] = field(default_factory=dict)
     delivered: list[tuple[str, str]] = field(default_factory=list)
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
         failures = self.script.get(reply.text, [])
         if failures:
             raise failures.pop(0)
         self.delivered.append((chat_id, reply.text))
+        return None
 
 
 async def _queue(db: Database, vault, clock: Clock, chat_id: str, *texts: str) -> None:  # type: ignore[no-untyped-def]
