@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from bot.org_config import Organisations, load_organisations
 from bot.outbox import OutboxDispatcher
 from bot.settings import Settings
+from handlers.delivery import alert_undeliverable
 from handlers.engine import Engine
 from handlers.turn import Services
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
+from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,11 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         await session.commit()
     dispatcher = OutboxDispatcher(db, vault)
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault, on_queued=dispatcher.kick)
+
+    async def undeliverable(row: OutboxMessage) -> None:
+        await alert_undeliverable(services, row, services.clock())
+
+    dispatcher.on_undeliverable = undeliverable
     return App(settings, orgs, db, services, Engine(services), dispatcher)
 
 

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from bot.logs import setup_logging
 from bot.org_config import ConfigError, Organisations, OrgConfig, load_org_file, load_organisations
 from bot.settings import Settings, SettingsError
+from handlers.bindings import binding_conflict
 
 app = typer.Typer(
     help="Damrongtham: a chat desk for grievances and corruption tip-offs.", no_args_is_help=True
@@ -157,10 +158,6 @@ async def _with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-
     return db, directory, Vault(settings.resolved_secret_key())
 
 
-def corruption_divisions(org: OrgConfig) -> set[str]:
-    return {c for r in org.routing if r.report_type == "corruption" for c in r.primary + r.informed}
-
-
 def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: str) -> None:
     settings = _settings()
     orgs = _orgs(settings)
@@ -178,14 +175,12 @@ def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: 
         try:
             async with db.session() as session:
                 org_id = directory.org_ids[org.code]
-                general = f"division:{org.general_grievance_division}"
-                corrupt = {f"division:{c}" for c in corruption_divisions(org)}
                 others = {
                     b.target
                     for b in await repo.bindings_of_chat(session, channel, chat_id)
                     if b.org_id == org_id
                 }
-                if (target == general and others & corrupt) or (target in corrupt and general in others):
+                if binding_conflict(org, target, others):
                     raise _fail(
                         "Refused: this chat would receive both general grievances and corruption tip-offs. "
                         "Corruption tip-offs need a chat of their own."

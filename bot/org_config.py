@@ -47,7 +47,7 @@ class Division(_Strict):
     @classmethod
     def _code(cls, v: str) -> str:
         if not CODE_RE.match(v):
-            raise ValueError("must be lower-case letters, digits or _, starting with a letter")
+            raise ValueError("must be 1-20 lower-case letters, digits or _, starting with a letter")
         return v
 
     def name(self, lang: str) -> str:
@@ -58,6 +58,14 @@ class Category(_Strict):
     code: str
     th: str = Field(min_length=1)
     en: str = Field(min_length=1)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        # short ASCII: it travels in button data (Telegram allows 64 bytes) and in a 30-character column
+        if not CODE_RE.match(v):
+            raise ValueError("must be 1-20 lower-case letters, digits or _, starting with a letter")
+        return v
 
     def label(self, lang: str) -> str:
         return self.en if lang == "en" else self.th

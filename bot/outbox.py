@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import update
 from sqlmodel import col, func, select
 
 from handlers.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
-from storage.models import CardMessage, OutboxMessage
+from storage.models import CardMessage, ChatBinding, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,14 @@ class RetryLater(Exception):
 
 class PermanentFailure(Exception):
     """The platform will never accept this message (chat gone, bot blocked)."""
+
+
+class ChatMoved(Exception):
+    """The chat has a new id (Telegram: a group upgraded to a supergroup)."""
+
+    def __init__(self, new_chat_id: str) -> None:
+        super().__init__("chat moved")
+        self.new_chat_id = new_chat_id
 
 
 class Sender(Protocol):
@@ -57,8 +66,11 @@ class OutboxDispatcher:
         *,
         clock: Callable[[], datetime] = _utcnow,
         batch: int = 50,
+        on_undeliverable: Callable[[OutboxMessage], Awaitable[None]] | None = None,
     ) -> None:
         self.db, self.vault, self.clock, self.batch = db, vault, clock, batch
+        # told about messages the platform refused for good (for staff chats: alert coordinators)
+        self.on_undeliverable = on_undeliverable
         self.senders: dict[str, Sender] = dict(senders or {})
         self._wake = asyncio.Event()
 
@@ -125,50 +137,79 @@ class OutboxDispatcher:
         held: set[tuple[str, str]] = set()  # chats with a failure: later messages wait, keeping order
         done = 0
         for row in rows:
-            assert row.channel is not None and row.chat_enc is not None
-            chat_id: str = self.vault.decrypt(row.chat_enc)
-            if (row.channel, chat_id) in held:
-                await self._update(row, status="pending", next_attempt_at=self.clock())
-                continue
             try:
-                assert row.payload_enc is not None
-                reply = Reply.from_dict(self.vault.decrypt(row.payload_enc))
-                message_id = await self.senders[row.channel].send(chat_id, reply)
-            except RetryLater as exc:
-                held.add((row.channel, chat_id))
-                await self._update(
-                    row, status="pending", next_attempt_at=self.clock() + timedelta(seconds=exc.seconds)
-                )
-                log.warning("platform asked to wait %.1fs", exc.seconds, extra={"outbox_id": row.id})
-            except PermanentFailure as exc:
-                await self._update(row, status="failed", last_error=str(exc)[:300])
-                log.error(
-                    "outbox message refused for good",
-                    extra={"outbox_id": row.id, "error": type(exc).__name__},
-                )
-            except Exception as exc:
-                held.add((row.channel, chat_id))
-                attempts = row.attempts + 1
-                failed = attempts >= MAX_ATTEMPTS
-                await self._update(
-                    row,
-                    status="failed" if failed else "pending",
-                    attempts=attempts,
-                    next_attempt_at=self.clock() + timedelta(seconds=min(2**attempts, 300)),
-                    last_error=f"{type(exc).__name__}: {exc}"[:300],
-                )
-                log.warning(
-                    "outbox send failed (attempt %d)",
-                    attempts,
-                    extra={"outbox_id": row.id, "error": type(exc).__name__},
-                )
-            else:
-                done += 1
-                # The payload may hold a tracking code: keep it no longer than needed.
-                await self._update(row, status="sent", sent_at=self.clock(), payload_enc=None)
-                if row.kind == "case_card" and reply.media is None and message_id and row.case_id:
-                    await self._remember_card(row.case_id, row.channel, chat_id, message_id)
+                done += await self._send_one(row, held)
+            except Exception:
+                # One bad row (unreadable, or its outcome not recorded) must not stop the others;
+                # its lease brings it back later.
+                log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
         return done
+
+    async def _send_one(self, row: OutboxMessage, held: set[tuple[str, str]]) -> int:
+        assert row.channel is not None
+        try:
+            chat_id: str = self.vault.decrypt(row.chat_enc or "")
+            reply = Reply.from_dict(self.vault.decrypt(row.payload_enc or ""))
+        except Exception as exc:
+            await self._update(row, status="failed", last_error=f"unreadable: {type(exc).__name__}")
+            log.error("outbox row unreadable; marked failed", extra={"outbox_id": row.id})
+            return 0
+        if (row.channel, chat_id) in held:
+            await self._update(row, status="pending", next_attempt_at=self.clock())
+            return 0
+        try:
+            message_id = await self.senders[row.channel].send(chat_id, reply)
+        except ChatMoved as moved:
+            await self._move_chat(row.channel, chat_id, moved.new_chat_id)
+            row.chat_enc = self.vault.encrypt(moved.new_chat_id)
+            row.chat_key = self.vault.lookup_key("outbox", row.channel, moved.new_chat_id)
+            await self._update(row, chat_enc=row.chat_enc, chat_key=row.chat_key)
+            return await self._send_one(row, held)
+        except RetryLater as exc:
+            held.add((row.channel, chat_id))
+            wait = self.clock() + timedelta(seconds=exc.seconds)
+            await self._update(row, status="pending", next_attempt_at=wait)
+            log.warning("platform asked to wait %.1fs", exc.seconds, extra={"outbox_id": row.id})
+            return 0
+        except PermanentFailure as exc:
+            await self._update(row, status="failed", last_error=str(exc)[:300])
+            log.error("outbox message refused for good", extra={"outbox_id": row.id, "kind": row.kind})
+            if self.on_undeliverable is not None:
+                await self.on_undeliverable(row)
+            return 0
+        except Exception as exc:
+            held.add((row.channel, chat_id))
+            attempts = row.attempts + 1
+            await self._update(
+                row,
+                status="failed" if attempts >= MAX_ATTEMPTS else "pending",
+                attempts=attempts,
+                next_attempt_at=self.clock() + timedelta(seconds=min(2**attempts, 300)),
+                last_error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            log.warning("outbox send failed (attempt %d)", attempts, extra={"outbox_id": row.id})
+            return 0
+        # The payload may hold a tracking code: keep it no longer than needed.
+        await self._update(row, status="sent", sent_at=self.clock(), payload_enc=None)
+        if row.kind == "case_card" and reply.media is None and message_id and row.case_id:
+            await self._remember_card(row.case_id, row.channel, chat_id, message_id)
+        return 1
+
+    async def _move_chat(self, channel: str, old: str, new: str) -> None:
+        """A group became a supergroup: its bindings and posted cards follow it."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(ChatBinding)
+                .where(col(ChatBinding.channel) == channel, col(ChatBinding.chat_id) == old)
+                .values(chat_id=new)
+            )
+            await session.execute(
+                update(CardMessage)
+                .where(col(CardMessage.channel) == channel, col(CardMessage.chat_id) == old)
+                .values(chat_id=new)
+            )
+            await session.commit()
+        log.warning("a bound chat moved to a new id; bindings updated")
 
     async def _remember_card(self, case_id: int, channel: str, chat_id: str, message_id: str) -> None:
         """Where the card is, so later actions edit it in place."""

@@ -133,3 +133,14 @@ def unbound_alert(org: OrgConfig, case: Case, target: str) -> str:
         division=org.division(code).name(STAFF_LANG),
         code=code,
     )
+
+
+def undeliverable_alert(org: OrgConfig, case: Case, target: str) -> str:
+    code = target.removeprefix("division:")
+    return t(
+        STAFF_LANG,
+        "card.undeliverable",
+        reference=case.reference,
+        division=org.division(code).name(STAFF_LANG),
+        code=code,
+    )

@@ -13,7 +13,7 @@ from handlers import cards
 from handlers.messages import Reply
 from handlers.turn import Services
 from storage import repositories as repo
-from storage.models import Case, ChatBinding
+from storage.models import Case, ChatBinding, OutboxMessage
 from storage.outbox import queue_message
 
 log = logging.getLogger(__name__)
@@ -45,21 +45,27 @@ async def deliver_card(
         }
         kept = [b for b in bindings if (b.channel, b.chat_id) not in general]
         if len(kept) < len(bindings):
-            log.warning("corruption case card withheld from a general grievance chat")
+            log.error("corruption case card withheld from a general grievance chat")
         bindings = kept
     first = Reply(text=f"{cards.role_line(role)}\n{card[0].text}", buttons=card[0].buttons)
-    await queue_for(session, services, case, bindings, target, [first, *card[1:]], now=now)
+    await queue_for(session, services, case, _chats(bindings), target, [first, *card[1:]], now=now)
     if not bindings and target != COORDINATORS:
         alert = Reply(text=cards.unbound_alert(org, case, target))
         coordinators = await repo.bindings_for(session, case.org_id, COORDINATORS)
-        await queue_for(session, services, case, coordinators, COORDINATORS, [alert], now=now, kind="alert")
+        await queue_for(
+            session, services, case, _chats(coordinators), COORDINATORS, [alert], now=now, kind="alert"
+        )
+
+
+def _chats(bindings: Sequence[ChatBinding]) -> list[tuple[str, str]]:
+    return [(b.channel, b.chat_id) for b in bindings]
 
 
 async def queue_for(
     session: AsyncSession,
     services: Services,
     case: Case,
-    bindings: Sequence[ChatBinding],
+    chats: Sequence[tuple[str, str]],
     target: str,
     messages: list[Reply],
     *,
@@ -67,8 +73,8 @@ async def queue_for(
     kind: str = "case_card",
 ) -> None:
     """One outbox row per message and chat; with no chat, rows wait for `division bind`."""
-    chats: list[tuple[str | None, str | None]] = [(b.channel, b.chat_id) for b in bindings] or [(None, None)]
-    for channel, chat_id in chats:
+    to: Sequence[tuple[str | None, str | None]] = list(chats) or [(None, None)]
+    for channel, chat_id in to:
         for msg in messages:
             await queue_message(
                 session,
@@ -125,4 +131,21 @@ async def notify_divisions(
         ]
         seen |= {(b.channel, b.chat_id) for b in bindings}
         if bindings:
-            await queue_for(session, services, case, bindings, target, messages, now=now, kind=kind)
+            await queue_for(session, services, case, _chats(bindings), target, messages, now=now, kind=kind)
+
+
+async def alert_undeliverable(services: Services, row: OutboxMessage, now: datetime) -> None:
+    """A staff chat refused a message for good (bot removed, chat deleted): the coordinators hear."""
+    if row.org_id is None or not row.target.startswith("division:") or row.case_id is None:
+        return
+    async with services.db.session() as session:
+        case = await session.get(Case, row.case_id)
+        if case is None:
+            return
+        org = services.orgs[services.directory.org_code(row.org_id)]
+        alert = Reply(text=cards.undeliverable_alert(org, case, row.target))
+        coordinators = await repo.bindings_for(session, row.org_id, COORDINATORS)
+        await queue_for(
+            session, services, case, _chats(coordinators), COORDINATORS, [alert], now=now, kind="alert"
+        )
+        await session.commit()

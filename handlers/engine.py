@@ -71,6 +71,12 @@ class Engine:
                     log.error("conversation state unreadable with the current key; starting afresh")
                     convo.step = "idle"
                     turn.say("errors.draft_lost")
+            if not intake.draft_fits(services.orgs, turn.state):
+                # The organisation file changed under a draft (a division or category is gone).
+                log.warning("draft no longer fits its organisation; starting afresh")
+                turn.state = {}
+                convo.step = "idle"
+                turn.say("errors.draft_lost")
             await self._dispatch(turn)
             convo.state_enc = services.vault.encrypt(turn.state)
             convo.updated_at = turn.now
@@ -169,17 +175,20 @@ class Engine:
 
     async def _command(self, turn: Turn, name: str, args: list[str]) -> None:
         step = turn.convo.step
-        drafting = step != "idle" and STEPS[step].drafting
+        drafting = bool(turn.state.get("type"))
         if name == "start":
+            if drafting:
+                # A deep link never switches the organisation of a report in progress.
+                if step != "resume":
+                    turn.state["resume_step"] = step
+                return turn.go("resume")
             if args and (org := turn.services.orgs.get(args[0])) is not None:
                 turn.state["org"] = org.code
-            if drafting:
-                turn.state["resume_step"] = step
-                return turn.go("resume")
             return intake.start_over(turn)
         if name == "cancel":
             if drafting:
                 intake.clear_draft(turn)
+                turn.state.pop("resume_step", None)
                 turn.say("intake.cancelled")
             else:
                 turn.say("intake.nothing_to_cancel")

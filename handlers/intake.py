@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from bot.org_config import Organisations
 from handlers import cards
 from handlers.messages import Button, Reply
 from handlers.submit import ReporterInfo, submit_report
@@ -19,6 +20,20 @@ DRAFT_KEYS = (
 )  # fmt: skip
 NAME_MAX = 100
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
+
+
+def draft_fits(orgs: Organisations, state: dict[str, object]) -> bool:
+    """Whether a stored draft still names an organisation, division and category that exist."""
+    code = state.get("org")
+    org = orgs.get(str(code)) if code else orgs.single
+    if org is None:
+        return not code and not state.get("type")
+    named, category, report_type = state.get("named_division"), state.get("category"), state.get("type")
+    if named and named not in org.division_codes():
+        return False
+    if category and report_type:
+        return category in [c.code for c in org.categories.for_type(str(report_type))]
+    return True
 
 
 def clear_draft(turn: Turn) -> None:

@@ -40,6 +40,8 @@ class Incoming:
     # a kind of message we do not take (sticker, voice, video, ...)
     unsupported: str | None = None
     language_code: str | None = None
+    # the sender's display name: kept for staff (who acted), never stored for reporters
+    user_name: str | None = None
 
     @property
     def command(self) -> tuple[str, list[str]] | None:
@@ -98,3 +100,18 @@ class Reply:
 
     def button_payloads(self) -> dict[str, str]:
         return {b.label: b.payload for row in self.buttons for b in row}
+
+
+TEXT_LIMIT = 4000  # under Telegram's 4,096 and LINE's 5,000 characters per message
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Pieces of at most `limit` characters, cut at line breaks where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    pieces.append(text)
+    return pieces

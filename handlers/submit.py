@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,7 +85,8 @@ async def submit_report(
         reporter_enc=vault.encrypt(identity),
         reporter_channel=reporter.channel,
         reporter_key=vault.lookup_key(reporter.channel, reporter.user_id),
-        tracking_hash=hash_tracking_code(code),
+        # scrypt is slow by design: keep the event loop free while it runs
+        tracking_hash=await asyncio.to_thread(hash_tracking_code, code),
         created_at=now,
         ack_due_at=add_working_days(
             now, deadlines.acknowledge_working_days, tz=org.tz(), holidays=deadlines.holidays
@@ -114,7 +116,6 @@ async def submit_report(
                 channel=reporter.channel,
                 file_id=f["file_id"],
                 file_unique_id=f.get("file_unique_id"),
-                file_name=f.get("file_name"),
                 mime_type=f.get("mime_type"),
                 size=f.get("size"),
             )

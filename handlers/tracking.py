@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -52,7 +53,8 @@ async def check_reference(turn: Turn, reference: str, code: str) -> bool:
         return False
     reference = reference.upper()
     case = await repo.case_by_reference(turn.session, reference) if REFERENCE_RE.match(reference) else None
-    if not verify_tracking_code(code, case.tracking_hash if case else None) or case is None:
+    stored = case.tracking_hash if case else None
+    if not await asyncio.to_thread(verify_tracking_code, code, stored) or case is None:
         await repo.record_failed_attempt(turn.session, attempt_key, turn.now)
         log.info("tracking look-up refused")
         turn.say("status.not_found")

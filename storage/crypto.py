@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import unicodedata
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -41,7 +42,8 @@ def new_tracking_code() -> str:
 
 
 def normalise_tracking_code(code: str) -> str:
-    return "".join(ch for ch in code if ch.isdigit())
+    """Digits only, Thai digits (๐-๙) read as 0-9."""
+    return "".join(str(unicodedata.digit(ch)) for ch in code if ch.isdigit())
 
 
 def hash_tracking_code(code: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.messages import Reply
+from handlers.messages import TEXT_LIMIT, Reply, split_text
 from storage.crypto import Vault
 from storage.models import OutboxMessage
 
@@ -25,6 +26,15 @@ async def queue_message(
     now: datetime,
     status: str = "pending",
 ) -> OutboxMessage:
+    """Queue `reply`; a long text becomes several rows, so a retry never repeats a sent piece."""
+    if reply.media is None and reply.edit_message_id is None and len(reply.text) > TEXT_LIMIT:
+        *head, last = split_text(reply.text)
+        for piece in head:
+            await queue_message(
+                session, vault, org_id=org_id, case_id=case_id, kind=kind, target=target, channel=channel,
+                chat_id=chat_id, reply=Reply(text=piece), now=now, status=status,
+            )  # fmt: skip
+        reply = replace(reply, text=last)
     row = OutboxMessage(
         org_id=org_id,
         case_id=case_id,

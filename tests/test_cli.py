@@ -119,3 +119,10 @@ def test_audit_verify_reports_an_intact_and_a_broken_chain() -> None:
     con.commit()
     broken = runner.invoke(app, ["audit", "verify"])
     assert broken.exit_code == 2 and "BROKEN at event 1" in broken.output
+
+
+def test_coordinators_may_not_share_the_general_grievance_chat() -> None:
+    """Coordinators receive conflict-of-interest tip-offs: their chat is a corruption chat too."""
+    assert runner.invoke(app, ["division", "bind", "office", "--chat-id", "-100901"]).exit_code == 0
+    refused = runner.invoke(app, ["coordinators", "bind", "--chat-id", "-100901"])
+    assert refused.exit_code == 2 and "chat of their own" in refused.output

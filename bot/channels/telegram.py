@@ -16,11 +16,11 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.i18n import LANGUAGES, t
-from bot.outbox import PermanentFailure, RetryLater
+from bot.outbox import ChatMoved, PermanentFailure, RetryLater
 from handlers.engine import Engine
 from handlers.messages import Button, FileRef, Incoming, Reply
 
@@ -32,7 +32,7 @@ COMMANDS = ("start", "status", "cancel", "help", "lang", "privacy")
 UNSUPPORTED = ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game")
 
 
-def to_incoming(update: Update) -> Incoming | None:
+def to_incoming(update: Update, bot_id: int) -> Incoming | None:
     """The channel-neutral event for an update, or None for kinds we ignore (edits, joins)."""
     user = update.effective_user
     chat = update.effective_chat
@@ -43,8 +43,10 @@ def to_incoming(update: Update) -> Incoming | None:
         "chat_id": str(chat.id),
         "user_id": str(user.id),
         "chat_type": "private" if chat.type == "private" else "group",
-        "update_key": str(update.update_id),
+        # update ids are per bot and restart at random after a quiet week: key them by bot too
+        "update_key": f"{bot_id}:{update.update_id}",
         "language_code": user.language_code,
+        "user_name": user.full_name,
     }
     if update.callback_query is not None:
         return Incoming(**common, payload=update.callback_query.data or "")  # type: ignore[arg-type]
@@ -101,18 +103,6 @@ def render_markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | ReplyKe
     )
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at line breaks where possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    pieces.append(text)
-    return pieces
-
-
 class TelegramSender:
     def __init__(self, application: Application) -> None:  # type: ignore[type-arg]
         self.application = application
@@ -125,9 +115,6 @@ class TelegramSender:
             if reply.edit_message_id is not None:
                 return await self._edit(chat_id, reply)
             if media is None:
-                pieces = split_text(reply.text)
-                for piece in pieces[:-1]:
-                    await bot.send_message(chat_id, piece)
                 final = markup or (
                     ForceReply(selective=True)
                     if reply.force_reply
@@ -135,7 +122,8 @@ class TelegramSender:
                     if reply.remove_keyboard
                     else None
                 )
-                sent = await bot.send_message(chat_id, pieces[-1], reply_markup=final)
+                # the outbox already cut long texts into pieces (storage/outbox.py)
+                sent = await bot.send_message(chat_id, reply.text[:TEXT_LIMIT], reply_markup=final)
             elif media.kind == "photo":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
                 sent = await bot.send_photo(chat_id, media.file_id or "", caption=caption)
@@ -145,6 +133,8 @@ class TelegramSender:
             else:
                 sent = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
             return str(sent.message_id)
+        except ChatMigrated as exc:
+            raise ChatMoved(str(exc.new_chat_id)) from exc
         except RetryAfter as exc:
             wait = exc.retry_after
             raise RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
@@ -171,14 +161,14 @@ def build_application(token: str, *, base_url: str, base_file_url: str) -> Appli
 
 
 def attach_engine(application: Application, engine: Engine) -> None:  # type: ignore[type-arg]
-    async def on_update(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.callback_query is not None:
             # Always answer a press, or the user's button keeps spinning.
             try:
                 await update.callback_query.answer()
             except Exception:
                 log.warning("could not answer a callback query", exc_info=True)
-        incoming = to_incoming(update)
+        incoming = to_incoming(update, context.bot.id)
         if incoming is None:
             return
         outcome = await engine.handle(incoming)

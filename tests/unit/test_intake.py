@@ -374,3 +374,51 @@ async def test_corruption_card_is_withheld_from_a_chat_that_also_takes_general_g
     )
     assert desk.sender.to(STAFF_CHATS["office"]) == []
     assert "ยังรอส่ง" in desk.sender.to(STAFF_CHATS["coordinators"])[0].text
+
+
+async def test_cancel_and_start_at_the_resume_prompt(desk: Desk) -> None:
+    chat = desk.chat()
+    for what in ("/start", Press("ร้องเรียน"), Press("ไม่ใช่")):
+        await chat.say(what)
+    await chat.play([("/start", "ยังกรอกไม่เสร็จ"), ("/start", "ยังกรอกไม่เสร็จ"), (Press("ทำต่อ"), "ส่วนราชการใด")])
+    await chat.play([("/start", "ยังกรอกไม่เสร็จ"), ("/cancel", "ยกเลิกรายการที่ยังไม่ได้ส่งแล้ว")])
+    assert "ไม่มีรายการ" in await chat.say("/cancel")
+
+
+async def test_thai_digits_in_a_tracking_code_are_read_as_digits(desk: Desk) -> None:
+    chat = desk.chat()
+    await report_until_summary(chat)
+    answer = await chat.say(Press("ส่งเรื่อง"))
+    code = re.search(r"รหัสติดตาม: ([\d ]+)", answer).group(1).strip()  # type: ignore[union-attr]
+    thai = code.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+    assert "CM-2569-000001 ·" in await desk.chat("8008").say(f"/status CM-2569-000001 {thai}")
+
+
+async def test_a_staff_chat_that_refuses_messages_makes_the_coordinators_hear(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.outbox import PermanentFailure
+    from handlers.delivery import alert_undeliverable
+    from tests.support import Chat, RecordingSender
+
+    class BotRemovedFromOffice(RecordingSender):
+        async def send(self, chat_id, reply):  # type: ignore[no-untyped-def]
+            if chat_id == STAFF_CHATS["office"]:
+                raise PermanentFailure("Forbidden: bot was kicked from the group chat")
+            return await super().send(chat_id, reply)
+
+    sender = BotRemovedFromOffice()
+    desk.dispatcher.senders["test"] = sender
+
+    async def undeliverable(row):  # type: ignore[no-untyped-def]
+        await alert_undeliverable(desk.services, row, clock())
+
+    desk.dispatcher.on_undeliverable = undeliverable
+    chat = Chat(desk.engine, desk.dispatcher, sender)
+    for what in ("/start", Press("ร้องเรียน"), Press("ไม่ใช่"), Press("ข้าม / ไม่แน่ใจ"), Press("ถนน")):
+        await chat.say(what)
+    for what in ("ถนนชำรุดหน้าโรงเรียนบ้านป่าแดด", Press("ข้าม"), "ข้าม", Press("ข้าม"), Press("ข้าม")):
+        await chat.say(what)
+    await chat.say(Press("ไม่เปิดเผยชื่อ"))
+    assert "CM-2569-000001" in await chat.say(Press("ส่งเรื่อง"))
+    await desk.dispatcher.drain()
+    alerts = sender.to(STAFF_CHATS["coordinators"])
+    assert alerts and "ส่งเรื่อง CM-2569-000001 ถึงแชตของ" in alerts[0].text

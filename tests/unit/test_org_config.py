@@ -91,3 +91,10 @@ def test_duplicate_organisation_codes_are_refused(tmp_path: Path) -> None:
     _write(tmp_path, data, "b.toml")
     with pytest.raises(ConfigError, match="CM used by more than one file"):
         load_organisations(str(tmp_path))
+
+
+def test_category_codes_must_be_short_ascii(tmp_path: Path) -> None:
+    data = _default()
+    data["categories"]["grievance"][0]["code"] = "ถนน"
+    with pytest.raises(ConfigError, match=r"categories\.grievance\[0\]\.code"):
+        load_org_file(_write(tmp_path, data))

@@ -101,3 +101,66 @@ async def test_messages_for_other_channels_are_left_alone(sqlite_database, vault
     dispatcher = OutboxDispatcher(sqlite_database, vault, {"telegram": FlakySender()}, clock=clock)
     assert await dispatcher.drain() == 0
     assert list((await _statuses(sqlite_database)).values()) == ["pending"]
+
+
+async def test_an_unreadable_row_is_marked_failed_and_does_not_block_others(
+    sqlite_database, vault, clock
+) -> None:  # type: ignore[no-untyped-def]
+    await _queue(sqlite_database, vault, clock, "A", "first", "second")
+    async with sqlite_database.session() as s:
+        row = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().first()
+        row.chat_enc = "garbage"
+        await s.commit()
+    sender = FlakySender()
+    await OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock).drain()
+    assert sender.delivered == [("A", "second")]
+    assert sorted((await _statuses(sqlite_database)).values()) == ["failed", "sent"]
+
+
+async def test_a_moved_chat_takes_its_binding_along(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.outbox import ChatMoved
+    from storage.models import ChatBinding, Organisation
+
+    async with sqlite_database.session() as s:
+        s.add(Organisation(code="CM", name_th="x", name_en="x"))
+        await s.flush()
+        s.add(ChatBinding(org_id=1, target="division:office", channel="test", chat_id="-1"))
+        await s.commit()
+    await _queue(sqlite_database, vault, clock, "-1", "card")
+    sender = FlakySender({"card": [ChatMoved("-1009")]})
+    await OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock).drain()
+    assert sender.delivered == [("-1009", "card")]
+    async with sqlite_database.session() as s:
+        assert (await s.execute(select(ChatBinding.chat_id))).scalar_one() == "-1009"
+
+
+async def test_long_text_is_queued_in_pieces_and_a_retry_never_repeats_a_sent_piece(
+    sqlite_database, vault, clock
+) -> None:  # type: ignore[no-untyped-def]
+    long_text = "\n".join(f"บรรทัด {i} " + "ก" * 80 for i in range(100))  # about 9,000 characters
+    async with sqlite_database.session() as s:
+        await queue_message(
+            s, vault, org_id=None, case_id=None, kind="reply", target="reply", channel="test", chat_id="A",
+            reply=Reply(text=long_text, buttons=[[]]), now=clock(),
+        )  # fmt: skip
+        await s.commit()
+    pieces = await _statuses(sqlite_database)
+    assert len(pieces) == 3
+    sender = FlakySender()
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock)
+    original = sender.send
+    calls = {"n": 0}
+
+    async def fail_second_once(chat_id: str, reply: Reply) -> str | None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("network dropped")
+        return await original(chat_id, reply)
+
+    sender.send = fail_second_once  # type: ignore[method-assign]
+    await dispatcher.drain()
+    clock.advance(seconds=5)
+    await dispatcher.drain()
+    texts = [text for _, text in sender.delivered]
+    assert len(texts) == 3 and "\n".join(texts).replace("\n", "") == long_text.replace("\n", "")
+    assert all(len(t) <= 4000 for t in texts)
