@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from bot.logs import setup_logging
 from bot.org_config import ConfigError, Organisations, OrgConfig, load_org_file, load_organisations
 from bot.settings import Settings, SettingsError
 from handlers.bindings import binding_conflict
+from storage.staff import ROLES, add_staff, create_code, deactivate_staff, list_staff
 
 app = typer.Typer(
     help="Damrongtham: a chat desk for grievances and corruption tip-offs.", no_args_is_help=True
@@ -24,12 +26,14 @@ division_app = typer.Typer(help="Divisions and the chats that receive their case
 coordinators_app = typer.Typer(help="The coordinators' chat.", no_args_is_help=True)
 secret_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff, coordinators and administrators.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(division_app, name="division")
 app.add_typer(coordinators_app, name="coordinators")
 app.add_typer(secret_app, name="secret")
 app.add_typer(audit_app, name="audit")
+app.add_typer(staff_app, name="staff")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
 ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]
@@ -249,6 +253,156 @@ def division_list(org: OrgOption = None) -> None:
             await db.dispose()
 
     asyncio.run(main())
+
+
+CODE_TTL = timedelta(days=7)
+
+
+def _staff_target(org: OrgConfig, division: str | None, role: str) -> str:
+    if role not in ROLES:
+        raise _fail(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
+    if division is None:
+        if role == "staff":
+            raise _fail("Staff need a division: add --division CODE (coordinators and admins need none).")
+        return "none"
+    if division not in org.division_codes():
+        raise _fail(f"Unknown division {division!r}; known: {', '.join(org.division_codes())}.")
+    return f"division:{division}"
+
+
+@staff_app.command("add")
+def staff_add(
+    user_id: Annotated[str, typer.Option("--user-id", help="The person's user id on the platform.")],
+    channel: ChannelOption = "telegram",
+    division: Annotated[str | None, typer.Option("--division", help="Division code.")] = None,
+    role: Annotated[str, typer.Option("--role", help="staff, coordinator or admin.")] = "staff",
+    name: Annotated[str | None, typer.Option("--name", help="Name shown on case cards.")] = None,
+    org: OrgOption = None,
+) -> None:
+    """Register a staff member (or add a division to one)."""
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+    target = _staff_target(chosen, division, role)
+
+    async def main() -> None:
+        db, directory, _vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                await add_staff(
+                    session, org_id=directory.org_ids[chosen.code], channel=channel, user_id=user_id,
+                    role=role, display_name=name,
+                    division_id=directory.division_ids[(chosen.code, division)] if division else None,
+                )  # fmt: skip
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+    typer.echo(f"Added {role} {channel}:{user_id} to {chosen.code} ({target.removeprefix('division:')}).")
+
+
+@staff_app.command("remove")
+def staff_remove(
+    user_id: Annotated[str, typer.Option("--user-id")],
+    channel: ChannelOption = "telegram",
+    org: OrgOption = None,
+) -> None:
+    """Deactivate a staff member: their buttons stop working at once; history keeps their name."""
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+
+    async def main() -> bool:
+        db, directory, _vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                done = await deactivate_staff(
+                    session, org_id=directory.org_ids[chosen.code], channel=channel, user_id=user_id
+                )
+                await session.commit()
+                return done
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(main()):
+        raise _fail(f"No active staff member {channel}:{user_id} in {chosen.code}.")
+    typer.echo(f"Removed {channel}:{user_id} from {chosen.code}.")
+
+
+@staff_app.command("list")
+def staff_list(org: OrgOption = None) -> None:
+    """Staff with their roles and divisions."""
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+
+    async def main() -> None:
+        db, directory, _vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                for member, divisions in await list_staff(session, directory.org_ids[chosen.code]):
+                    state = "active" if member.active else "removed"
+                    typer.echo(
+                        f"{member.channel}:{member.user_id}  {member.role:<11} {state:<8} "
+                        f"{','.join(divisions) or '-'}  {member.display_name or ''}".rstrip()
+                    )
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+
+
+def _issue_code(org_code: str | None, purpose: str, target_of: str | None, role: str) -> str:
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org_code)
+    if purpose == "join":
+        target = _staff_target(chosen, target_of, role)
+    elif target_of == "coordinators":
+        target = "coordinators"
+    else:
+        target = _staff_target(chosen, target_of, "staff")
+
+    async def main() -> str:
+        db, directory, _vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                code = await create_code(
+                    session, org_id=directory.org_ids[chosen.code], purpose=purpose, target=target, role=role,
+                    now=datetime.now(UTC), ttl=CODE_TTL,
+                )  # fmt: skip
+                await session.commit()
+                return code
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@staff_app.command("invite")
+def staff_invite(
+    division: Annotated[str | None, typer.Option("--division", help="Division code.")] = None,
+    role: Annotated[str, typer.Option("--role")] = "staff",
+    org: OrgOption = None,
+) -> None:
+    """Print a one-time code; the person sends `/join CODE` to the bot in a private chat."""
+    code = _issue_code(org, "join", division, role)
+    typer.echo(f"One-time code (valid 7 days): {code}\nThe person sends to the bot: /join {code}")
+
+
+@division_app.command("bind-code")
+def division_bind_code(code: str, org: OrgOption = None) -> None:
+    """Print a one-time code; send `/bind CODE` in the group that should receive the division's cases."""
+    once = _issue_code(org, "bind", code, "staff")
+    typer.echo(f"One-time code (valid 7 days): {once}\nSend in the division's group chat: /bind {once}")
+
+
+@coordinators_app.command("bind-code")
+def coordinators_bind_code(org: OrgOption = None) -> None:
+    """Print a one-time code; send `/bind CODE` in the coordinators' group."""
+    once = _issue_code(org, "bind", "coordinators", "staff")
+    typer.echo(f"One-time code (valid 7 days): {once}\nSend in the coordinators' group chat: /bind {once}")
 
 
 @audit_app.command("verify")

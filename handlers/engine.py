@@ -10,7 +10,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.i18n import LANGUAGES, t
-from handlers import intake
+from handlers import intake, reporter_cases, staff
 from handlers.messages import Incoming, Reply
 from handlers.tracking import TRACK_STEP, check_reference, show_my_cases
 from handlers.turn import Services, Step, Turn
@@ -20,7 +20,7 @@ from storage.outbox import queue_message
 
 log = logging.getLogger(__name__)
 
-STEPS: dict[str, Step] = {**intake.STEPS, "track": TRACK_STEP}
+STEPS: dict[str, Step] = {**intake.STEPS, **reporter_cases.STEPS, "track": TRACK_STEP}
 PRIVATE_COMMANDS = {"start", "help", "lang", "privacy", "cancel", "status"}
 
 
@@ -57,7 +57,11 @@ class Engine:
             ):
                 log.info("duplicate update dropped", extra={"channel": incoming.channel})
                 return []
-            chat_key = services.vault.lookup_key(incoming.channel, incoming.chat_id)
+            # In a group every member has a conversation of their own (a staff member's pending note).
+            key_parts = [incoming.channel, incoming.chat_id]
+            if incoming.chat_type != "private":
+                key_parts.append(incoming.user_id)
+            chat_key = services.vault.lookup_key(*key_parts)
             convo = await repo.get_conversation(session, incoming.channel, chat_key)
             if convo is None:
                 convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
@@ -124,9 +128,20 @@ class Engine:
         inc = turn.incoming
         if turn.convo.step not in STEPS:
             turn.convo.step = "idle"
+        command = inc.command
+        if command is not None and command[0] in staff.STAFF_COMMANDS:
+            return await staff.command(turn, *command)
+        if inc.payload is not None and inc.payload.startswith("s."):
+            return await staff.press(turn)
+        if "pending" in turn.state and inc.payload is None:
+            if command is not None and command[0] == "cancel":
+                turn.state.pop("pending")
+                return turn.say("staff.cancelled")
+            return await staff.pending_note(turn)
         if inc.chat_type != "private":
             return self._group(turn)
-        command = inc.command
+        if inc.payload is not None and inc.payload.startswith("c."):
+            return await reporter_cases.press(turn)
         if command is not None:
             return await self._command(turn, *command)
         if inc.payload is not None and inc.payload.startswith("L."):

@@ -38,8 +38,13 @@ async def show_my_cases(turn: Turn) -> None:
     if not cases:
         turn.say("status.none")
         return
+    from handlers.lifecycle import is_open
+    from handlers.reporter_cases import case_buttons
+
     lines = [turn.text("status.mine")] + [_case_line(turn, c) for c in cases]
-    turn.replies.append(Reply(text="\n".join(lines)))
+    # what a reporter can do with an open case: add information, withdraw (the newest few)
+    rows = [case_buttons(turn, c) for c in cases if is_open(c.status)][:5]
+    turn.replies.append(Reply(text="\n".join(lines), buttons=[[b] for row in rows for b in row]))
 
 
 async def check_reference(turn: Turn, reference: str, code: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from bot.outbox import OutboxDispatcher
 from handlers.engine import Engine
 from handlers.messages import FileRef, Incoming, Reply
+
+_UPDATE_IDS = itertools.count(1)  # unique across every chat of a test, like Telegram's update ids
 
 
 class Clock:
@@ -85,9 +88,12 @@ class Chat:
         chat_id: str = "1001",
         chat_type: str = "private",
         channel: str = "test",
+        user_id: str | None = None,
+        user_name: str | None = None,
     ) -> None:
         self.engine, self.dispatcher, self.sender = engine, dispatcher, sender
         self.chat_id, self.chat_type, self.channel = chat_id, chat_type, channel
+        self.user_id, self.user_name = user_id or chat_id, user_name
         self.update_no = 0
         self.last_buttons: dict[str, str] = {}
 
@@ -96,9 +102,10 @@ class Chat:
         base: dict[str, Any] = {
             "channel": self.channel,
             "chat_id": self.chat_id,
-            "user_id": self.chat_id,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
             "chat_type": self.chat_type,
-            "update_key": update_key or f"{self.chat_id}-{self.update_no}",
+            "update_key": update_key or f"u{next(_UPDATE_IDS)}",
         }
         if isinstance(what, str):
             return Incoming(**base, text=what)
@@ -136,6 +143,14 @@ class Chat:
             if reply.buttons:
                 self.last_buttons = reply.button_payloads()
         return replies
+
+    def look(self) -> None:
+        """Take the buttons of the latest message in this chat (a card posted earlier, say)."""
+        for reply in reversed(self.sender.to(self.chat_id)):
+            if reply.buttons:
+                self.last_buttons = reply.button_payloads()
+                return
+        raise AssertionError(f"no message with buttons in chat {self.chat_id}")
 
     async def say(self, what: Any) -> str:
         """Send and return all reply texts joined, for `in` assertions."""

@@ -26,6 +26,20 @@ class Desk:
     sender: RecordingSender
     db: Database
 
+    async def add_staff(
+        self, user_id: str, division: str | None, role: str = "staff", name: str = ""
+    ) -> None:
+        from storage.staff import add_staff
+
+        directory = self.services.directory
+        async with self.db.session() as session:
+            await add_staff(
+                session, org_id=directory.org_ids["CM"], channel="test", user_id=user_id, role=role,
+                division_id=directory.division_ids[("CM", division)] if division else None,
+                display_name=name or f"staff {user_id}",
+            )  # fmt: skip
+            await session.commit()
+
     def chat(self, chat_id: str = "1001", **kwargs: str) -> Chat:
         return Chat(self.engine, self.dispatcher, self.sender, chat_id=chat_id, **kwargs)
 

@@ -1,0 +1,210 @@
+"""Staff handle routed cases from the card; the reporter hears every public step; nobody else can act."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from storage.audit import verify_chain
+from storage.models import Case, CaseDivision, CaseEvent, Division
+from tests.support import Chat, Photo, Press
+from tests.unit.conftest import STAFF_CHATS, Desk
+from tests.unit.test_intake import report_until_summary
+
+PERSONNEL_CHAT = STAFF_CHATS["personnel"]
+
+
+async def _submitted(desk: Desk) -> tuple[Chat, int]:
+    citizen = desk.chat("1001")
+    await report_until_summary(citizen)
+    await citizen.say(Press("ส่งเรื่อง"))
+    async with desk.db.session() as s:
+        case_id = (await s.execute(select(Case.id))).scalar_one()
+    return citizen, case_id
+
+
+def _staff(desk: Desk, user_id: str, chat_id: str = PERSONNEL_CHAT, name: str = "") -> Chat:
+    chat = desk.chat(chat_id, chat_type="group", user_id=user_id, user_name=name or None)
+    chat.look()
+    return chat
+
+
+async def _status(desk: Desk) -> str:
+    async with desk.db.session() as s:
+        return (await s.execute(select(Case.status))).scalar_one()
+
+
+async def test_accept_ask_answer_resolve_rate(desk: Desk) -> None:
+    citizen, _case_id = await _submitted(desk)
+    await desk.add_staff("501", "personnel", name="สมศรี วินัยดี")
+    officer = _staff(desk, "501")
+
+    assert "รับเรื่อง เรื่อง CM-2569-000001 แล้ว" in await officer.say(Press("รับเรื่อง"))
+    assert await _status(desk) == "accepted"
+    assert "ได้รับการตอบรับแล้ว" in desk.sender.to(citizen.chat_id)[-1].text
+    # every posted card is edited to show the state and who acted
+    edits = [
+        r for c, r in desk.sender.sent if r.edit_message_id and c in (PERSONNEL_CHAT, STAFF_CHATS["legal"])
+    ]
+    assert len(edits) == 2 and "สถานะ: ตอบรับแล้ว" in edits[0].text and "โดย สมศรี วินัยดี" in edits[0].text
+    assert "ถามผู้แจ้ง" in str(edits[0].button_payloads()) or edits[0].buttons
+
+    officer.look()
+    assert "กรุณาพิมพ์ข้อความที่จะแจ้งผู้แจ้ง" in await officer.say(Press("ถามผู้แจ้ง"))
+    await officer.say("กรุณาระบุชื่อร้านค้าที่ถูกเรียกเงิน")
+    assert await _status(desk) == "awaiting_info"
+    question = desk.sender.to(citizen.chat_id)[-1]
+    assert "กรุณาระบุชื่อร้านค้า" in question.text
+
+    citizen.last_buttons = question.button_payloads()
+    assert "ส่งข้อความ รูปภาพ หรือเอกสารเพิ่มเติม" in await citizen.say(Press("ตอบคำถาม"))
+    assert "ส่งถึงเจ้าหน้าที่แล้ว" in await citizen.say("ร้านวัสดุก่อสร้างรุ่งเรือง ถนนเจ็ดยอด")
+    assert await _status(desk) == "investigating"
+    to_staff = desk.sender.to(PERSONNEL_CHAT)
+    answer = next(r for r in to_staff if r.text.startswith("💬 ผู้แจ้งตอบคำถาม"))
+    assert "ร้านวัสดุก่อสร้างรุ่งเรือง" in answer.text and citizen.chat_id not in answer.text
+    await citizen.say(Photo("receipt-2"))
+    assert any(r.media and r.media.file_id == "receipt-2" for r in desk.sender.to(PERSONNEL_CHAT))
+    await citizen.say(Press("เสร็จแล้ว"))
+
+    officer.look()
+    await officer.say(Press("ดำเนินการแล้วเสร็จ"))
+    await officer.say("ตั้งกรรมการสอบข้อเท็จจริงและลงโทษทางวินัยแล้ว")
+    assert await _status(desk) == "resolved"
+    result, rating = desk.sender.to(citizen.chat_id)[-2:]
+    assert "ผลการดำเนินการ" in result.text and "ลงโทษทางวินัย" in result.text
+    citizen.last_buttons = rating.button_payloads()
+    assert "ความเห็นเพิ่มเติม" in await citizen.say(Press("⭐⭐⭐⭐"))
+    assert "ขอบคุณสำหรับความเห็น" in await citizen.say("รวดเร็วดีมาก")
+    async with desk.db.session() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+        assert case.rating == 4 and case.acknowledged_at and case.closed_at
+        kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
+        assert kinds == ["received", "accept", "ask", "reply", "add_info", "resolve", "rating", "rating"]
+        assert (await verify_chain(s)).ok
+
+
+async def test_outsiders_and_other_divisions_cannot_act(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
+    _citizen, case_id = await _submitted(desk)
+    await desk.add_staff("601", "office")
+    stranger = _staff(desk, "999")
+    assert "ไม่มีสิทธิ์" in await stranger.say(Press("รับเรื่อง"))
+    office_staff = desk.chat(STAFF_CHATS["office"], chat_type="group", user_id="601")
+    forged = await office_staff.say(__import__("handlers.messages", fromlist=["Incoming"]).Incoming(
+        channel="test", chat_id=STAFF_CHATS["office"], user_id="601", chat_type="group",
+        update_key="forged-1", payload=f"s.resolve.{case_id}",
+    ))  # fmt: skip
+    assert "ไม่มีสิทธิ์" in forged
+    assert await _status(desk) == "received"
+    assert caplog.text.count("staff action refused") == 2
+
+
+async def test_invalid_transition_is_refused_with_the_reason(desk: Desk) -> None:
+    await _submitted(desk)
+    await desk.add_staff("501", "personnel")
+    officer = _staff(desk, "501")
+    stale = dict(officer.last_buttons)
+    await officer.say(Press("รับเรื่อง"))
+    officer.last_buttons = stale  # the old card's button, pressed again
+    answer = await officer.say(Press("รับเรื่อง"))
+    assert "ทำ “✅ รับเรื่อง” ไม่ได้" in answer and "ตอบรับแล้ว" in answer
+
+
+async def test_terminal_actions_need_a_public_note(desk: Desk) -> None:
+    await _submitted(desk)
+    await desk.add_staff("501", "personnel")
+    officer = _staff(desk, "501")
+    await officer.say(Press("รับเรื่อง"))
+    officer.look()
+    await officer.say(Press("ยุติเรื่อง"))
+    assert "กรุณาพิมพ์ข้อความตอบกลับ" in await officer.say("/whatever")
+    assert "ยกเลิก" in await officer.say("/cancel")
+    assert await _status(desk) == "accepted"
+
+
+async def test_transfer_moves_the_case_and_sends_the_card(desk: Desk) -> None:
+    await _submitted(desk)
+    await desk.bind("division:audit", "-1006")
+    await desk.add_staff("501", "personnel")
+    officer = _staff(desk, "501")
+    choose = await officer.say(Press("โอนเรื่อง"))
+    assert "โอนไปยังส่วนราชการใด" in choose and "สำนักปลัดองค์การ" not in str(officer.last_buttons)
+    await officer.say(Press("หน่วยตรวจสอบภายใน"))
+    await officer.say("เกี่ยวกับการตรวจรับพัสดุ")
+    async with desk.db.session() as s:
+        routed = sorted((await s.execute(select(Division.code, CaseDivision.role).join(CaseDivision))).all())
+    assert routed == [("audit", "primary"), ("legal", "informed")]
+    assert "CM-2569-000001" in desk.sender.to("-1006")[0].text
+    assert "หน่วยตรวจสอบภายใน" in desk.sender.to("1001")[-1].text
+
+
+async def test_internal_note_is_not_sent_to_the_reporter(desk: Desk) -> None:
+    citizen, _ = await _submitted(desk)
+    before = len(desk.sender.to(citizen.chat_id))
+    await desk.add_staff("501", "personnel")
+    officer = _staff(desk, "501")
+    await officer.say(Press("บันทึกภายใน"))
+    await officer.say("ตรวจสอบประวัติผู้ถูกกล่าวหาแล้ว")
+    assert len(desk.sender.to(citizen.chat_id)) == before
+    async with desk.db.session() as s:
+        event = (await s.execute(select(CaseEvent).where(CaseEvent.kind == "note"))).scalar_one()
+        assert event.internal_note == "ตรวจสอบประวัติผู้ถูกกล่าวหาแล้ว" and event.public_note is None
+
+
+async def test_reporter_can_withdraw_an_open_case(desk: Desk) -> None:
+    citizen, _ = await _submitted(desk)
+    await citizen.say("/status")
+    await citizen.say(Press("ถอนเรื่อง"))
+    assert "ถอนเรื่อง CM-2569-000001 เรียบร้อยแล้ว" in await citizen.say(Press("ยืนยันถอนเรื่อง"))
+    assert await _status(desk) == "withdrawn"
+    assert any("ผู้แจ้งถอนเรื่อง" in r.text for r in desk.sender.to(PERSONNEL_CHAT))
+    other = desk.chat("2222")
+    from handlers.messages import Incoming
+
+    answer = await other.say(
+        Incoming(channel="test", chat_id="2222", user_id="2222", update_key="x", payload="c.add.1")
+    )
+    assert "ไม่พบเรื่องนี้ในเรื่องที่ท่านแจ้ง" in answer
+
+
+async def test_cases_and_case_commands(desk: Desk) -> None:
+    await _submitted(desk)
+    await desk.add_staff("501", "personnel")
+    officer = _staff(desk, "501")
+    listing = await officer.say("/cases")
+    assert "CM-2569-000001" in listing and "รับเรื่องแล้ว" in listing
+    shown = await officer.send("/case CM-2569-000001")
+    assert "ประวัติการดำเนินการ" in "\n".join(r.text for r in shown)
+    assert [r.media.kind for r in shown if r.media] == ["photo", "location"]
+    assert "ไม่มีสิทธิ์" in await _staff(desk, "999").say("/cases")
+
+
+async def test_coordinator_view_of_an_anonymous_case_is_audited(desk: Desk) -> None:
+    await _submitted(desk)
+    await desk.add_staff("900", None, role="coordinator")
+    coordinator = desk.chat("900")
+    await coordinator.say("/case CM-2569-000001")
+    async with desk.db.session() as s:
+        kinds = list((await s.execute(select(CaseEvent.kind))).scalars())
+    assert "viewed" in kinds
+
+
+async def test_join_and_bind_with_one_time_codes(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from storage.staff import create_code
+
+    async with desk.db.session() as s:
+        join = await create_code(s, org_id=1, purpose="join", target="division:finance", role="staff",
+                                 now=clock(), ttl=timedelta(days=7))  # fmt: skip
+        bind = await create_code(s, org_id=1, purpose="bind", target="division:finance", role="staff",
+                                 now=clock(), ttl=timedelta(days=7))  # fmt: skip
+        await s.commit()
+    person = desk.chat("7007", user_name="มานี คลังดี")
+    assert "เป็นเจ้าหน้าที่ของกองคลัง" in await person.say(f"/join {join.lower()}")
+    assert "ไม่ถูกต้อง ใช้ไปแล้ว" in await person.say(f"/join {join}")
+    group = desk.chat("-1007", chat_type="group", user_id="7007")
+    assert "แชตนี้จะรับเรื่องของกองคลัง" in await group.say(f"/bind {bind}")
+    assert "ไม่ถูกต้อง" in await desk.chat("-1008", chat_type="group").say(f"/bind {bind}")
+    assert re.search(r"รับเรื่องของ", "แชตนี้จะรับเรื่องของกองคลัง")
