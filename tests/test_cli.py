@@ -126,3 +126,26 @@ def test_coordinators_may_not_share_the_general_grievance_chat() -> None:
     assert runner.invoke(app, ["division", "bind", "office", "--chat-id", "-100901"]).exit_code == 0
     refused = runner.invoke(app, ["coordinators", "bind", "--chat-id", "-100901"])
     assert refused.exit_code == 2 and "chat of their own" in refused.output
+
+
+def test_staff_add_list_remove_and_invite_codes() -> None:
+    added = runner.invoke(
+        app, ["staff", "add", "--user-id", "501", "--division", "personnel", "--name", "สมศรี"]
+    )
+    assert added.exit_code == 0, added.output
+    coordinator = runner.invoke(app, ["staff", "add", "--user-id", "900", "--role", "coordinator"])
+    assert coordinator.exit_code == 0, coordinator.output
+    listed = runner.invoke(app, ["staff", "list"]).output
+    assert "telegram:501  staff       active   personnel  สมศรี" in listed
+    assert "telegram:900  coordinator active" in listed
+    assert runner.invoke(app, ["staff", "remove", "--user-id", "501"]).exit_code == 0
+    assert "removed" in next(
+        ln for ln in runner.invoke(app, ["staff", "list"]).output.splitlines() if "501" in ln
+    )
+    assert runner.invoke(app, ["staff", "remove", "--user-id", "501"]).exit_code == 2
+    no_division = runner.invoke(app, ["staff", "add", "--user-id", "502"])
+    assert no_division.exit_code == 2 and "--division" in no_division.output
+    invite = runner.invoke(app, ["staff", "invite", "--division", "finance"])
+    assert invite.exit_code == 0 and "/join " in invite.output
+    bind = runner.invoke(app, ["division", "bind-code", "finance"])
+    assert bind.exit_code == 0 and "/bind " in bind.output
