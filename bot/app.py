@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.org_config import Organisations, load_organisations
 from bot.outbox import OutboxDispatcher
+from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from handlers.delivery import alert_undeliverable
 from handlers.engine import Engine
@@ -80,9 +81,12 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
         assert application.updater is not None
         await application.updater.start_polling(poll_interval=0.0, timeout=30, drop_pending_updates=False)
         sender = asyncio.create_task(app.dispatcher.run(), name="outbox")
+        scheduler = build_scheduler(app.services)
+        scheduler.start()
         me = application.bot.username
         log.info("telegram polling started as @%s", me)
         await stop.wait()
+        scheduler.shutdown(wait=False)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender

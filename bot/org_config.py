@@ -92,6 +92,10 @@ class Deadlines(_Strict):
     acknowledge_working_days: int = Field(default=1, ge=0, le=30)
     reply_days: int = Field(default=15, ge=1, le=365)
     update_every_days: int = Field(default=15, ge=1, le=365)
+    # staff chats are reminded this long before a deadline, then every day after it
+    remind_before_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # local time of the coordinators' daily digest of overdue cases
+    digest_hour: int = Field(default=8, ge=0, le=23)
     holidays: list[date] = Field(default_factory=list)
 
 

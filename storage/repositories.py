@@ -97,6 +97,12 @@ async def claim_update(session: AsyncSession, channel: str, update_key: str) -> 
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def insert_once(session: AsyncSession, model: Any, values: dict[str, Any]) -> bool:
+    """Insert unless the primary key exists; True when this call inserted it."""
+    result = await session.execute(_insert(session, model).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -> Conversation | None:
     stmt = select(Conversation).where(
         col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key

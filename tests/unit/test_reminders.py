@@ -1,0 +1,97 @@
+"""Case deadline reminders with a controlled clock: each once, daily when late, a coordinators' digest."""
+
+from __future__ import annotations
+
+import asyncio
+
+from handlers.engine import Engine
+from handlers.reminders import send_due_reminders
+from tests.support import Press
+from tests.unit.conftest import STAFF_CHATS, Desk
+from tests.unit.test_intake import report_until_summary
+
+PERSONNEL = STAFF_CHATS["personnel"]
+
+
+def _texts(desk: Desk, chat: str) -> list[str]:
+    return [r.text for r in desk.sender.to(chat)]
+
+
+async def _run(desk: Desk) -> int:
+    sent = await send_due_reminders(desk.services, desk.services.clock())
+    await desk.dispatcher.drain()
+    return sent
+
+
+async def test_ack_reminder_before_then_daily_after_and_once_each(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    # Wednesday 09:00 Bangkok: acknowledgement due Thursday 09:00
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await chat.say(Press("ส่งเรื่อง"))
+    assert await _run(desk) == 0
+    clock.advance(hours=13)  # halfway to a 24-hour deadline: the "before" reminder
+    assert await _run(desk) == 1
+    assert any("⏰ เรื่อง CM-2569-000001: ครบกำหนดตอบรับเรื่อง" in t for t in _texts(desk, PERSONNEL))
+    assert await _run(desk) == 0  # once
+    desk.services.clock = clock  # a "restart": a fresh job run over the same database
+    assert await send_due_reminders(desk.services, clock()) == 0
+    clock.advance(hours=12)  # past the deadline (Thursday 10:00): late day 0, and the 08:00 digest time
+    assert await _run(desk) == 2  # the division's reminder and the coordinators' digest
+    assert any("เลยกำหนดตอบรับเรื่อง" in t for t in _texts(desk, PERSONNEL))
+    digest = _texts(desk, STAFF_CHATS["coordinators"])[-1]
+    assert "สรุปเรื่องที่เลยกำหนด (1 เรื่อง)" in digest and "CM-2569-000001" in digest
+    assert await _run(desk) == 0
+    clock.advance(days=1)
+    assert await _run(desk) == 2  # next day: the daily late reminder and the next digest
+    clock.advance(days=3)
+    assert await _run(desk) == 2  # days missed while down are not all sent at once
+
+
+async def test_acting_on_the_case_stops_its_reminders(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await chat.say(Press("ส่งเรื่อง"))
+    await desk.add_staff("501", "personnel")
+    officer = desk.chat(PERSONNEL, chat_type="group", user_id="501")
+    officer.look()
+    await officer.say(Press("รับเรื่อง"))
+    officer.look()
+    await officer.say(Press("แจ้งความคืบหน้า"))
+    await officer.say("กำลังรวบรวมเอกสาร")
+    clock.advance(days=2)
+    assert await _run(desk) == 0  # acknowledged, replied, update clock restarted
+    clock.advance(days=13)  # 15 days after the update: the next update is due
+    assert await _run(desk) >= 1
+    assert any("แจ้งความคืบหน้าแก่ผู้แจ้ง" in t for t in _texts(desk, PERSONNEL))
+
+
+async def test_two_job_runs_at_once_send_each_reminder_once(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await chat.say(Press("ส่งเรื่อง"))
+    clock.advance(hours=13)
+    counts = await asyncio.gather(*(send_due_reminders(desk.services, clock()) for _ in range(3)))
+    assert sum(counts) == 1
+
+
+async def test_the_scheduler_runs_the_job_with_safe_settings(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.scheduler import REMINDER_JOB, build_scheduler
+
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await chat.say(Press("ส่งเรื่อง"))
+    clock.advance(hours=13)
+    scheduler = build_scheduler(desk.services, every_seconds=1)
+    job = scheduler.get_job(REMINDER_JOB)
+    assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time == 3600
+    scheduler.start()
+    try:
+        for _ in range(100):
+            await desk.dispatcher.drain()
+            if any("⏰" in t for t in _texts(desk, PERSONNEL)):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert any("⏰" in t for t in _texts(desk, PERSONNEL))
+    assert isinstance(desk.engine, Engine)
