@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +27,7 @@ coordinators_app = typer.Typer(help="The coordinators' chat.", no_args_is_help=T
 secret_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff, coordinators and administrators.", no_args_is_help=True)
+cases_app = typer.Typer(help="Case records.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(division_app, name="division")
@@ -34,6 +35,7 @@ app.add_typer(coordinators_app, name="coordinators")
 app.add_typer(secret_app, name="secret")
 app.add_typer(audit_app, name="audit")
 app.add_typer(staff_app, name="staff")
+app.add_typer(cases_app, name="cases")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
 ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]
@@ -403,6 +405,95 @@ def coordinators_bind_code(org: OrgOption = None) -> None:
     """Print a one-time code; send `/bind CODE` in the coordinators' group."""
     once = _issue_code(org, "bind", "coordinators", "staff")
     typer.echo(f"One-time code (valid 7 days): {once}\nSend in the coordinators' group chat: /bind {once}")
+
+
+LangOption = Annotated[str, typer.Option("--lang", help="th or en.")]
+
+
+def _output(fmt: str, output: Path | None, stem: str) -> Path:
+    if fmt not in ("csv", "xlsx"):
+        raise _fail(f"Unknown format {fmt!r}; use csv or xlsx.")
+    return output or Path(f"{stem}.{fmt}")
+
+
+async def _rows(settings: Settings, orgs: Organisations, org: OrgConfig, first: date, last: date):  # type: ignore[no-untyped-def]
+    from handlers.fiscal import local_day_bounds
+    from handlers.stats import case_rows
+
+    start, end = local_day_bounds(first, last, org.tz())
+    db, directory, _vault = await _with_db(settings, orgs)
+    try:
+        async with db.session() as session:
+            return await case_rows(session, org_id=directory.org_ids[org.code], start=start, end=end)
+    finally:
+        await db.dispose()
+
+
+@cases_app.command("export")
+def cases_export(
+    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (Gregorian).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    lang: LangOption = "th",
+    org: OrgOption = None,
+) -> None:
+    """Cases received in a period, one row each, without personal data."""
+    from bot.exports import write_table
+    from handlers.stats import export_header, export_row
+
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+    try:
+        first, last = date.fromisoformat(date_from), date.fromisoformat(date_to)
+    except ValueError as exc:
+        raise _fail("Dates are YYYY-MM-DD, e.g. --from 2025-10-01 --to 2026-03-31.") from exc
+    path = _output(fmt, output, f"cases-{chosen.code}-{first}-{last}")
+    rows = asyncio.run(_rows(settings, orgs, chosen, first, last))
+    write_table(path, export_header(lang), [export_row(r, chosen, lang) for r in rows], sheet="cases")
+    typer.echo(f"Wrote {len(rows)} case(s) to {path}.")
+
+
+@app.command()
+def stats(
+    fiscal_year: Annotated[int, typer.Option("--fiscal-year", help="B.E. fiscal year, e.g. 2569.")],
+    round_name: Annotated[str, typer.Option("--round", help="6m (Oct-Mar) or 12m (Oct-Sep).")] = "12m",
+    fmt: Annotated[str, typer.Option("--format", help="text, csv or xlsx.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    lang: LangOption = "th",
+    org: OrgOption = None,
+) -> None:
+    """The complaint summary for a fiscal year's 6- or 12-month round."""
+    from bot.exports import write_table
+    from handlers.fiscal import round_period
+    from handlers.stats import summarise, summary_table
+
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+    try:
+        first, last = round_period(fiscal_year, round_name)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    table = summary_table(
+        summarise(asyncio.run(_rows(settings, orgs, chosen, first, last)), chosen), chosen, lang
+    )
+    if fmt == "text":
+        section = None
+        for name, item, value in table:
+            if name != section:
+                typer.echo(name if item else f"{name}: {value}")
+                section = name
+            if item:
+                typer.echo(f"  {item}: {value}")
+        return
+    path = _output(fmt, output, f"stats-{chosen.code}-{fiscal_year}-{round_name}")
+    from bot.i18n import t
+
+    header = [t(lang, "stats.section"), t(lang, "stats.item"), t(lang, "stats.value")]
+    write_table(path, header, table, sheet=f"{fiscal_year}-{round_name}")
+    typer.echo(f"Wrote {path}.")
 
 
 @audit_app.command("verify")

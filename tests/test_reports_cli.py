@@ -1,0 +1,117 @@
+"""`cases export` and `stats`: the 6- and 12-month complaint summaries, from real cases."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from datetime import UTC, date, datetime, timedelta
+
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.org_config import load_organisations
+from bot.settings import Settings
+from handlers.case_actions import Actor, apply_action
+from handlers.fiscal import fiscal_year_of, round_period
+from handlers.submit import ReporterInfo, submit_report
+from storage.crypto import Vault
+from storage.db import Database, upgrade_database
+from tests.conftest import make_services
+from tests.support import Clock
+
+runner = CliRunner()
+OFFICER = Actor("staff:1", "สมศรี")
+
+
+async def _seed() -> None:
+    """Five cases in fiscal year 2569: three in the first half, two in the second; some handled."""
+    settings = Settings()
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(upgrade_database, url)
+    db = Database(url)
+    orgs = load_organisations("")
+    org = orgs.single
+    assert org is not None
+    clock = Clock(datetime(2025, 11, 3, 3, 0, tzinfo=UTC))
+    services = await make_services(db, orgs, Vault(settings.resolved_secret_key()), clock)
+    plans = [
+        (datetime(2025, 11, 3, 3, 0, tzinfo=UTC), "grievance", "roads", 1, 10),
+        (datetime(2025, 12, 15, 3, 0, tzinfo=UTC), "grievance", "water", 3, None),
+        (datetime(2026, 2, 2, 3, 0, tzinfo=UTC), "corruption", "bribery", None, None),
+        (datetime(2026, 5, 4, 3, 0, tzinfo=UTC), "information", "budget", 2, 4),
+        (datetime(2026, 10, 5, 3, 0, tzinfo=UTC), "grievance", "roads", None, None),  # fiscal year 2570
+    ]
+    try:
+        for i, (when, rtype, category, ack_days, close_days) in enumerate(plans):
+            async with db.session() as s:
+                draft = {
+                    "type": rtype,
+                    "concerns": "no",
+                    "category": category,
+                    "description": "รายละเอียดเรื่อง",
+                }
+                reporter = ReporterInfo(channel="test", chat_id=str(i), user_id=str(i), lang="th")
+                result = await submit_report(s, services, org=org, draft=draft, reporter=reporter, now=when)
+                from storage.models import Case
+
+                case = await s.get(Case, result.case_id)
+                assert case is not None
+                if ack_days is not None:
+                    await apply_action(s, services, org=org, case=case, actor=OFFICER, action="accept",
+                                       now=when + timedelta(days=ack_days))  # fmt: skip
+                if close_days is not None:
+                    await apply_action(s, services, org=org, case=case, actor=OFFICER, action="resolve",
+                                       note="ซ่อมแล้ว", now=when + timedelta(days=close_days))  # fmt: skip
+                await s.commit()
+    finally:
+        await db.dispose()
+
+
+def test_fiscal_years_and_rounds() -> None:
+    assert fiscal_year_of(date(2025, 9, 30)) == 2568 and fiscal_year_of(date(2025, 10, 1)) == 2569
+    assert round_period(2569, "6m") == (date(2025, 10, 1), date(2026, 3, 31))
+    assert round_period(2569, "12m") == (date(2025, 10, 1), date(2026, 9, 30))
+
+
+def test_stats_for_the_6_and_12_month_rounds() -> None:
+    asyncio.run(_seed())
+    half = runner.invoke(app, ["stats", "--fiscal-year", "2569", "--round", "6m"])
+    assert half.exit_code == 0, half.output
+    assert "จำนวนเรื่องทั้งหมด: 3" in half.output
+    assert "ร้องเรียน/ร้องทุกข์: 2" in half.output and "แจ้งเบาะแสการทุจริต: 1" in half.output
+    assert "พ.ย. 2568: 1" in half.output and "ธ.ค. 2568: 1" in half.output and "ก.พ. 2569: 1" in half.output
+    assert "ดำเนินการแล้วเสร็จ: 1" in half.output
+    assert "ค่ามัธยฐานจำนวนวันถึงการตอบรับ: 2.00" in half.output  # 1 and 3 days
+    assert "ค่ามัธยฐานจำนวนวันถึงการยุติเรื่อง: 10.00" in half.output
+    year = runner.invoke(app, ["stats", "--fiscal-year", "2569", "--round", "12m", "--lang", "en"])
+    assert "Cases received: 4" in year.output and "Information request: 1" in year.output
+    assert "Median days to close: 7.00" in year.output  # 10 and 4 days
+    bad = runner.invoke(app, ["stats", "--fiscal-year", "2569", "--round", "9m"])
+    assert bad.exit_code == 2 and "6m, 12m" in bad.output
+
+
+def test_exports_open_cleanly_as_csv_and_xlsx() -> None:
+    asyncio.run(_seed())
+    result = runner.invoke(
+        app, ["cases", "export", "--from", "2025-10-01", "--to", "2026-09-30", "-o", "c.csv"]
+    )
+    assert result.exit_code == 0 and "Wrote 4 case(s)" in result.output
+    raw = open("c.csv", "rb").read()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads Thai from UTF-8 only with a BOM
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[0][:3] == ["เลขที่เรื่อง", "วันที่รับเรื่อง", "ประเภท"] and len(rows) == 5
+    assert rows[1][0] == "CM-2568-000001" and rows[1][1] == "3 พ.ย. 2568" and rows[1][11] == "10.0"
+    assert "รายละเอียดเรื่อง" not in raw.decode("utf-8-sig")  # no complaint text or identities
+    result = runner.invoke(
+        app,
+        ["cases", "export", "--from", "2025-10-01", "--to", "2026-03-31", "--format", "xlsx", "--lang", "en"],
+    )
+    assert result.exit_code == 0
+    sheet = load_workbook("cases-CM-2025-10-01-2026-03-31.xlsx").active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][0] == "Reference" and len(values) == 4
+    assert runner.invoke(app, ["stats", "--fiscal-year", "2569", "--format", "xlsx"]).exit_code == 0
+    assert load_workbook("stats-CM-2569-12m.xlsx").active.max_row > 5
+    bad = runner.invoke(app, ["cases", "export", "--from", "1.10.2025", "--to", "x"])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
