@@ -113,6 +113,60 @@ class IntakeLimits(_Strict):
         return self
 
 
+class Dimension(_Strict):
+    number: int = Field(ge=1, le=9)
+    th: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def name(self, lang: str) -> str:
+        return self.en if lang == "en" else self.th
+
+
+MONTH_DAY_RE = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+
+
+class PlanConfig(_Strict):
+    """The action plan's edition: its dimensions, round due dates and reminder schedule."""
+
+    edition: str = ""
+    dimensions: list[Dimension] = Field(min_length=1)
+    # due dates as MM-DD in the calendar year the round's period ends (31 March, 30 September)
+    due_6m: str = "04-10"
+    due_12m: str = "10-10"
+    reminder_offsets_days: list[int] = Field(default_factory=lambda: [14, 7, 3, 1, 0])
+    reminder_hour: int = Field(default=9, ge=0, le=23)
+    # after the due date, divisions are chased daily for this many days
+    overdue_days: int = Field(default=30, ge=0, le=180)
+
+    @field_validator("due_6m", "due_12m")
+    @classmethod
+    def _month_day(cls, v: str) -> str:
+        if not MONTH_DAY_RE.match(v):
+            raise ValueError("must be MM-DD, for example 04-10")
+        return v
+
+    @field_validator("reminder_offsets_days")
+    @classmethod
+    def _offsets(cls, v: list[int]) -> list[int]:
+        if any(d < 0 or d > 60 for d in v):
+            raise ValueError("offsets are days before the due date, 0 to 60")
+        return sorted(set(v), reverse=True)
+
+    @model_validator(mode="after")
+    def _after_period(self) -> PlanConfig:
+        if self.due_6m < "04-01":
+            raise ValueError("due_6m must fall after the 6-month period ends on 31 March")
+        if self.due_12m < "10-01":
+            raise ValueError("due_12m must fall after the 12-month period ends on 30 September")
+        numbers = [d.number for d in self.dimensions]
+        if len(numbers) != len(set(numbers)):
+            raise ValueError("dimension numbers repeat")
+        return self
+
+    def dimension(self, number: int) -> Dimension:
+        return next(d for d in self.dimensions if d.number == number)
+
+
 class OrgConfig(_Strict):
     code: str
     name_th: str = Field(min_length=1)
@@ -126,6 +180,7 @@ class OrgConfig(_Strict):
     categories: Categories
     deadlines: Deadlines = Deadlines()
     intake: IntakeLimits = IntakeLimits()
+    plan: PlanConfig
 
     @field_validator("code")
     @classmethod

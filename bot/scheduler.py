@@ -1,4 +1,8 @@
-"""APScheduler drives the periodic jobs; what is due is always computed from the database."""
+"""APScheduler drives the periodic jobs; what is due is always computed from the database.
+
+With several bot processes on PostgreSQL, an advisory lock elects the one that runs the job; the
+reminder log's unique keys would stop duplicates anyway, the lock saves the others the work.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,36 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import text
 
+from handlers.plan_reminders import send_plan_reminders
 from handlers.reminders import send_due_reminders
 from handlers.turn import Services
 
 log = logging.getLogger(__name__)
-REMINDER_JOB = "case-reminders"
+REMINDER_JOB = "reminders"
+ADVISORY_KEY = 0x44414D52  # "DAMR": one lock for the reminder job
+
+
+async def run_reminder_job(services: Services) -> bool:
+    """Case and plan reminders, once across processes; False when another process holds the job."""
+    db = services.db
+    if db.dialect != "postgresql":
+        await send_due_reminders(services, services.clock())
+        await send_plan_reminders(services, services.clock())
+        return True
+    async with db.engine.connect() as conn:
+        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY})).scalar()
+        await conn.commit()
+        if not got:
+            return False
+        try:
+            await send_due_reminders(services, services.clock())
+            await send_plan_reminders(services, services.clock())
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+            await conn.commit()
+    return True
 
 
 def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOScheduler:
@@ -19,7 +47,7 @@ def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOSc
 
     async def reminders() -> None:
         try:
-            await send_due_reminders(services, services.clock())
+            await run_reminder_job(services)
         except Exception:
             log.exception("reminder job failed; it runs again at the next interval")
 

@@ -10,7 +10,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.i18n import LANGUAGES, t
-from handlers import intake, reporter_cases, staff
+from handlers import intake, progress, reporter_cases, staff
 from handlers.messages import Incoming, Reply
 from handlers.tracking import TRACK_STEP, check_reference, show_my_cases
 from handlers.turn import Services, Step, Turn
@@ -129,10 +129,18 @@ class Engine:
         if turn.convo.step not in STEPS:
             turn.convo.step = "idle"
         command = inc.command
+        if command is not None:
+            turn.state.pop("progress_note", None)
         if command is not None and command[0] in staff.STAFF_COMMANDS:
             return await staff.command(turn, *command)
+        if command is not None and command[0] in progress.PROGRESS_COMMANDS:
+            return await progress.command(turn, *command)
         if inc.payload is not None and inc.payload.startswith("s."):
             return await staff.press(turn)
+        if inc.payload is not None and inc.payload.startswith("p."):
+            return await progress.press(turn)
+        if "progress_note" in turn.state and inc.payload is None and command is None:
+            return await progress.note_or_evidence(turn)
         if "pending" in turn.state and inc.payload is None:
             if command is not None and command[0] == "cancel":
                 turn.state.pop("pending")

@@ -30,3 +30,16 @@ def local_day_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, d
     from datetime import timedelta
 
     return datetime.combine(first, time(), tz), datetime.combine(last + timedelta(days=1), time(), tz)
+
+
+def round_due(fiscal_year_be: int, round_name: str, *, due_6m: str, due_12m: str) -> date:
+    """The organisation's rule: MM-DD in the calendar year the round's period ends."""
+    _, end = round_period(fiscal_year_be, round_name)
+    month, day = (int(x) for x in (due_6m if round_name == "6m" else due_12m).split("-"))
+    return date(end.year, month, day)
+
+
+def rounds_around(day: date) -> list[tuple[int, str]]:
+    """The rounds of the previous, current and next fiscal years, in order of their periods' ends."""
+    fy = fiscal_year_of(day)
+    return [(y, r) for y in (fy - 1, fy, fy + 1) for r in ROUNDS]

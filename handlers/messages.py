@@ -67,6 +67,9 @@ class Media:
     latitude: float | None = None
     longitude: float | None = None
     caption: str | None = None
+    # a file made by the bot itself (a chart), base64, instead of a platform file id
+    data_b64: str | None = None
+    file_name: str | None = None
 
 
 @dataclass

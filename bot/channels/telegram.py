@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import timedelta
 
 from telegram import (
     BotCommand,
+    BotCommandScopeAllGroupChats,
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
@@ -29,6 +32,7 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 COMMANDS = ("start", "status", "cancel", "help", "lang", "privacy")
+STAFF_COMMANDS = ("cases", "case", "progress", "summary", "bind")
 UNSUPPORTED = ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game")
 
 
@@ -126,7 +130,12 @@ class TelegramSender:
                 sent = await bot.send_message(chat_id, reply.text[:TEXT_LIMIT], reply_markup=final)
             elif media.kind == "photo":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
-                sent = await bot.send_photo(chat_id, media.file_id or "", caption=caption)
+                photo: str | InputFile = media.file_id or ""
+                if media.data_b64 is not None:
+                    photo = InputFile(
+                        base64.b64decode(media.data_b64), filename=media.file_name or "chart.png"
+                    )
+                sent = await bot.send_photo(chat_id, photo, caption=caption)
             elif media.kind == "document":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
                 sent = await bot.send_document(chat_id, media.file_id or "", caption=caption)
@@ -183,7 +192,10 @@ def attach_engine(application: Application, engine: Engine) -> None:  # type: ig
 
 
 async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
-    """The command menu in Thai (also the default for other languages) and English."""
+    """The command menu in Thai (also the default for other languages) and English: citizens'
+    commands everywhere, staff commands in group chats (where divisions work)."""
     for lang in (None, *LANGUAGES):
         commands = [BotCommand(name, t(lang or "th", f"commands.{name}")) for name in COMMANDS]
         await application.bot.set_my_commands(commands, language_code=lang)
+        staff = [BotCommand(name, t(lang or "th", f"commands.{name}")) for name in STAFF_COMMANDS]
+        await application.bot.set_my_commands(staff, scope=BotCommandScopeAllGroupChats(), language_code=lang)

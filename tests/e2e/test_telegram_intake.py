@@ -191,6 +191,8 @@ async def test_commands_are_registered_in_thai_and_english(bot: RunningBot) -> N
     default = {c["command"] for c in bot.api.get_commands("")}
     assert set(thai) == set(english) == default == {"start", "status", "cancel", "help", "lang", "privacy"}
     assert thai["status"] == "ติดตามเรื่อง" and english["status"] == "Track your reports"
+    groups = {c["command"] for c in bot.api.get_commands("th", scope={"type": "all_group_chats"})}
+    assert groups == {"cases", "case", "progress", "summary", "bind"}
 
 
 async def test_a_grievance_naming_the_office_goes_to_coordinators_only(bot: RunningBot) -> None:

@@ -57,7 +57,18 @@ def test_dynamic_keys_exist() -> None:
                 assert t(lang, prefix + name)
         for status in (*statuses, "closed_no_action", "withdrawn"):
             assert t(lang, "status." + status)
-        for name in ("start", "status", "cancel", "help", "lang", "privacy"):
+        for name in (
+            "start",
+            "status",
+            "cancel",
+            "help",
+            "lang",
+            "privacy",
+            "cases",
+            "case",
+            "progress",
+            "summary",
+        ):
             assert t(lang, "commands." + name)
             assert len(t(lang, "commands." + name)) <= 256  # Telegram's limit for a command description
         for role in ("primary", "informed", "conflict"):
