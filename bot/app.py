@@ -12,6 +12,7 @@ from bot.org_config import Organisations, load_organisations
 from bot.outbox import OutboxDispatcher
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
+from bot.throttle import Throttle
 from handlers.delivery import alert_undeliverable
 from handlers.engine import Engine
 from handlers.turn import Services
@@ -65,7 +66,9 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
         s.telegram_bot_token, base_url=s.telegram_api_base_url, base_file_url=s.telegram_file_base_url
     )
     tg.attach_engine(application, app.engine)
-    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application)
+    overall, private, group = s.rate_limits()
+    throttle = Throttle(overall=overall, private=private, group=group)
+    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle)
     loop = asyncio.get_running_loop()
     signals = []
     if stop is None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from cryptography.fernet import Fernet
@@ -16,6 +17,8 @@ from bot.org_config import ConfigError, Organisations, OrgConfig, load_org_file,
 from bot.settings import Settings, SettingsError
 from handlers.bindings import binding_conflict
 from storage.staff import ROLES, add_staff, create_code, deactivate_staff, list_staff
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Damrongtham: a chat desk for grievances and corruption tip-offs.", no_args_is_help=True
@@ -28,6 +31,9 @@ secret_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff, coordinators and administrators.", no_args_is_help=True)
 cases_app = typer.Typer(help="Case records.", no_args_is_help=True)
+plan_app = typer.Typer(help="The anti-corruption action plan's items.", no_args_is_help=True)
+progress_app = typer.Typer(help="Progress reports on plan items.", no_args_is_help=True)
+round_app = typer.Typer(help="Reporting rounds (6- and 12-month) and their summaries.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(division_app, name="division")
@@ -36,6 +42,9 @@ app.add_typer(secret_app, name="secret")
 app.add_typer(audit_app, name="audit")
 app.add_typer(staff_app, name="staff")
 app.add_typer(cases_app, name="cases")
+app.add_typer(plan_app, name="plan")
+app.add_typer(progress_app, name="progress")
+app.add_typer(round_app, name="round")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
 ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]
@@ -493,6 +502,258 @@ def stats(
 
     header = [t(lang, "stats.section"), t(lang, "stats.item"), t(lang, "stats.value")]
     write_table(path, header, table, sheet=f"{fiscal_year}-{round_name}")
+    typer.echo(f"Wrote {path}.")
+
+
+def _run_with_db(settings: Settings, orgs: Organisations, work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(session, directory, db)` in one transaction that commits when it returns."""
+
+    async def main() -> T:
+        db, directory, _vault = await _with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                result = await work(session, directory, db)
+                await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@plan_app.command("import")
+def plan_import(file: Path, org: OrgOption = None) -> None:
+    """Load plan items from CSV or XLSX (code,title_th,title_en,dimension,division,fiscal_years,budget).
+
+    Idempotent by code; with any invalid row nothing is stored and every problem is listed.
+    """
+    from handlers.plan_import import ImportError_, parse_plan
+    from storage.plan import upsert_item
+
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+    if not file.exists():
+        raise _fail(f"No such file: {file}")
+    try:
+        rows = parse_plan(file, chosen)
+    except ImportError_ as exc:
+        raise _fail(
+            f"{file.name}: nothing imported, please fix:\n" + "\n".join(f"  - {p}" for p in exc.problems)
+        ) from exc
+
+    async def work(session, directory, _db):  # type: ignore[no-untyped-def]
+        org_id, new = directory.org_ids[chosen.code], 0
+        for r in rows:
+            values = {
+                "title_th": r.title_th, "title_en": r.title_en, "dimension": r.dimension,
+                "division_id": directory.division_ids[(chosen.code, r.division)],
+                "fiscal_years": ",".join(map(str, r.fiscal_years)), "budget": r.budget,
+            }  # fmt: skip
+            new += await upsert_item(
+                session, org_id=org_id, code=r.code, values=values, now=datetime.now(UTC)
+            )
+        return new
+
+    new = _run_with_db(settings, orgs, work)
+    typer.echo(f"Imported {len(rows)} item(s) into {chosen.code}: {new} new, {len(rows) - new} updated.")
+
+
+@plan_app.command("list")
+def plan_list(
+    fiscal_year: Annotated[int | None, typer.Option("--fiscal-year")] = None, org: OrgOption = None
+) -> None:
+    """Plan items by dimension, with their division and years."""
+    from storage.plan import items_of, years_of
+
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+
+    async def work(session, directory, _db):  # type: ignore[no-untyped-def]
+        codes = {v: k[1] for k, v in directory.division_ids.items() if k[0] == chosen.code}
+        return await items_of(session, directory.org_ids[chosen.code]), codes
+
+    items, codes = _run_with_db(settings, orgs, work)
+    shown = [i for i in items if fiscal_year is None or fiscal_year in years_of(i)]
+    for item in sorted(shown, key=lambda i: (i.dimension, i.code)):
+        years = ",".join(sorted(map(str, years_of(item))))
+        budget = f"{item.budget:,.0f}" if item.budget is not None else "-"
+        division = codes.get(item.division_id, "?")
+        typer.echo(
+            f"{item.dimension}  {item.code:<10} {division:<12} {years:<15} {budget:>12}  {item.title_th}"
+        )
+    typer.echo(f"{len(shown)} item(s).")
+
+
+RoundArg = Annotated[str, typer.Argument(help="6m or 12m.")]
+
+
+def _check_round(fiscal_year: int, round_name: str) -> None:
+    if round_name not in ("6m", "12m"):
+        raise _fail(f"Unknown round {round_name!r}; use 6m or 12m.")
+    if not 2500 <= fiscal_year <= 2700:
+        raise _fail(f"{fiscal_year} is not a B.E. fiscal year (e.g. 2569).")
+
+
+@progress_app.command("import")
+def progress_import(
+    file: Path,
+    fiscal_year: Annotated[int, typer.Option("--fiscal-year", help="B.E., e.g. 2569.")],
+    round_name: Annotated[str, typer.Option("--round", help="6m or 12m.")],
+    reported_on: Annotated[
+        str | None, typer.Option("--reported-on", help="YYYY-MM-DD the reports were made (default: now).")
+    ] = None,
+    org: OrgOption = None,
+) -> None:
+    """Load progress in bulk from CSV or XLSX (code,status,note); status done, in_progress or not_started.
+
+    The latest report before a round's due date counts, so a spreadsheet kept during the year is
+    imported with the date it was reported on.
+    """
+    from handlers.plan_import import ImportError_, parse_progress
+    from storage.plan import add_report, items_in_year, reports_for
+
+    _check_round(fiscal_year, round_name)
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+    at = datetime.now(UTC)
+    if reported_on is not None:
+        try:
+            at = datetime.combine(date.fromisoformat(reported_on), datetime.min.time(), chosen.tz()).replace(
+                hour=12
+            )
+        except ValueError as exc:
+            raise _fail("--reported-on is YYYY-MM-DD, e.g. 2026-09-25.") from exc
+
+    async def work(session, directory, _db):  # type: ignore[no-untyped-def]
+        items = {i.code: i for i in await items_in_year(session, directory.org_ids[chosen.code], fiscal_year)}
+        rows = parse_progress(file, set(items))
+        latest = {
+            r.item_id: r
+            for r in await reports_for(session, [i.id or 0 for i in items.values()], fiscal_year, round_name)
+        }
+        changed = 0
+        for row in rows:
+            item = items[row.code]
+            last = latest.get(item.id or 0)
+            if last is not None and (last.status, last.note) == (row.status, row.note):
+                continue  # importing the same file again adds no history
+            await add_report(
+                session, item=item, fiscal_year=fiscal_year, round_name=round_name, status=row.status,
+                note=row.note, evidence=None, actor="import", at=at,
+            )  # fmt: skip
+            changed += 1
+        return len(rows), changed
+
+    if not file.exists():
+        raise _fail(f"No such file: {file}")
+    try:
+        total, changed = _run_with_db(settings, orgs, work)
+    except ImportError_ as exc:
+        raise _fail(
+            f"{file.name}: nothing imported, please fix:\n" + "\n".join(f"  - {p}" for p in exc.problems)
+        ) from exc
+    typer.echo(f"Read {total} row(s); recorded {changed} report(s) for {fiscal_year} {round_name}.")
+
+
+@round_app.command("list")
+def round_list(org: OrgOption = None) -> None:
+    """Rounds of the previous, current and next fiscal years with their due dates and reporting."""
+    from handlers.fiscal import round_period, rounds_around
+    from handlers.plan_rounds import due_date, unreported
+    from storage.plan import items_in_year
+
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+    today = datetime.now(chosen.tz()).date()
+
+    async def work(session, directory, _db):  # type: ignore[no-untyped-def]
+        org_id, lines = directory.org_ids[chosen.code], []
+        for fy, name in rounds_around(today):
+            start, end = round_period(fy, name)
+            due = await due_date(session, chosen, org_id, fy, name)
+            total = len(await items_in_year(session, org_id, fy))
+            missing = sum(len(v) for v in (await unreported(session, org_id, fy, name)).values())
+            state = "overdue" if due < today else "open" if start <= today else "future"
+            lines.append(
+                f"{fy} {name:<4} {start} .. {end}  due {due}  {state:<8} reported {total - missing}/{total}"
+            )
+        return lines
+
+    for line in _run_with_db(settings, orgs, work):
+        typer.echo(line)
+
+
+@round_app.command("set-due")
+def round_set_due(
+    fiscal_year: int,
+    round_name: RoundArg,
+    due: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
+    org: OrgOption = None,
+) -> None:
+    """Override one year's due date (the commission sometimes extends E-Plan entry)."""
+    from handlers.fiscal import round_period
+    from storage.plan import set_due
+
+    _check_round(fiscal_year, round_name)
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+    try:
+        day = date.fromisoformat(due)
+    except ValueError as exc:
+        raise _fail("The due date is YYYY-MM-DD (Gregorian), e.g. 2026-04-20.") from exc
+    if day <= round_period(fiscal_year, round_name)[1]:
+        raise _fail("The due date must fall after the round's period ends.")
+
+    async def work(session, directory, _db):  # type: ignore[no-untyped-def]
+        await set_due(session, directory.org_ids[chosen.code], fiscal_year, round_name, day)
+
+    _run_with_db(settings, orgs, work)
+    typer.echo(f"Due date of {fiscal_year} {round_name} for {chosen.code}: {day}.")
+
+
+@round_app.command("summary")
+def round_summary(
+    fiscal_year: int,
+    round_name: RoundArg,
+    fmt: Annotated[str, typer.Option("--format", help="text, csv or xlsx.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    lang: LangOption = "th",
+    thai_digits: Annotated[bool, typer.Option("--thai-digits", help="Write numbers in Thai digits.")] = False,
+    org: OrgOption = None,
+) -> None:
+    """Per dimension the share of items done (two decimals) and overall, as in the seed's overview."""
+    from bot.exports import write_table
+    from handlers.plan_rounds import build_summary
+    from handlers.progress_summary import THAI_DIGITS, summary_rows, summary_text
+
+    _check_round(fiscal_year, round_name)
+    settings = _settings()
+    orgs = _orgs(settings)
+    chosen = _pick_org(orgs, org)
+
+    async def work(session, directory, _db):  # type: ignore[no-untyped-def]
+        codes = {v: k[1] for k, v in directory.division_ids.items() if k[0] == chosen.code}
+        return await build_summary(
+            session, chosen, directory.org_ids[chosen.code], codes, fiscal_year, round_name, datetime.now(UTC)
+        )
+
+    summary = _run_with_db(settings, orgs, work)
+    if fmt == "text":
+        typer.echo(summary_text(summary, chosen, lang, thai_digits=thai_digits))
+        return
+    from bot.i18n import t
+
+    rows = summary_rows(summary, chosen, lang)
+    if thai_digits:
+        rows = [[cell.translate(THAI_DIGITS) for cell in row] for row in rows]
+    header = [t(lang, f"plan.col_{c}") for c in ("dimension", "name", "items", "done", "percent")]
+    path = _output(fmt, output, f"plan-summary-{chosen.code}-{fiscal_year}-{round_name}")
+    write_table(path, header, rows, sheet=f"{fiscal_year}-{round_name}")
     typer.echo(f"Wrote {path}.")
 
 

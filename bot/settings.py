@@ -31,9 +31,22 @@ class Settings(BaseSettings):
     )
     config_path: str = Field(default="", alias="DAMRONGTHAM_CONFIG")
     secret_key: str = Field(default="", alias="DAMRONGTHAM_SECRET_KEY")
+    # Telegram's sending limits as count/seconds: overall, per private chat, per group
+    telegram_rate_limits: str = Field(default="30/1,3/3,20/60", alias="TELEGRAM_RATE_LIMITS")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="DAMRONGTHAM_DATA_DIR")
     env: Literal["development", "production"] = Field(default="development", alias="DAMRONGTHAM_ENV")
     log_level: str = Field(default="INFO", alias="DAMRONGTHAM_LOG_LEVEL")
+
+    def rate_limits(self) -> tuple[tuple[int, float], tuple[int, float], tuple[int, float]]:
+        try:
+            parts = [p.split("/") for p in self.telegram_rate_limits.split(",")]
+            overall, private, group = ((int(n), float(sec)) for n, sec in parts)
+        except ValueError as exc:
+            raise SettingsError(
+                "TELEGRAM_RATE_LIMITS is count/seconds for overall, private chats and groups, "
+                "e.g. 30/1,3/3,20/60"
+            ) from exc
+        return overall, private, group
 
     def resolved_database_url(self) -> str:
         if self.database_url:

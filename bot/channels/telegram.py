@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from datetime import timedelta
@@ -24,6 +25,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 
 from bot.i18n import LANGUAGES, t
 from bot.outbox import ChatMoved, PermanentFailure, RetryLater
+from bot.throttle import Throttle
 from handlers.engine import Engine
 from handlers.messages import Button, FileRef, Incoming, Reply
 
@@ -108,12 +110,20 @@ def render_markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | ReplyKe
 
 
 class TelegramSender:
-    def __init__(self, application: Application) -> None:  # type: ignore[type-arg]
+    def __init__(self, application: Application, throttle: Throttle | None = None) -> None:  # type: ignore[type-arg]
         self.application = application
+        self.throttle = throttle or Throttle()
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
         markup = render_markup(reply.buttons)
+        chat_wait = self.throttle.chat_wait(chat_id)
+        if chat_wait > 0:
+            raise RetryLater(chat_wait)  # this chat waits in the outbox; others go on
+        overall = self.throttle.overall_wait()
+        if overall > 0:
+            await asyncio.sleep(overall)  # the window has room again once its oldest send ages out
+        self.throttle.record(chat_id)
         try:
             media = reply.media
             if reply.edit_message_id is not None:

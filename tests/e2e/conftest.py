@@ -139,6 +139,8 @@ async def bot(api: FakeBotApi, db_url: str, secret_key: str, tmp_path) -> AsyncI
         TELEGRAM_FILE_BASE_URL=api.base_file_url,
         DAMRONGTHAM_SECRET_KEY=secret_key,
         DAMRONGTHAM_DATA_DIR=str(tmp_path / "data"),
+        # scripted users type faster than people; the limits have tests of their own
+        TELEGRAM_RATE_LIMITS="1000/1,1000/1,1000/1",
     )
     running = RunningBot(api, settings)
     await running.start()

@@ -1,0 +1,63 @@
+"""Telegram's sending limits, kept on our side so the platform never has to refuse us.
+
+About 30 messages a second in all, one a second to a private chat (Telegram allows short bursts:
+we allow three in three seconds, so a reply and the next question arrive together), 20 a minute to
+a group. A chat over its limit is deferred by the outbox (other chats go on); the overall limit is
+waited out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class Window:
+    """At most `limit` events in any `seconds`-long window."""
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit, self.seconds = limit, seconds
+        self.events: deque[float] = deque()
+
+    def wait(self, now: float) -> float:
+        while self.events and self.events[0] <= now - self.seconds:
+            self.events.popleft()
+        if len(self.events) < self.limit:
+            return 0.0
+        return self.events[0] + self.seconds - now
+
+    def record(self, now: float) -> None:
+        self.events.append(now)
+
+
+class Throttle:
+    def __init__(
+        self,
+        *,
+        overall: tuple[int, float] = (30, 1.0),
+        private: tuple[int, float] = (3, 3.0),
+        group: tuple[int, float] = (20, 60.0),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.overall = Window(*overall)
+        self.private, self.group = private, group
+        self.chats: dict[str, Window] = {}
+        self.clock = clock
+
+    def _chat(self, chat_id: str) -> Window:
+        if chat_id not in self.chats:
+            # Telegram's group and channel ids are negative
+            self.chats[chat_id] = Window(*(self.group if chat_id.startswith("-") else self.private))
+        return self.chats[chat_id]
+
+    def chat_wait(self, chat_id: str) -> float:
+        return self._chat(chat_id).wait(self.clock())
+
+    def overall_wait(self) -> float:
+        return self.overall.wait(self.clock())
+
+    def record(self, chat_id: str) -> None:
+        now = self.clock()
+        self._chat(chat_id).record(now)
+        self.overall.record(now)
