@@ -659,7 +659,12 @@ def progress_import(
 
 
 @round_app.command("list")
-def round_list(org: OrgOption = None) -> None:
+def round_list(
+    around: Annotated[
+        int | None, typer.Option("--around", help="B.E. fiscal year (default: today's).")
+    ] = None,
+    org: OrgOption = None,
+) -> None:
     """Rounds of the previous, current and next fiscal years with their due dates and reporting."""
     from handlers.fiscal import round_period, rounds_around
     from handlers.plan_rounds import due_date, unreported
@@ -669,10 +674,11 @@ def round_list(org: OrgOption = None) -> None:
     orgs = _orgs(settings)
     chosen = _pick_org(orgs, org)
     today = datetime.now(chosen.tz()).date()
+    pivot = today if around is None else date(around - 543, 3, 1)
 
     async def work(session, directory, _db):  # type: ignore[no-untyped-def]
         org_id, lines = directory.org_ids[chosen.code], []
-        for fy, name in rounds_around(today):
+        for fy, name in rounds_around(pivot):
             start, end = round_period(fy, name)
             due = await due_date(session, chosen, org_id, fy, name)
             total = len(await items_in_year(session, org_id, fy))

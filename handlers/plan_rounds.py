@@ -43,7 +43,7 @@ async def open_rounds(session: AsyncSession, org: OrgConfig, org_id: int, today:
 
 def cutoff(org: OrgConfig, due: date, now: datetime) -> datetime:
     """Reports count up to the end of the due date (local time), or up to now before then."""
-    end_of_due = datetime.combine(due + timedelta(days=1), time(), org.tz())
+    end_of_due = datetime.combine(due + timedelta(days=1), time(), org.tz()) - timedelta(microseconds=1)
     return min(now, end_of_due)
 
 

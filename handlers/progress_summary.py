@@ -58,10 +58,10 @@ class RoundSummary:
 
 
 def latest_status(reports: list[ProgressReport], cutoff: datetime) -> dict[int, str]:
-    """item id → the status of its latest report made before `cutoff` (reports are oldest first)."""
+    """item id → the status of its latest report made by `cutoff` (reports are oldest first)."""
     status: dict[int, str] = {}
     for r in reports:
-        if r.reported_at < cutoff:
+        if r.reported_at <= cutoff:
             status[r.item_id] = r.status
     return status
 

@@ -72,6 +72,8 @@ class Database:
                 yield session
             finally:
                 if session.in_transaction():
+                    # Objects read here stay readable after the block (rollback would expire them).
+                    session.expunge_all()
                     await session.rollback()
 
     async def dispose(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import uuid
@@ -34,10 +35,15 @@ def _postgres_reachable() -> str | None:
         finally:
             await engine.dispose()
 
-    try:
+    def run() -> None:
         asyncio.run(asyncio.wait_for(probe(), 5))
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+
+    # In a thread of its own: callers may already be inside an event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            pool.submit(run).result()
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
     return None
 
 
