@@ -47,8 +47,10 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     async with db.session() as session:
         directory = await repo.sync_organisations(session, orgs)
         await session.commit()
-    dispatcher = OutboxDispatcher(db, vault)
-    services = Services(db=db, orgs=orgs, directory=directory, vault=vault, on_queued=dispatcher.kick)
+    services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
+    # one clock for the conversations, the jobs and the outbox
+    dispatcher = OutboxDispatcher(db, vault, clock=lambda: services.clock())
+    services.on_queued = dispatcher.kick
 
     async def undeliverable(row: OutboxMessage) -> None:
         await alert_undeliverable(services, row, services.clock())
