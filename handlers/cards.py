@@ -125,22 +125,15 @@ def role_line(role: str) -> str:
 
 
 def unbound_alert(org: OrgConfig, case: Case, target: str) -> str:
-    code = target.removeprefix("division:")
-    return t(
-        STAFF_LANG,
-        "card.unbound",
-        reference=case.reference,
-        division=org.division(code).name(STAFF_LANG),
-        code=code,
-    )
+    return _division_alert("card.unbound", org, case, target)
 
 
 def undeliverable_alert(org: OrgConfig, case: Case, target: str) -> str:
+    return _division_alert("card.undeliverable", org, case, target)
+
+
+def _division_alert(key: str, org: OrgConfig, case: Case, target: str) -> str:
     code = target.removeprefix("division:")
     return t(
-        STAFF_LANG,
-        "card.undeliverable",
-        reference=case.reference,
-        division=org.division(code).name(STAFF_LANG),
-        code=code,
+        STAFF_LANG, key, reference=case.reference, division=org.division(code).name(STAFF_LANG), code=code
     )

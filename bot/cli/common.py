@@ -1,0 +1,136 @@
+"""Shared pieces of the command line: the Typer apps, options and helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from bot.logs import setup_logging
+from bot.org_config import ConfigError, Organisations, OrgConfig, load_organisations
+from bot.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Damrongtham: a chat desk for grievances and corruption tip-offs.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="Organisation files.", no_args_is_help=True)
+division_app = typer.Typer(help="Divisions and the chats that receive their cases.", no_args_is_help=True)
+coordinators_app = typer.Typer(help="The coordinators' chat.", no_args_is_help=True)
+secret_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff, coordinators and administrators.", no_args_is_help=True)
+cases_app = typer.Typer(help="Case records.", no_args_is_help=True)
+plan_app = typer.Typer(help="The anti-corruption action plan's items.", no_args_is_help=True)
+progress_app = typer.Typer(help="Progress reports on plan items.", no_args_is_help=True)
+round_app = typer.Typer(help="Reporting rounds (6- and 12-month) and their summaries.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(division_app, name="division")
+app.add_typer(coordinators_app, name="coordinators")
+app.add_typer(secret_app, name="secret")
+app.add_typer(audit_app, name="audit")
+app.add_typer(staff_app, name="staff")
+app.add_typer(cases_app, name="cases")
+app.add_typer(plan_app, name="plan")
+app.add_typer(progress_app, name="progress")
+app.add_typer(round_app, name="round")
+
+OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
+ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]
+ChatIdOption = Annotated[str, typer.Option("--chat-id", help="The chat's id on that platform.")]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def load_settings() -> Settings:
+    settings = Settings()
+    setup_logging(settings.log_level)
+    return settings
+
+
+def load_orgs(settings: Settings) -> Organisations:
+    try:
+        return load_organisations(settings.config_path)
+    except ConfigError as exc:
+        raise fail(f"Organisation file error in {exc}") from exc
+
+
+def pick_org(orgs: Organisations, code: str | None) -> OrgConfig:
+    if code is None:
+        if orgs.single is None:
+            raise fail(
+                "Several organisations are configured: add --org CODE "
+                f"({', '.join(o.code for o in orgs.all)})."
+            )
+        return orgs.single
+    org = orgs.get(code)
+    if org is None:
+        raise fail(f"Unknown organisation {code!r}; configured: {', '.join(o.code for o in orgs.all)}.")
+    return org
+
+
+def run_async(coro: object) -> None:
+    try:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-untyped-def]
+    from storage import repositories as repo
+    from storage.crypto import Vault
+    from storage.db import Database, upgrade_database_async
+
+    url = settings.resolved_database_url()
+    await upgrade_database_async(url)
+    db = Database(url)
+    async with db.session() as session:
+        directory = await repo.sync_organisations(session, orgs)
+        await session.commit()
+    return db, directory, Vault(settings.resolved_secret_key())
+
+
+LangOption = Annotated[str, typer.Option("--lang", help="th or en.")]
+
+
+def output_path(fmt: str, output: Path | None, stem: str) -> Path:
+    if fmt not in ("csv", "xlsx"):
+        raise fail(f"Unknown format {fmt!r}; use csv or xlsx.")
+    return output or Path(f"{stem}.{fmt}")
+
+
+def run_with_db(settings: Settings, orgs: Organisations, work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(session, directory, db)` in one transaction that commits when it returns."""
+
+    async def main() -> T:
+        db, directory, _vault = await with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                result = await work(session, directory, db)
+                await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+RoundArg = Annotated[str, typer.Argument(help="6m or 12m.")]
+
+
+def check_round(fiscal_year: int, round_name: str) -> None:
+    if round_name not in ("6m", "12m"):
+        raise fail(f"Unknown round {round_name!r}; use 6m or 12m.")
+    if not 2500 <= fiscal_year <= 2700:
+        raise fail(f"{fiscal_year} is not a B.E. fiscal year (e.g. 2569).")

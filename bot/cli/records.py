@@ -1,0 +1,128 @@
+"""Case records: exports, statistics and the audit chain."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.common import (
+    LangOption,
+    OrgOption,
+    app,
+    audit_app,
+    cases_app,
+    fail,
+    load_orgs,
+    load_settings,
+    output_path,
+    pick_org,
+    with_db,
+)
+from bot.org_config import Organisations, OrgConfig
+from bot.settings import Settings
+
+
+async def _rows(settings: Settings, orgs: Organisations, org: OrgConfig, first: date, last: date):  # type: ignore[no-untyped-def]
+    from handlers.fiscal import local_day_bounds
+    from handlers.stats import case_rows
+
+    start, end = local_day_bounds(first, last, org.tz())
+    db, directory, _vault = await with_db(settings, orgs)
+    try:
+        async with db.session() as session:
+            return await case_rows(session, org_id=directory.org_ids[org.code], start=start, end=end)
+    finally:
+        await db.dispose()
+
+
+@cases_app.command("export")
+def cases_export(
+    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (Gregorian).")],
+    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    lang: LangOption = "th",
+    org: OrgOption = None,
+) -> None:
+    """Cases received in a period, one row each, without personal data."""
+    from bot.exports import write_table
+    from handlers.stats import export_header, export_row
+
+    settings = load_settings()
+    orgs = load_orgs(settings)
+    chosen = pick_org(orgs, org)
+    try:
+        first, last = date.fromisoformat(date_from), date.fromisoformat(date_to)
+    except ValueError as exc:
+        raise fail("Dates are YYYY-MM-DD, e.g. --from 2025-10-01 --to 2026-03-31.") from exc
+    path = output_path(fmt, output, f"cases-{chosen.code}-{first}-{last}")
+    rows = asyncio.run(_rows(settings, orgs, chosen, first, last))
+    write_table(path, export_header(lang), [export_row(r, chosen, lang) for r in rows], sheet="cases")
+    typer.echo(f"Wrote {len(rows)} case(s) to {path}.")
+
+
+@app.command()
+def stats(
+    fiscal_year: Annotated[int, typer.Option("--fiscal-year", help="B.E. fiscal year, e.g. 2569.")],
+    round_name: Annotated[str, typer.Option("--round", help="6m (Oct-Mar) or 12m (Oct-Sep).")] = "12m",
+    fmt: Annotated[str, typer.Option("--format", help="text, csv or xlsx.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    lang: LangOption = "th",
+    org: OrgOption = None,
+) -> None:
+    """The complaint summary for a fiscal year's 6- or 12-month round."""
+    from bot.exports import write_table
+    from handlers.fiscal import round_period
+    from handlers.stats import summarise, summary_table
+
+    settings = load_settings()
+    orgs = load_orgs(settings)
+    chosen = pick_org(orgs, org)
+    try:
+        first, last = round_period(fiscal_year, round_name)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    table = summary_table(
+        summarise(asyncio.run(_rows(settings, orgs, chosen, first, last)), chosen), chosen, lang
+    )
+    if fmt == "text":
+        section = None
+        for name, item, value in table:
+            if name != section:
+                typer.echo(name if item else f"{name}: {value}")
+                section = name
+            if item:
+                typer.echo(f"  {item}: {value}")
+        return
+    path = output_path(fmt, output, f"stats-{chosen.code}-{fiscal_year}-{round_name}")
+    from bot.i18n import t
+
+    header = [t(lang, "stats.section"), t(lang, "stats.item"), t(lang, "stats.value")]
+    write_table(path, header, table, sheet=f"{fiscal_year}-{round_name}")
+    typer.echo(f"Wrote {path}.")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the whole audit chain; names the first broken link."""
+    from storage.audit import verify_chain
+
+    settings = load_settings()
+    orgs = load_orgs(settings)
+
+    async def main() -> None:
+        db, _directory, _vault = await with_db(settings, orgs)
+        try:
+            async with db.session() as session:
+                report = await verify_chain(session)
+        finally:
+            await db.dispose()
+        if not report.ok:
+            raise fail(f"Audit chain BROKEN at event {report.broken_at}: {report.problem}")
+        typer.echo(f"Audit chain intact: {report.length} events.")
+
+    asyncio.run(main())
