@@ -49,7 +49,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         await session.commit()
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
     # one clock for the conversations, the jobs and the outbox
-    dispatcher = OutboxDispatcher(db, vault, clock=lambda: services.clock())
+    dispatcher = OutboxDispatcher(db, vault, clock=lambda: services.clock(), metrics=services.metrics)
     services.on_queued = dispatcher.kick
 
     async def undeliverable(row: OutboxMessage) -> None:
@@ -101,3 +101,72 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
         for sig in signals:
             loop.remove_signal_handler(sig)
         await application.shutdown()
+
+
+async def run_server(
+    app: App, *, host: str, port: int, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """The webhook server: Telegram's webhook (when a token is set), health and metrics."""
+    from aiohttp import web
+    from telegram import Update
+
+    from bot.channels import telegram as tg
+    from bot.inbox import Inbox
+    from bot.web import build_web_app
+
+    s = app.settings
+    inbox = Inbox(app.db, app.services.vault)
+    application = None
+    secret = ""
+    if s.telegram_bot_token:
+        secret = s.webhook_secret()
+        application = tg.build_application(
+            s.telegram_bot_token, base_url=s.telegram_api_base_url, base_file_url=s.telegram_file_base_url
+        )
+        tg.attach_engine(application, app.engine)
+        overall, private, group = s.rate_limits()
+        throttle = Throttle(overall=overall, private=private, group=group)
+        app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle)
+        await application.initialize()
+        await tg.register_commands(application)
+        bot_app = application
+
+        async def handle_telegram(payload: dict[str, object]) -> None:
+            await bot_app.process_update(Update.de_json(payload, bot_app.bot))
+
+        inbox.handlers["telegram"] = handle_telegram
+    scheduler = build_scheduler(app.services)
+    web_app = build_web_app(
+        app.services, inbox, telegram_secret=secret, scheduler_alive=lambda: scheduler.running
+    )
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    tasks = [
+        asyncio.create_task(app.dispatcher.run(), name="outbox"),
+        asyncio.create_task(inbox.run(), name="inbox"),
+    ]
+    scheduler.start()
+    stop = stop or _signal_stop()
+    log.info("serving on http://%s:%d", host, port)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        if application is not None:
+            await application.shutdown()
+
+
+def _signal_stop() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlmodel import col, func, select
 
+from bot.metrics import Metrics
 from handlers.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
@@ -67,7 +68,9 @@ class OutboxDispatcher:
         clock: Callable[[], datetime] = _utcnow,
         batch: int = 50,
         on_undeliverable: Callable[[OutboxMessage], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.db, self.vault, self.clock, self.batch = db, vault, clock, batch
         # told about messages the platform refused for good (for staff chats: alert coordinators)
         self.on_undeliverable = on_undeliverable
@@ -142,6 +145,7 @@ class OutboxDispatcher:
             except Exception:
                 # One bad row (unreadable, or its outcome not recorded) must not stop the others;
                 # its lease brings it back later.
+                self.metrics.errors["outbox"] += 1
                 log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
         return done
 
@@ -189,6 +193,7 @@ class OutboxDispatcher:
             )
             log.warning("outbox send failed (attempt %d)", attempts, extra={"outbox_id": row.id})
             return 0
+        self.metrics.messages_sent[row.channel] += 1
         # The payload may hold a tracking code: keep it no longer than needed.
         await self._update(row, status="sent", sent_at=self.clock(), payload_enc=None)
         if row.kind == "case_card" and reply.media is None and message_id and row.case_id:

@@ -25,8 +25,7 @@ async def run_reminder_job(services: Services) -> bool:
     """Case and plan reminders, once across processes; False when another process holds the job."""
     db = services.db
     if db.dialect != "postgresql":
-        await send_due_reminders(services, services.clock())
-        await send_plan_reminders(services, services.clock())
+        await _reminders(services)
         return True
     async with db.engine.connect() as conn:
         got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY})).scalar()
@@ -34,12 +33,17 @@ async def run_reminder_job(services: Services) -> bool:
         if not got:
             return False
         try:
-            await send_due_reminders(services, services.clock())
-            await send_plan_reminders(services, services.clock())
+            await _reminders(services)
         finally:
             await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
             await conn.commit()
     return True
+
+
+async def _reminders(services: Services) -> None:
+    sent = await send_due_reminders(services, services.clock())
+    sent += await send_plan_reminders(services, services.clock())
+    services.metrics.reminders_sent += sent
 
 
 def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOScheduler:
@@ -49,6 +53,7 @@ def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOSc
         try:
             await run_reminder_job(services)
         except Exception:
+            services.metrics.errors["scheduler"] += 1
             log.exception("reminder job failed; it runs again at the next interval")
 
     add_periodic(scheduler, REMINDER_JOB, reminders, every_seconds)

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     telegram_file_base_url: str = Field(
         default="https://api.telegram.org/file/bot", alias="TELEGRAM_FILE_BASE_URL"
     )
+    # sent back by Telegram with every webhook delivery (X-Telegram-Bot-Api-Secret-Token)
+    telegram_webhook_secret: str = Field(default="", alias="TELEGRAM_WEBHOOK_SECRET")
     config_path: str = Field(default="", alias="DAMRONGTHAM_CONFIG")
     secret_key: str = Field(default="", alias="DAMRONGTHAM_SECRET_KEY")
     # Telegram's sending limits as count/seconds: overall, per private chat, per group
@@ -36,6 +38,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="DAMRONGTHAM_DATA_DIR")
     env: Literal["development", "production"] = Field(default="development", alias="DAMRONGTHAM_ENV")
     log_level: str = Field(default="INFO", alias="DAMRONGTHAM_LOG_LEVEL")
+
+    def webhook_secret(self) -> str:
+        """The Telegram webhook secret; required (and no placeholder) to serve the webhook."""
+        secret = self.telegram_webhook_secret.strip()
+        if not secret or secret.lower() in PLACEHOLDERS or len(secret) < 16:
+            raise SettingsError(
+                "TELEGRAM_WEBHOOK_SECRET must be set to a random string of at least 16 characters "
+                "(letters, digits, _ or -) to receive Telegram's webhook; generate one with: "
+                "damrongtham secret generate --webhook"
+            )
+        return secret
 
     def rate_limits(self) -> tuple[tuple[int, float], tuple[int, float], tuple[int, float]]:
         try:

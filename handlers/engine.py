@@ -40,11 +40,14 @@ class Engine:
         try:
             replies = await self._handle(incoming)
         except (OperationalError, DBAPIError):
+            self.services.metrics.errors["database"] += 1
             log.exception("database unavailable while handling an update", extra=_log_context(incoming))
             return await self._apology(incoming, "errors.try_again")
         except Exception:
+            self.services.metrics.errors["handler"] += 1
             log.exception("unexpected error while handling an update", extra=_log_context(incoming))
             return await self._apology(incoming, "errors.unexpected")
+        self.services.metrics.updates_handled[incoming.channel] += 1
         if replies:
             self.services.on_queued()
         return Outcome(queued=replies)

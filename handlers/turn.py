@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import normalise_lang, t
+from bot.metrics import Metrics
 from bot.org_config import Organisations, OrgConfig
 from handlers.messages import Button, Incoming, Reply
 from storage.crypto import Vault
@@ -33,6 +34,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     # called after a commit that queued messages, so the dispatcher sends them at once
     on_queued: Callable[[], None] = lambda: None
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass

@@ -296,6 +296,24 @@ class ProgressReport(SQLModel, table=True):
     reported_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class InboxEvent(SQLModel, table=True):
+    """A webhook delivery, stored before the platform gets its answer, then handled in order."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "event_key"),
+        Index("ix_inbox_pending", "processed_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    # Telegram's update_id, LINE's webhookEventId: a redelivery is stored once
+    event_key: str = Field(max_length=100)
+    payload_enc: str = Field(sa_type=Text)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+
+
 class AccessAttempt(SQLModel, table=True):
     """Failed tracking-code attempts, for the growing delay (survives restarts)."""
 
@@ -318,6 +336,7 @@ __all__ = [
     "ChatBinding",
     "Conversation",
     "Division",
+    "InboxEvent",
     "OneTimeCode",
     "Organisation",
     "OutboxMessage",

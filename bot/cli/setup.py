@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -17,9 +18,10 @@ from bot.cli.common import (
     load_settings,
     run_async,
     secret_app,
+    telegram_app,
 )
 from bot.org_config import ConfigError, load_org_file, load_organisations
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 
 @app.command()
@@ -89,7 +91,60 @@ def config_check(
         )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8080,
+) -> None:
+    """The webhook server: POST /telegram/webhook, GET /healthz, GET /metrics."""
+    settings = load_settings()
+    load_orgs(settings)
+    if settings.telegram_bot_token:
+        try:
+            settings.webhook_secret()  # fail before starting anything
+        except SettingsError as exc:
+            raise fail(str(exc)) from exc
+
+    async def main() -> None:
+        from bot.app import build_app, run_server
+
+        application = await build_app(settings)
+        try:
+            await run_server(application, host=host, port=port)
+        finally:
+            await application.close()
+
+    run_async(main())
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(url: str) -> None:
+    """Register URL (https://…/telegram/webhook) with Telegram, with TELEGRAM_WEBHOOK_SECRET."""
+    settings = load_settings()
+    if not settings.telegram_bot_token:
+        raise fail("TELEGRAM_BOT_TOKEN is not set.")
+    try:
+        secret = settings.webhook_secret()
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
+
+    async def main() -> None:
+        from telegram import Bot
+
+        bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url)
+        async with bot:
+            await bot.set_webhook(url, secret_token=secret, drop_pending_updates=False)
+
+    run_async(main())
+    typer.echo(f"Webhook set to {url}.")
+
+
 @secret_app.command("generate")
-def secret_generate() -> None:
-    """Print a new key for DAMRONGTHAM_SECRET_KEY."""
+def secret_generate(
+    webhook: Annotated[bool, typer.Option("--webhook", help="A TELEGRAM_WEBHOOK_SECRET instead.")] = False,
+) -> None:
+    """Print a new key for DAMRONGTHAM_SECRET_KEY (or a webhook secret)."""
+    if webhook:
+        typer.echo(secrets.token_urlsafe(32))
+        return
     typer.echo(Fernet.generate_key().decode())

@@ -1,0 +1,98 @@
+"""Webhook deliveries: stored first (so a crash loses nothing), answered, then handled in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from storage import repositories as repo
+from storage.crypto import Vault
+from storage.db import Database
+from storage.models import InboxEvent
+
+log = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+MAX_ATTEMPTS = 5
+
+
+class Inbox:
+    def __init__(self, db: Database, vault: Vault, handlers: dict[str, Handler] | None = None) -> None:
+        self.db, self.vault = db, vault
+        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self._wake = asyncio.Event()
+
+    async def store(self, channel: str, event_key: str, payload: dict[str, Any]) -> bool:
+        """Keep a delivery; False when the same event was stored before (a redelivery)."""
+        async with self.db.session() as session:
+            stored = await repo.insert_once(
+                session,
+                InboxEvent,
+                {
+                    "channel": channel,
+                    "event_key": event_key,
+                    "payload_enc": self.vault.encrypt(payload),
+                    "received_at": datetime.now(UTC),
+                },
+            )
+            await session.commit()
+        if stored:
+            self._wake.set()
+        return stored
+
+    async def handle_pending(self) -> int:
+        """Handle stored deliveries oldest first, one at a time, so each chat keeps its order."""
+        async with self.db.session() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(InboxEvent)
+                        .where(
+                            col(InboxEvent.processed_at).is_(None), col(InboxEvent.attempts) < MAX_ATTEMPTS
+                        )
+                        .order_by(col(InboxEvent.id))
+                        .limit(100)
+                    )
+                ).scalars()
+            )
+        done = 0
+        for row in rows:
+            handler = self.handlers.get(row.channel)
+            if handler is None:
+                continue
+            try:
+                await handler(self.vault.decrypt(row.payload_enc))
+            except Exception:
+                log.exception("webhook event failed; it will be tried again", extra={"channel": row.channel})
+                await self._mark(row.id, processed=False)
+                continue
+            await self._mark(row.id, processed=True)
+            done += 1
+        return done
+
+    async def _mark(self, row_id: int | None, *, processed: bool) -> None:
+        async with self.db.session() as session:
+            row = await session.get(InboxEvent, row_id)
+            assert row is not None
+            if processed:
+                row.processed_at = datetime.now(UTC)
+                row.payload_enc = self.vault.encrypt({})  # handled: keep no message content
+            else:
+                row.attempts += 1
+            await session.commit()
+
+    async def run(self, *, idle_seconds: float = 1.0) -> None:
+        while True:
+            try:
+                if await self.handle_pending():
+                    continue
+            except Exception:
+                log.exception("inbox pass failed; retrying shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+            self._wake.clear()

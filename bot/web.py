@@ -1,0 +1,128 @@
+"""The webhook server (aiohttp): Telegram's webhook, health and metrics.
+
+Deliveries are checked (secret compared in constant time), size-limited, stored in the inbox and
+answered at once; the inbox worker handles them afterwards.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select, text
+from sqlmodel import col
+
+from bot.inbox import Inbox
+from handlers.turn import Services
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024  # 1 MB
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+INBOX: web.AppKey[Inbox] = web.AppKey("inbox", Inbox)
+SCHEDULER_ALIVE: web.AppKey[Callable[[], bool]] = web.AppKey("scheduler_alive", Callable[[], bool])  # type: ignore[arg-type]
+TELEGRAM_SECRET: web.AppKey[str] = web.AppKey("telegram_secret", str)
+
+
+async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return web.json_response({"error": "body too large"}, status=413)
+    body = await request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return web.json_response({"error": "body too large"}, status=413)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return web.json_response({"error": "malformed JSON"}, status=400)
+    if not isinstance(data, dict):
+        return web.json_response({"error": "expected a JSON object"}, status=400)
+    return data
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    expected = request.app[TELEGRAM_SECRET]
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        log.warning("telegram webhook refused: bad or missing secret")
+        return web.json_response({"error": "forbidden"}, status=403)
+    data = await _read_json(request)
+    if isinstance(data, web.Response):
+        return data
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int):
+        return web.json_response({"error": "update_id missing"}, status=400)
+    await request.app[INBOX].store("telegram", str(update_id), data)
+    return web.json_response({"ok": True})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    status: dict[str, Any] = {"database": "ok"}
+    healthy = True
+    try:
+        backlog, oldest = await _outbox_backlog(services)
+        status.update(outbox_backlog=backlog, outbox_oldest_seconds=oldest)
+    except Exception as exc:
+        healthy = False
+        status["database"] = f"unreachable: {type(exc).__name__}"
+    alive = request.app[SCHEDULER_ALIVE]()
+    status["scheduler"] = "running" if alive else "stopped"
+    healthy = healthy and alive
+    return web.json_response(
+        {"status": "ok" if healthy else "degraded", **status}, status=200 if healthy else 503
+    )
+
+
+async def _outbox_backlog(services: Services) -> tuple[int, float]:
+    async with services.db.session() as session:
+        await session.execute(text("SELECT 1"))
+        pending = col(OutboxMessage.status).in_(("pending", "sending"))
+        count, oldest = (
+            await session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(pending))
+        ).one()
+    age = 0.0
+    if oldest is not None:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+    return int(count), age
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    gauges: dict[str, float] = {}
+    try:
+        backlog, oldest = await _outbox_backlog(services)
+        gauges.update(outbox_backlog=backlog, outbox_oldest_age_seconds=oldest)
+    except Exception:
+        services.metrics.errors["metrics"] += 1
+    gauges["up_seconds"] = time.monotonic() - request.app[STARTED]
+    return web.Response(text=services.metrics.render(gauges), content_type="text/plain", charset="utf-8")
+
+
+STARTED: web.AppKey[float] = web.AppKey("started", float)
+
+
+def build_web_app(
+    services: Services,
+    inbox: Inbox,
+    *,
+    telegram_secret: str = "",
+    scheduler_alive: Callable[[], bool] = lambda: True,
+    extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] | None = None,
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[SERVICES], app[INBOX], app[TELEGRAM_SECRET] = services, inbox, telegram_secret
+    app[SCHEDULER_ALIVE], app[STARTED] = scheduler_alive, time.monotonic()
+    if telegram_secret:
+        app.router.add_post("/telegram/webhook", telegram_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    for method, path, handler in extra_routes or []:
+        app.router.add_route(method, path, handler)
+    return app
