@@ -7,19 +7,23 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bot.org_config import Organisations, load_organisations
 from bot.outbox import OutboxDispatcher
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.throttle import Throttle
-from handlers.delivery import alert_undeliverable
+from handlers.delivery import alert_coordinators, alert_undeliverable
 from handlers.engine import Engine
 from handlers.turn import Services
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
 from storage.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from bot.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +165,37 @@ async def run_server(
         await runner.cleanup()
         if application is not None:
             await application.shutdown()
+
+
+async def _attach_line(app: App, inbox: Inbox) -> str:
+    """LINE events go through the inbox to the engine; the outbox sends through LINE's API."""
+    from bot.channels.line import CHANNEL, LineChannel
+
+    s = app.settings
+    secret, token = s.line_credentials()
+
+    async def quota_spent() -> None:
+        await alert_coordinators(app.services, "alerts.line_quota")
+
+    line = LineChannel(
+        access_token=token,
+        api_base_url=s.line_api_base_url,
+        data_api_base_url=s.line_data_api_base_url,
+        files_dir=s.data_dir / "files",
+        on_quota=quota_spent,
+    )
+    app.dispatcher.senders[CHANNEL] = line
+
+    async def handle_line(event: dict[str, Any]) -> None:
+        incoming = await line.to_incoming(event)
+        if incoming is None:
+            return
+        outcome = await app.engine.handle(incoming)
+        for reply in outcome.undelivered:
+            await line.send(incoming.chat_id, reply)
+
+    inbox.handlers[CHANNEL] = handle_line
+    return secret
 
 
 def _signal_stop() -> asyncio.Event:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     # sent back by Telegram with every webhook delivery (X-Telegram-Bot-Api-Secret-Token)
     telegram_webhook_secret: str = Field(default="", alias="TELEGRAM_WEBHOOK_SECRET")
+    line_channel_secret: str = Field(default="", alias="LINE_CHANNEL_SECRET")
+    line_channel_access_token: str = Field(default="", alias="LINE_CHANNEL_ACCESS_TOKEN")
+    line_api_base_url: str = Field(default="https://api.line.me", alias="LINE_API_BASE_URL")
     config_path: str = Field(default="", alias="DAMRONGTHAM_CONFIG")
     secret_key: str = Field(default="", alias="DAMRONGTHAM_SECRET_KEY")
     # Telegram's sending limits as count/seconds: overall, per private chat, per group
@@ -49,6 +52,30 @@ class Settings(BaseSettings):
                 "damrongtham secret generate --webhook"
             )
         return secret
+
+    @property
+    def line_enabled(self) -> bool:
+        return bool(self.line_channel_secret or self.line_channel_access_token)
+
+    def line_credentials(self) -> tuple[str, str]:
+        """(channel secret, access token); both required, no placeholders."""
+        secret, token = self.line_channel_secret.strip(), self.line_channel_access_token.strip()
+        for name, value in (("LINE_CHANNEL_SECRET", secret), ("LINE_CHANNEL_ACCESS_TOKEN", token)):
+            if not value or value.lower() in PLACEHOLDERS:
+                raise SettingsError(
+                    f"{name} is missing or a placeholder; copy it from the LINE Developers console."
+                )
+        return secret, token
+
+    @property
+    def line_data_api_base_url(self) -> str:
+        # Content lives on a separate host; a stand-in or staging server serves both.
+        default = "https://api.line.me"
+        return (
+            "https://api-data.line.me"
+            if self.line_api_base_url.rstrip("/") == default
+            else self.line_api_base_url
+        )
 
     def rate_limits(self) -> tuple[tuple[int, float], tuple[int, float], tuple[int, float]]:
         try:

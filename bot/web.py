@@ -6,6 +6,7 @@ answered at once; the inbox worker handles them afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -28,6 +29,7 @@ SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 INBOX: web.AppKey[Inbox] = web.AppKey("inbox", Inbox)
 SCHEDULER_ALIVE: web.AppKey[Callable[[], bool]] = web.AppKey("scheduler_alive", Callable[[], bool])  # type: ignore[arg-type]
 TELEGRAM_SECRET: web.AppKey[str] = web.AppKey("telegram_secret", str)
+LINE_SECRET: web.AppKey[str] = web.AppKey("line_secret", str)
 
 
 async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
@@ -58,6 +60,34 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if not isinstance(update_id, int):
         return web.json_response({"error": "update_id missing"}, status=400)
     await request.app[INBOX].store("telegram", str(update_id), data)
+    return web.json_response({"ok": True})
+
+
+async def line_webhook(request: web.Request) -> web.Response:
+    from bot.channels.line import valid_signature
+
+    body = await request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return web.json_response({"error": "body too large"}, status=413)
+    signature = request.headers.get("X-Line-Signature", "")
+    # the signature covers the raw bytes: check it before parsing anything
+    if not signature or not valid_signature(body, signature, request.app[LINE_SECRET]):
+        log.warning("line webhook refused: bad or missing signature")
+        return web.json_response({"error": "bad signature"}, status=401)
+    try:
+        data = json.loads(body)
+        events = data["events"]
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise ValueError("events")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return web.json_response({"error": "malformed body"}, status=400)
+    inbox = request.app[INBOX]
+    for event in events:
+        key = str(
+            event.get("webhookEventId")
+            or hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
+        )
+        await inbox.store("line", key, event)
     return web.json_response({"ok": True})
 
 
@@ -113,14 +143,18 @@ def build_web_app(
     inbox: Inbox,
     *,
     telegram_secret: str = "",
+    line_secret: str = "",
     scheduler_alive: Callable[[], bool] = lambda: True,
     extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES], app[INBOX], app[TELEGRAM_SECRET] = services, inbox, telegram_secret
+    app[LINE_SECRET] = line_secret
     app[SCHEDULER_ALIVE], app[STARTED] = scheduler_alive, time.monotonic()
     if telegram_secret:
         app.router.add_post("/telegram/webhook", telegram_webhook)
+    if line_secret:
+        app.router.add_post("/line/webhook", line_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     for method, path, handler in extra_routes or []:

@@ -23,6 +23,7 @@ from handlers.delivery import deliver_card, division_target, notify_divisions, n
 from handlers.messages import Button, Media, Reply
 from handlers.routing import route_report
 from handlers.turn import Services
+from storage import repositories as repo
 from storage.audit import append_event
 from storage.models import Attachment, CardMessage, Case, CaseDivision, Division, Staff
 
@@ -85,9 +86,13 @@ async def refresh_cards(
 ) -> None:
     """Edit every posted card of the case to show its state, who acted and when, and fitting buttons."""
     card = (await current_card(session, services, org, case, last_action))[0]
+    acting = {f"division:{c}" for c in await division_codes(session, case, "primary")} | {"coordinators"}
     posted = (await session.execute(select(CardMessage).where(col(CardMessage.case_id) == case.id))).scalars()
     for msg in posted:
-        edit = Reply(text=card.text, buttons=card.buttons, edit_message_id=msg.message_id)
+        bound = {b.target for b in await repo.bindings_of_chat(session, msg.channel, msg.chat_id)}
+        # informed divisions, and those the case was transferred away from, see the state without buttons
+        buttons = card.buttons if bound & acting else []
+        edit = Reply(text=card.text, buttons=buttons, edit_message_id=msg.message_id)
         await queue_for(
             session, services, case, [(msg.channel, msg.chat_id)], "card", [edit], now=now, kind="card_edit"
         )
@@ -146,6 +151,20 @@ async def apply_action(
     log.info("case action", extra={"action": action, "reference": case.reference})
 
 
+async def transfer_targets(session: AsyncSession, org: OrgConfig, case: Case) -> list[str]:
+    """Divisions a case may move to: never the one the report is about (conflict of interest), never
+    the general grievance chat for a corruption tip, never one already responsible."""
+    named = await session.get(Division, case.named_division_id) if case.named_division_id else None
+    primary = set(await division_codes(session, case, "primary"))
+    return [
+        d.code
+        for d in org.divisions
+        if d.code not in primary
+        and not (named is not None and d.code == named.code)
+        and not (case.report_type == "corruption" and d.code == org.general_grievance_division)
+    ]
+
+
 async def _transfer(
     session: AsyncSession,
     services: Services,
@@ -164,12 +183,16 @@ async def _transfer(
     primary = await division_codes(session, case, "primary")
     if to in primary:
         raise lifecycle.TransitionRefused("staff.already_assigned")
+    if to not in await transfer_targets(session, org, case):
+        raise lifecycle.TransitionRefused("staff.conflict_of_interest")
     giving = primary
     if actor.staff is not None and actor.staff.role == "staff":
         from storage.staff import staff_division_ids
 
         mine = await staff_division_ids(session, actor.staff.id or 0)
-        giving = [c for c in primary if directory.division_ids[(org.code, c)] in mine] or primary
+        giving = [c for c in primary if directory.division_ids[(org.code, c)] in mine]
+        if not giving:  # only a responsible division hands a case over
+            raise lifecycle.TransitionRefused("staff.not_responsible")
     for code in giving:
         await session.execute(
             delete(CaseDivision).where(

@@ -47,7 +47,9 @@ async def deliver_card(
         if len(kept) < len(bindings):
             log.error("corruption case card withheld from a general grievance chat")
         bindings = kept
-    first = Reply(text=f"{cards.role_line(role)}\n{card[0].text}", buttons=card[0].buttons)
+    # an informed division is told, but acting on the case is for the responsible ones
+    buttons = card[0].buttons if role != "informed" else []
+    first = Reply(text=f"{cards.role_line(role)}\n{card[0].text}", buttons=buttons)
     await queue_for(session, services, case, _chats(bindings), target, [first, *card[1:]], now=now)
     if not bindings and target != COORDINATORS:
         alert = Reply(text=cards.unbound_alert(org, case, target))
@@ -149,3 +151,20 @@ async def alert_undeliverable(services: Services, row: OutboxMessage, now: datet
             session, services, case, _chats(coordinators), COORDINATORS, [alert], now=now, kind="alert"
         )
         await session.commit()
+
+
+async def alert_coordinators(services: Services, key: str, **values: str) -> None:
+    """A system alert (not about one case) to every organisation's coordinators' chat."""
+    from bot.i18n import t
+
+    now = services.clock()
+    async with services.db.session() as session:
+        for org_id in services.directory.org_ids.values():
+            text = t(cards.STAFF_LANG, key, **values)
+            for b in await repo.bindings_for(session, org_id, COORDINATORS):
+                await queue_message(
+                    session, services.vault, org_id=org_id, case_id=None, kind="alert", target=COORDINATORS,
+                    channel=b.channel, chat_id=b.chat_id, reply=Reply(text=text), now=now,
+                )  # fmt: skip
+        await session.commit()
+    services.on_queued()

@@ -138,9 +138,12 @@ class Engine:
             return await staff.command(turn, *command)
         if command is not None and command[0] in progress.PROGRESS_COMMANDS:
             return await progress.command(turn, *command)
+        # one thing awaits a typed answer at a time: a new case action or progress item replaces it
         if inc.payload is not None and inc.payload.startswith("s."):
+            turn.state.pop("progress_note", None)
             return await staff.press(turn)
         if inc.payload is not None and inc.payload.startswith("p."):
+            turn.state.pop("pending", None)
             return await progress.press(turn)
         if "progress_note" in turn.state and inc.payload is None and command is None:
             return await progress.note_or_evidence(turn)
@@ -153,6 +156,8 @@ class Engine:
             return self._group(turn)
         if inc.payload is not None and inc.payload.startswith("c."):
             return await reporter_cases.press(turn)
+        if inc.payload is not None and inc.payload.startswith("m."):
+            return await self._menu_shortcut(turn, inc.payload[2:])
         if command is not None:
             return await self._command(turn, *command)
         if inc.payload is not None and inc.payload.startswith("L."):
@@ -169,6 +174,24 @@ class Engine:
         if inc.unsupported is not None and turn.pressed is None:
             return turn.fail("errors.unsupported")
         await STEPS[turn.convo.step].handle(turn)
+
+    async def _menu_shortcut(self, turn: Turn, choice: str) -> None:
+        """A persistent menu (LINE's rich menu) works from any step, like the welcome's buttons."""
+        if turn.state.get("type"):
+            if turn.convo.step != "resume":
+                turn.state["resume_step"] = turn.convo.step
+            return turn.go("resume")
+        if choice == "lang":
+            return turn.replies.append(intake.language_prompt(turn))
+        if not turn.org_chosen:
+            return turn.go("choose_org")
+        turn.convo.step = "menu"
+        turn.pressed = {"corruption": "t:corruption", "grievance": "t:grievance", "track": "track"}.get(
+            choice
+        )
+        if turn.pressed is None:
+            return self._stale(turn)
+        await intake.handle_menu(turn)
 
     def _typed_button(self, turn: Turn, text: str) -> str | None:
         """A typed button label counts as pressing it (reply keyboards send labels as text)."""

@@ -85,6 +85,8 @@ class Reply:
     force_reply: bool = False
     # replace the text and buttons of this earlier message instead of sending a new one
     edit_message_id: str | None = None
+    # set by the outbox: the same for every attempt at this message (LINE's X-Line-Retry-Key)
+    idempotency_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -57,13 +57,12 @@ def read_table(path: Path) -> list[dict[str, str]]:
     else:
         text = path.read_bytes().decode("utf-8-sig")
         values = [[v.strip() for v in row] for row in csv.reader(io.StringIO(text))]
-    values = [row for row in values if any(row)]
-    if not values:
+    # number rows as a spreadsheet shows them, blank lines included
+    numbered = [(i, row) for i, row in enumerate(values, 1) if any(row)]
+    if not numbered:
         raise ImportError_([f"{path.name}: the file is empty"])
-    header = [h.strip().lower() for h in values[0]]
-    return [
-        {"__row__": str(i), **dict(zip(header, row, strict=False))} for i, row in enumerate(values[1:], 2)
-    ]
+    header = [h.strip().lower() for h in numbered[0][1]]
+    return [{"__row__": str(i), **dict(zip(header, row, strict=False))} for i, row in numbered[1:]]
 
 
 def _check_header(rows: list[dict[str, str]], expected: tuple[str, ...], path: Path) -> None:

@@ -58,7 +58,8 @@ async def send_plan_reminders(services: Services, now: datetime) -> int:
                     (await unreported(session, org_id, r.fiscal_year, r.name)).items()
                 ):
                     waiting.append((r, codes[division_id], len(items)))
-                    key = f"plan:{org.code}:{r.key}:{codes[division_id]}:{slot}"
+                    # the due date is in the key: an extended round is reminded afresh
+                    key = f"plan:{org.code}:{r.key}:{r.due.isoformat()}:{codes[division_id]}:{slot}"
                     if await _claim(session, key, now):
                         await _remind(
                             session, services, org, org_id, r, codes[division_id], items, local.date(), now
@@ -85,6 +86,9 @@ async def _queue(
     session: AsyncSession, services: Services, org_id: int, target: str, text: str, now: datetime
 ) -> None:
     bindings = await repo.bindings_for(session, org_id, target)
+    if not bindings and target != COORDINATORS:
+        # a division without a chat: its reminder goes to the coordinators rather than nowhere
+        target, bindings = COORDINATORS, await repo.bindings_for(session, org_id, COORDINATORS)
     for b in bindings:
         await queue_message(
             session, services.vault, org_id=org_id, case_id=None, kind="plan_reminder", target=target,

@@ -148,7 +148,7 @@ async def press(turn: Turn) -> None:
     if kind == "x":
         turn.state.pop("progress_note", None)
         return turn.say("plan.report_saved")
-    if kind == "l" and len(parts) == 4 and parts[2].isdigit():
+    if kind == "l" and len(parts) == 4 and parts[2].isdigit() and parts[3] in ("6m", "12m"):
         member = await _member(turn)
         if member is None:
             return
@@ -162,6 +162,8 @@ async def press(turn: Turn) -> None:
         return
     item, staff = found
     fiscal_year, name = int(parts[3]), parts[4]
+    if fiscal_year not in plan_repo.years_of(item):
+        return turn.say("errors.stale_button")
     if kind == "i":
         rows = [
             [Button(turn.text(f"plan.status_{s}"), f"p.s.{item.id}.{fiscal_year}.{name}.{code}")]

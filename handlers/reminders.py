@@ -108,8 +108,22 @@ async def _remind(
         due=format_datetime(due.at, lang=LANG, tz=org.tz()),
         days=max(1, (now - due.at).days + 1),
     )
-    await notify_divisions(session, services, case, await division_codes(session, case), [Reply(text=text)],
-                           now=now, kind="reminder")  # fmt: skip
+    codes = await division_codes(session, case, "primary")
+    chats = [
+        (b.channel, b.chat_id)
+        for c in codes
+        for b in await repo.bindings_for(session, case.org_id, f"division:{c}")
+    ]
+    if chats:
+        await notify_divisions(session, services, case, codes, [Reply(text=text)], now=now, kind="reminder")
+        return
+    # no responsible division (a conflict of interest) or no chat for it: the coordinators are reminded
+    coordinators = [
+        (b.channel, b.chat_id) for b in await repo.bindings_for(session, case.org_id, COORDINATORS)
+    ]
+    await queue_for(
+        session, services, case, coordinators, COORDINATORS, [Reply(text=text)], now=now, kind="reminder"
+    )
 
 
 async def _digest(

@@ -73,7 +73,7 @@ async def press(turn: Turn) -> None:
     except lifecycle.TransitionRefused as refused:
         return _refused(turn, refused)
     if action == "transfer" and transfer_to is None:
-        return _choose_division(turn, org, case)
+        return await _choose_division(turn, org, case)
     if not act.needs_note:
         await _apply(turn, case, staff, action, None, None)
         return
@@ -89,12 +89,10 @@ async def press(turn: Turn) -> None:
     turn.replies.append(Reply(text=turn.text("staff.reply_here"), force_reply=True))
 
 
-def _choose_division(turn: Turn, org, case: Case) -> None:  # type: ignore[no-untyped-def]
-    codes = [
-        d.code
-        for d in org.divisions
-        if not (case.report_type == "corruption" and d.code == org.general_grievance_division)
-    ]
+async def _choose_division(turn: Turn, org, case: Case) -> None:  # type: ignore[no-untyped-def]
+    from handlers.case_actions import transfer_targets
+
+    codes = await transfer_targets(turn.session, org, case)
     rows = [[Button(org.division(c).name(turn.lang), f"s.xfer.{case.id}.{c}")] for c in codes]
     rows.append([Button(turn.text("staff.cancel"), "s.cancel.0")])
     turn.replies.append(reply_with(turn.text("staff.choose_division", reference=case.reference), *rows))
@@ -248,6 +246,22 @@ async def _list_cases(turn: Turn) -> None:
     turn.replies.append(Reply(text="\n".join(lines)))
 
 
+async def _may_show_here(turn: Turn, case: Case) -> bool:
+    """A case is shown in a private chat, or in a chat of one of its divisions or the coordinators."""
+    from handlers.case_actions import division_codes
+
+    inc = turn.incoming
+    if inc.chat_type == "private":
+        return True
+    targets = {f"division:{c}" for c in await division_codes(turn.session, case)} | {"coordinators"}
+    bound = {
+        b.target
+        for b in await repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)
+        if b.org_id == case.org_id
+    }
+    return bool(bound & targets)
+
+
 async def _show_case(turn: Turn, args: list[str]) -> None:
     if not args:
         return turn.say("staff.case_usage")
@@ -257,6 +271,8 @@ async def _show_case(turn: Turn, args: list[str]) -> None:
     staff = await _authorised(turn, case, "view")
     if staff is None:
         return
+    if not await _may_show_here(turn, case):
+        return turn.say("staff.case_here_only")
     org = _org_for_case(turn, case)
     card = await current_card(turn.session, turn.services, org, case)
     events = (

@@ -107,13 +107,15 @@ async def case_division_ids(session: AsyncSession, case_id: int) -> dict[int, st
 
 
 async def may_act(session: AsyncSession, staff: Staff | None, case_id: int) -> bool:
-    """Active coordinators and admins act on any case; staff on cases assigned to their division."""
+    """Active coordinators and admins act on any case; staff on cases their division is responsible for
+    (a division only informed of a case sees it but does not act on it)."""
     if staff is None or not staff.active:
         return False
     if staff.role in ("coordinator", "admin"):
         return True
     assert staff.id is not None
-    return bool(await staff_division_ids(session, staff.id) & set(await case_division_ids(session, case_id)))
+    responsible = {d for d, role in (await case_division_ids(session, case_id)).items() if role == "primary"}
+    return bool(await staff_division_ids(session, staff.id) & responsible)
 
 
 def _code_hash(code: str) -> str:

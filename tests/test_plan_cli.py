@@ -116,3 +116,13 @@ def test_round_list_and_set_due() -> None:
     assert "2570 12m  2026-10-01 .. 2027-09-30  due 2027-10-10" in listing
     early = runner.invoke(app, ["round", "set-due", "2570", "6m", "2027-03-01"])
     assert early.exit_code == 2 and "after the round's period ends" in early.output
+
+
+def test_row_numbers_count_blank_lines_as_a_spreadsheet_does(tmp_path: Path) -> None:
+    bad = tmp_path / "gaps.csv"
+    bad.write_text(
+        "code,title_th,title_en,dimension,division,fiscal_years,budget\n\n\n"
+        "1.1.01,ก,a,1,office,2569,\n1.1.02,ข,b,7,office,2569,\n",
+        encoding="utf-8",
+    )
+    assert "row 5, column dimension" in runner.invoke(app, ["plan", "import", str(bad)]).output

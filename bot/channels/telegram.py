@@ -130,7 +130,7 @@ class TelegramSender:
                 return await self._edit(chat_id, reply)
             if media is None:
                 final = markup or (
-                    ForceReply(selective=True)
+                    ForceReply(selective=False)
                     if reply.force_reply
                     else ReplyKeyboardRemove()
                     if reply.remove_keyboard

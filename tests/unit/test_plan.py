@@ -193,3 +193,32 @@ async def test_two_runs_at_once_send_each_plan_reminder_once(desk: Desk, clock) 
     clock.now = datetime(2027, 3, 27, 3, 0, tzinfo=UTC)
     counts = await asyncio.gather(*(send_plan_reminders(desk.services, clock()) for _ in range(3)))
     assert sum(counts) == 3
+
+
+async def test_an_extended_due_date_is_reminded_afresh(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    from storage.plan import set_due
+
+    await _plan(desk, clock)
+    clock.now = datetime(2027, 4, 3, 3, 0, tzinfo=UTC)  # 7 days before 10 April
+    assert await _run(desk) == 3
+    async with desk.db.session() as s:
+        await set_due(s, 1, 2570, "6m", date(2027, 4, 30))
+        await s.commit()
+    clock.now = datetime(2027, 4, 23, 3, 0, tzinfo=UTC)  # 7 days before the new date
+    assert await _run(desk) == 3
+    assert "30 เม.ย. 2570" in desk.sender.to(FINANCE)[-1].text
+
+
+async def test_a_division_without_a_chat_has_its_plan_reminder_sent_to_the_coordinators(
+    desk: Desk, clock
+) -> None:  # type: ignore[no-untyped-def]
+    d = desk.services.directory
+    async with desk.db.session() as s:
+        await upsert_item(s, org_id=d.org_ids["CM"], code="4.1.01", now=clock(), values={
+            "title_th": "ตรวจสอบภายใน", "title_en": "Audit", "dimension": 4,
+            "division_id": d.division_ids[("CM", "audit")], "fiscal_years": "2570", "budget": None,
+        })  # fmt: skip
+        await s.commit()
+    clock.now = datetime(2027, 3, 27, 3, 0, tzinfo=UTC)
+    await _run(desk)
+    assert any("4.1.01" in t for t in (r.text for r in desk.sender.to(STAFF_CHATS["coordinators"])))

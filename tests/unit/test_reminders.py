@@ -95,3 +95,16 @@ async def test_the_scheduler_runs_the_job_with_safe_settings(desk: Desk, clock) 
         scheduler.shutdown(wait=False)
     assert any("⏰" in t for t in _texts(desk, PERSONNEL))
     assert isinstance(desk.engine, Engine)
+
+
+async def test_a_case_with_no_responsible_division_reminds_the_coordinators(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = desk.chat()
+    for what in ("/start", Press("ร้องเรียน"), Press("ไม่ใช่"), Press("สำนักปลัด"), Press("ถนน")):
+        await chat.say(what)
+    for what in ("ถนนหน้าสำนักงานชำรุดมานาน", Press("ข้าม"), "ข้าม", Press("ข้าม"), Press("ข้าม")):
+        await chat.say(what)
+    await chat.say(Press("ไม่เปิดเผยชื่อ"))
+    await chat.say(Press("ส่งเรื่อง"))
+    clock.advance(hours=13)
+    assert await _run(desk) == 1
+    assert "⏰ เรื่อง CM-2569-000001" in _texts(desk, STAFF_CHATS["coordinators"])[-1]

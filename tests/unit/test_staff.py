@@ -208,3 +208,66 @@ async def test_join_and_bind_with_one_time_codes(desk: Desk, clock) -> None:  # 
     assert "แชตนี้จะรับเรื่องของกองคลัง" in await group.say(f"/bind {bind}")
     assert "ไม่ถูกต้อง" in await desk.chat("-1008", chat_type="group").say(f"/bind {bind}")
     assert re.search(r"รับเรื่องของ", "แชตนี้จะรับเรื่องของกองคลัง")
+
+
+async def _named_tip(desk: Desk, division_label: str, concerns: str = "ใช่") -> Chat:
+    citizen = desk.chat("1001")
+    await citizen.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            (Press("แจ้งเบาะแสการทุจริต"), "บุคลากร"),
+            (Press(concerns), "ส่วนราชการใด"),
+            (Press(division_label), "ประเภท"),
+            (Press("สินบน"), "รายละเอียด"),
+            ("เจ้าหน้าที่กองการเจ้าหน้าที่เรียกเงินเพื่อบรรจุเข้าทำงาน", "เมื่อใด"),
+            (Press("ข้าม"), "ที่ใด"),
+            (Press("ข้าม"), "ผู้เกี่ยวข้อง"),
+            (Press("ข้าม"), "หลักฐาน"),
+            (Press("ข้าม"), "ไม่เปิดเผยชื่อ"),
+            (Press("เปิดเผยชื่อ"), "ชื่อ"),
+            ("สมชาย ใจดี", "ติดต่อ"),
+            ("0812345678", "สรุป"),
+            (Press("ส่งเรื่อง"), "CM-2569-000001"),
+        ]
+    )
+    return citizen
+
+
+async def test_a_case_never_moves_to_the_division_it_is_about(desk: Desk) -> None:
+    from handlers.messages import Incoming
+
+    await _named_tip(desk, "กองการเจ้าหน้าที่")  # about Personnel: Legal acts, the coordinators see it
+    await desk.add_staff("201", "legal")
+    legal = _staff(desk, "201", STAFF_CHATS["legal"])
+    choose = await legal.say(Press("โอนเรื่อง"))
+    assert "โอนไปยังส่วนราชการใด" in choose and "กองการเจ้าหน้าที่" not in " ".join(legal.last_buttons)
+    forged = Incoming(channel="test", chat_id=STAFF_CHATS["legal"], user_id="201", chat_type="group",
+                      update_key="forged-x", payload="s.xfer.1.personnel")  # fmt: skip
+    await legal.say(forged)
+    answer = await legal.say("ส่งให้กองการเจ้าหน้าที่")
+    assert "ผลประโยชน์ทับซ้อน" in answer
+    assert desk.sender.to(PERSONNEL_CHAT) == []
+
+
+async def test_an_informed_division_sees_the_case_but_does_not_act(desk: Desk) -> None:
+    from handlers.messages import Incoming
+
+    await _submitted(desk)  # Personnel responsible, Legal informed
+    legal_card = desk.sender.to(STAFF_CHATS["legal"])[0]
+    assert "[เพื่อทราบ]" in legal_card.text and legal_card.buttons == []
+    await desk.add_staff("201", "legal")
+    legal = desk.chat(STAFF_CHATS["legal"], chat_type="group", user_id="201")
+    for action in ("accept", "transfer", "resolve"):
+        forged = Incoming(channel="test", chat_id=STAFF_CHATS["legal"], user_id="201", chat_type="group",
+                          update_key=f"forged-{action}", payload=f"s.{action}.1")  # fmt: skip
+        assert "ไม่มีสิทธิ์" in await legal.say(forged)
+    assert await _status(desk) == "received"
+
+
+async def test_case_details_are_shown_only_where_they_belong(desk: Desk) -> None:
+    await _submitted(desk)
+    await desk.add_staff("501", "personnel")
+    elsewhere = desk.chat(STAFF_CHATS["office"], chat_type="group", user_id="501")
+    answer = await elsewhere.say("/case CM-2569-000001")
+    assert "แชตส่วนตัว" in answer and "เจ้าหน้าที่เรียกเงิน" not in answer
+    assert "ประวัติการดำเนินการ" in await desk.chat("501").say("/case CM-2569-000001")

@@ -1,0 +1,219 @@
+"""LINE adapter (line-bot-sdk v3, async): webhook events in, outbox messages out. Translation only.
+
+Replies use the event's reply token first (free); once it has expired or been used, messages are
+pushed with an X-Line-Retry-Key derived from the outbox row, so a retried push is never delivered
+twice (LINE answers 409 for a key it already accepted).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    AsyncMessagingApiBlob,
+    Configuration,
+    LocationAction,
+    LocationMessage,
+    Message,
+    PostbackAction,
+    PushMessageRequest,
+    QuickReply,
+    QuickReplyItem,
+    ReplyMessageRequest,
+    TextMessage,
+)
+from linebot.v3.messaging.exceptions import ApiException
+
+from bot.outbox import PermanentFailure, RetryLater
+from handlers.messages import Button, FileRef, Incoming, Reply
+
+log = logging.getLogger(__name__)
+CHANNEL = "line"
+QUICK_REPLY_MAX = 13  # LINE's limit per message
+LABEL_MAX = 20  # LINE's limit for a quick reply label
+REPLY_TOKEN_SECONDS = 50  # tokens live about a minute; keep a margin
+RETRY_NAMESPACE = uuid.UUID("6f1c1a52-8a4e-4d2b-9c55-2f0c1d7e9a31")
+UNSUPPORTED = {"sticker": "sticker", "audio": "voice", "video": "video"}
+
+
+def valid_signature(body: bytes, signature: str, channel_secret: str) -> bool:
+    """LINE signs the raw body: base64(HMAC-SHA256(secret, body)), compared in constant time."""
+    digest = hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(digest), signature.encode())
+
+
+def chat_of(source: dict[str, Any]) -> tuple[str, str]:
+    """(chat id, chat type) of an event's source: a user's chat, a group or a room."""
+    kind = source.get("type")
+    if kind == "group":
+        return str(source.get("groupId")), "group"
+    if kind == "room":
+        return str(source.get("roomId")), "group"
+    return str(source.get("userId")), "private"
+
+
+class LineChannel:
+    """The LINE side: turns events into `Incoming`, and sends replies (a `Sender` for the outbox)."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        api_base_url: str,
+        data_api_base_url: str,
+        files_dir: Path,
+        on_quota: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._api_config = Configuration(host=api_base_url, access_token=access_token)
+        self._data_config = Configuration(host=data_api_base_url, access_token=access_token)
+        self.files_dir = files_dir
+        self.on_quota = on_quota
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._quota_reported = False
+
+    # --- incoming ---------------------------------------------------------------------
+
+    async def to_incoming(self, event: dict[str, Any]) -> Incoming | None:
+        source = event.get("source") or {}
+        chat_id, chat_type = chat_of(source)
+        user_id = str(source.get("userId") or chat_id)
+        if event.get("replyToken"):
+            self._tokens[chat_id] = (str(event["replyToken"]), time.monotonic())
+        base: dict[str, Any] = {
+            "channel": CHANNEL,
+            "chat_id": chat_id,
+            "user_id": user_id,
+            "chat_type": chat_type,
+            "update_key": str(event.get("webhookEventId") or ""),
+        }
+        kind = event.get("type")
+        if kind == "postback":
+            return Incoming(**base, payload=str((event.get("postback") or {}).get("data", "")))
+        if kind == "follow":
+            return Incoming(**base, text="/start")
+        if kind != "message":
+            return None  # join, leave, unfollow, read receipts...
+        message = event.get("message") or {}
+        mtype = message.get("type")
+        if mtype == "text":
+            return Incoming(**base, text=str(message.get("text", "")))
+        if mtype == "location":
+            return Incoming(**base, location=(float(message["latitude"]), float(message["longitude"])))
+        if mtype in ("image", "file"):
+            ref = await self._fetch(str(message["id"]), mtype, message.get("fileName"))
+            return Incoming(**base, file=ref)
+        return Incoming(**base, unsupported=UNSUPPORTED.get(str(mtype), str(mtype)))
+
+    async def _fetch(self, message_id: str, mtype: str, file_name: str | None) -> FileRef:
+        # LINE keeps content for a limited time only: fetch and keep it now, under its SHA-256.
+        async with AsyncApiClient(self._data_config) as client:
+            data = bytes(await AsyncMessagingApiBlob(client).get_message_content(message_id))
+        sha = hashlib.sha256(data).hexdigest()
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / sha
+        if not path.exists():
+            path.write_bytes(data)
+        kind: Literal["photo", "document"] = "photo" if mtype == "image" else "document"
+        mime = "image/jpeg" if kind == "photo" else None
+        return FileRef(kind, f"line:{sha}", sha, file_name, mime, len(data))
+
+    # --- outgoing ---------------------------------------------------------------------
+
+    def to_messages(self, reply: Reply) -> list[Message]:
+        media = reply.media
+        if media is not None and media.kind == "location":
+            return [
+                LocationMessage(
+                    title=media.caption or "ตำแหน่งที่แจ้ง",
+                    address=f"{media.latitude:.5f}, {media.longitude:.5f}",
+                    latitude=media.latitude or 0.0,
+                    longitude=media.longitude or 0.0,
+                )
+            ]
+        if media is not None:
+            # LINE shows images only from a public https address: staff open evidence with /case.
+            text = f"📎 {media.caption or ''}".strip()
+            return [TextMessage(text=text, quickReply=None)]
+        return [TextMessage(text=reply.text[:5000] or "-", quickReply=self._quick_reply(reply.buttons))]
+
+    def _quick_reply(self, rows: list[list[Button]]) -> QuickReply | None:
+        buttons = [b for row in rows for b in row if b.kind != "contact"][:QUICK_REPLY_MAX]
+        if not buttons:
+            return None
+        items = []
+        for b in buttons:
+            label = b.label if len(b.label) <= LABEL_MAX else b.label[: LABEL_MAX - 1] + "…"
+            action: PostbackAction | LocationAction
+            if b.kind == "location":
+                action = LocationAction(label=label)
+            else:
+                action = PostbackAction(label=label, data=b.payload, displayText=b.label[:300])
+            items.append(QuickReplyItem(action=action))
+        return QuickReply(items=items)
+
+    def _fresh_token(self, chat_id: str) -> str | None:
+        token = self._tokens.get(chat_id)
+        if token is None or time.monotonic() - token[1] > REPLY_TOKEN_SECONDS:
+            return None
+        return token[0]
+
+    async def send(self, chat_id: str, reply: Reply) -> str | None:
+        messages = self.to_messages(reply)
+        async with AsyncApiClient(self._api_config) as client:
+            api = AsyncMessagingApi(client)
+            token = self._fresh_token(chat_id)
+            if token is not None:
+                self._tokens.pop(chat_id, None)  # a token is good for one call
+                try:
+                    response = await api.reply_message(
+                        ReplyMessageRequest(replyToken=token, messages=messages)
+                    )
+                    return _first_id(response)
+                except ApiException as exc:
+                    if exc.status != 400:
+                        raise self._translate(exc) from exc
+                    # expired or used after all: push instead
+            retry_key = str(uuid.uuid5(RETRY_NAMESPACE, reply.idempotency_key or reply.text))
+            try:
+                response = await api.push_message(
+                    PushMessageRequest(to=chat_id, messages=messages), x_line_retry_key=retry_key
+                )
+            except ApiException as exc:
+                if exc.status == 409:
+                    return None  # accepted before: a retry of a push that went through
+                raise await self._translate_async(exc) from exc
+            return _first_id(response)
+
+    def _translate(self, exc: ApiException) -> Exception:
+        if exc.status == 429:
+            return RetryLater(5)
+        if exc.status is not None and 400 <= exc.status < 500:
+            return PermanentFailure(f"LINE {exc.status}")
+        return ConnectionError(f"LINE {exc.status}")  # a server error: the outbox backs off and retries
+
+    async def _translate_async(self, exc: ApiException) -> Exception:
+        body = (exc.body or "") if isinstance(exc.body, str) else str(exc.body or "")
+        if exc.status == 429 and "monthly limit" in body.lower():
+            # The push quota is spent for the month: hold messages, say so once.
+            if not self._quota_reported:
+                self._quota_reported = True
+                log.error("LINE monthly push quota reached; messages wait until it is raised")
+                if self.on_quota is not None:
+                    await self.on_quota()
+            return RetryLater(3600)
+        return self._translate(exc)
+
+
+def _first_id(response: Any) -> str | None:
+    sent = getattr(response, "sent_messages", None) or []
+    return str(sent[0].id) if sent else None
