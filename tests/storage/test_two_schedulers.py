@@ -93,8 +93,8 @@ async def test_two_schedulers_on_one_database_send_each_reminder_once(pg_url: st
         ).scalar_one()
     assert keys == [
         "plan-digest:CM:2027-03-27",
-        "plan:CM:2570-6m:finance:d14",
-        "plan:CM:2570-6m:office:d14",
+        "plan:CM:2570-6m:2027-04-10:finance:d14",
+        "plan:CM:2570-6m:2027-04-10:office:d14",
     ]
     assert queued == 2  # the digest waits for a coordinators' chat; finance and office once each
     for db in (seed_db, first_db, second_db):
