@@ -139,9 +139,14 @@ async def run_server(
             await bot_app.process_update(Update.de_json(payload, bot_app.bot))
 
         inbox.handlers["telegram"] = handle_telegram
+    line_secret = await _attach_line(app, inbox) if s.line_enabled else ""
     scheduler = build_scheduler(app.services)
     web_app = build_web_app(
-        app.services, inbox, telegram_secret=secret, scheduler_alive=lambda: scheduler.running
+        app.services,
+        inbox,
+        telegram_secret=secret,
+        line_secret=line_secret,
+        scheduler_alive=lambda: scheduler.running,
     )
     runner = web.AppRunner(web_app)
     await runner.setup()

@@ -32,12 +32,20 @@ TELEGRAM_SECRET: web.AppKey[str] = web.AppKey("telegram_secret", str)
 LINE_SECRET: web.AppKey[str] = web.AppKey("line_secret", str)
 
 
-async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
+async def _read_body(request: web.Request) -> bytes | web.Response:
+    """The whole raw body, or 413 past 1 MB (checked before reading when the length is declared)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
+    try:
+        return await request.read()  # aiohttp stops at client_max_size
+    except web.HTTPRequestEntityTooLarge:
         return web.json_response({"error": "body too large"}, status=413)
+
+
+async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -66,9 +74,9 @@ async def telegram_webhook(request: web.Request) -> web.Response:
 async def line_webhook(request: web.Request) -> web.Response:
     from bot.channels.line import valid_signature
 
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        return web.json_response({"error": "body too large"}, status=413)
+    body = await _read_body(request)
+    if isinstance(body, web.Response):
+        return body
     signature = request.headers.get("X-Line-Signature", "")
     # the signature covers the raw bytes: check it before parsing anything
     if not signature or not valid_signature(body, signature, request.app[LINE_SECRET]):

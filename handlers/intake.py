@@ -275,6 +275,7 @@ async def handle_evidence(turn: Turn) -> None:
             "file_name": file.file_name,
             "mime_type": file.mime_type,
             "size": file.size,
+            "sha256": file.sha256,
         }
     )
     turn.reprompt(turn.text("intake.file_received", count=len(files), max=limits.max_files))

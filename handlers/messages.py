@@ -21,6 +21,8 @@ class FileRef:
     file_name: str | None = None
     mime_type: str | None = None
     size: int | None = None
+    # when the bytes are ours (fetched from LINE): their hash, also the stored file's name
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ async def submit_report(
                 file_unique_id=f.get("file_unique_id"),
                 mime_type=f.get("mime_type"),
                 size=f.get("size"),
+                sha256=f.get("sha256"),
             )
         )
     await append_event(

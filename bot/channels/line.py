@@ -52,6 +52,19 @@ def valid_signature(body: bytes, signature: str, channel_secret: str) -> bool:
     return hmac.compare_digest(base64.b64encode(digest), signature.encode())
 
 
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_label(label: str, limit: int = LABEL_MAX) -> str:
+    """LINE counts label length in UTF-16 units (an emoji is two): cut to fit, with an ellipsis."""
+    if _utf16_len(label) <= limit:
+        return label
+    while label and _utf16_len(label) > limit - 1:
+        label = label[:-1]
+    return label + "…"
+
+
 def chat_of(source: dict[str, Any]) -> tuple[str, str]:
     """(chat id, chat type) of an event's source: a user's chat, a group or a room."""
     kind = source.get("type")
@@ -125,7 +138,7 @@ class LineChannel:
             path.write_bytes(data)
         kind: Literal["photo", "document"] = "photo" if mtype == "image" else "document"
         mime = "image/jpeg" if kind == "photo" else None
-        return FileRef(kind, f"line:{sha}", sha, file_name, mime, len(data))
+        return FileRef(kind, f"line:{sha}", sha, file_name, mime, len(data), sha256=sha)
 
     # --- outgoing ---------------------------------------------------------------------
 
@@ -152,7 +165,7 @@ class LineChannel:
             return None
         items = []
         for b in buttons:
-            label = b.label if len(b.label) <= LABEL_MAX else b.label[: LABEL_MAX - 1] + "…"
+            label = fit_label(b.label)
             action: PostbackAction | LocationAction
             if b.kind == "location":
                 action = LocationAction(label=label)

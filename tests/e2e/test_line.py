@@ -1,0 +1,231 @@
+"""LINE end to end: signed webhooks into `damrongtham serve`, replies and pushes to a stand-in LINE API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from bot.app import App, build_app, run_server
+from bot.settings import Settings
+from storage import repositories as repo
+from storage.models import Attachment, Case
+from tests.e2e.fake_line_api import FakeLineApi
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LineBot:
+    api: FakeLineApi
+    app: App
+    webhook: str
+
+    async def send(self, event: dict) -> int:
+        return await self.api.post_webhook(self.webhook, [event])
+
+    async def expect(self, chat_id: str, before: int, text: str) -> str:
+        for _ in range(500):  # up to 10 s: a rate-limited push waits 5 s before its retry
+            texts = self.api.texts_to(chat_id)[before:]
+            if any(text in t for t in texts):
+                await asyncio.sleep(0.05)
+                return "\n".join(self.api.texts_to(chat_id)[before:])
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{text!r} not in {self.api.texts_to(chat_id)[before:]}")
+
+    def quick_reply(self, chat_id: str, label: str) -> str:
+        for message in reversed(self.api.messages_to(chat_id)):
+            items = (message.get("quickReply") or {}).get("items") or []
+            for item in items:
+                action = item["action"]
+                if label in action.get("label", "") or label in action.get("displayText", ""):
+                    return str(action["data"])
+        raise AssertionError(f"no quick reply {label!r}")
+
+    async def say(self, user: str, text: str, expect: str) -> str:
+        before = len(self.api.texts_to(user))
+        assert await self.send(self.api.make_event_text(user, text)) == 200
+        return await self.expect(user, before, expect)
+
+    async def press(self, user: str, label: str, expect: str) -> str:
+        before = len(self.api.texts_to(user))
+        assert await self.send(self.api.make_event_postback(user, self.quick_reply(user, label))) == 200
+        return await self.expect(user, before, expect)
+
+
+@pytest.fixture
+async def line(db_url: str, secret_key: str, tmp_path) -> AsyncIterator[LineBot]:  # type: ignore[no-untyped-def]
+    async with FakeLineApi() as api:
+        settings = Settings(
+            DATABASE_URL=db_url,
+            DAMRONGTHAM_SECRET_KEY=secret_key,
+            DAMRONGTHAM_DATA_DIR=str(tmp_path / "data"),
+            LINE_CHANNEL_SECRET=api.channel_secret,
+            LINE_CHANNEL_ACCESS_TOKEN=api.access_token,
+            LINE_API_BASE_URL=api.url,
+        )
+        app = await build_app(settings)
+        port = _free_port()
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(run_server(app, host="127.0.0.1", port=port, stop=stop, ready=ready))
+        await asyncio.wait_for(ready.wait(), 15)
+        yield LineBot(api, app, f"http://127.0.0.1:{port}/line/webhook")
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 15)
+        await app.close()
+
+
+async def _bind_group(bot: LineBot, division: str) -> str:
+    group = FakeLineApi.new_group_id()
+    d = bot.app.services.directory
+    async with bot.app.db.session() as s:
+        await repo.bind_chat(
+            s,
+            org_id=d.org_ids["CM"],
+            target=f"division:{division}",
+            division_id=d.division_ids[("CM", division)],
+            channel="line",
+            chat_id=group,
+            vault=bot.app.services.vault,
+        )
+        await s.commit()
+    return group
+
+
+async def test_a_citizen_reports_on_line_with_a_photo_and_a_location(line: LineBot) -> None:
+    api = line.api
+    office = await _bind_group(line, "office")
+    user = FakeLineApi.new_user_id()
+    welcome = await line.say(user, "/start", "กรุณาเลือกเรื่องที่ต้องการแจ้ง")
+    assert "ศูนย์ดำรงธรรม" in welcome
+    assert api.delivered[-1].via == "reply"  # the free reply token first
+    await line.press(user, "ร้องเรียน", "บุคลากร")
+    await line.press(user, "ไม่ใช่", "ส่วนราชการใด")
+    await line.press(user, "ข้าม", "ประเภท")
+    await line.press(user, "ถนน", "รายละเอียด")
+    await line.say(user, "ถนนสายแม่ริม-สะเมิงมีหลุมลึกหลายจุด อันตรายมาก", "เมื่อใด")
+    await line.press(user, "ข้าม", "ที่ใด")
+    before = len(api.texts_to(user))
+    await line.send(api.make_event_location(user, 18.9167, 98.9043))
+    await line.expect(user, before, "มีผู้เกี่ยวข้อง")
+    await line.press(user, "ข้าม", "หลักฐาน")
+    photo = b"\xff\xd8\xff\xe0 pothole photo bytes"
+    before = len(api.texts_to(user))
+    await line.send(api.make_event_image(user, "500001", content=photo))
+    await line.expect(user, before, "ได้รับไฟล์แล้ว (1/5)")
+    await line.press(user, "เสร็จแล้ว", "ไม่เปิดเผยชื่อ")
+    await line.press(user, "ไม่เปิดเผยชื่อ", "สรุป")
+    answer = await line.press(user, "ส่งเรื่อง", "รหัสติดตาม")
+    assert "CM-2569-000001" in answer or "CM-25" in answer
+    card = await api.wait_for_messages(office, 1)
+    assert "ถนนสายแม่ริม" in card[0]["text"] and user not in json.dumps(card, ensure_ascii=False)
+    assert any(m.get("type") == "location" for m in await api.wait_for_messages(office, 3))
+    sha = hashlib.sha256(photo).hexdigest()
+    async with line.app.db.session() as s:
+        attachment = (await s.execute(select(Attachment))).scalar_one()
+        assert attachment.sha256 == sha and attachment.channel == "line"
+        assert (await s.execute(select(Case.reporter_channel))).scalar_one() == "line"
+    stored = line.app.settings.data_dir / "files" / sha
+    assert stored.read_bytes() == photo  # kept: LINE deletes content after a while
+
+
+async def test_signatures_bodies_and_redeliveries(line: LineBot) -> None:
+    api = line.api
+    user = FakeLineApi.new_user_id()
+    event = api.make_event_text(user, "/start")
+    body = api.webhook_body([event])
+    good = api.sign(body)
+    async with aiohttp.ClientSession() as http:
+
+        async def post(data: bytes, headers: dict[str, str]) -> int:
+            async with http.post(
+                line.webhook, data=data, headers={"Content-Type": "application/json", **headers}
+            ) as r:
+                return r.status
+
+        tampered = bytearray(body)
+        tampered[-3] ^= 1
+        assert await post(bytes(tampered), {"x-line-signature": good}) == 401
+        reserialised = json.dumps(json.loads(body), indent=1).encode()
+        assert await post(reserialised, {"x-line-signature": good}) == 401
+        assert await post(body, {}) == 401
+        assert await post(b"{oops", {"x-line-signature": api.sign(b"{oops")}) == 400
+        huge = b'{"events": [], "x": "' + b"y" * (1024 * 1024) + b'"}'
+        assert await post(huge, {"x-line-signature": api.sign(huge)}) == 413
+        assert api.texts_to(user) == []
+        assert await post(body, {"x-line-signature": good}) == 200
+    await api.wait_for_messages(user, 1)
+    redelivered = api.redelivery(event)
+    assert await api.post_webhook(line.webhook, [redelivered]) == 200
+    await asyncio.sleep(0.5)
+    assert len(api.texts_to(user)) == 1  # handled once
+
+
+async def test_push_after_the_reply_token_expires_with_a_retry_key_never_twice(line: LineBot) -> None:
+    api = line.api
+    api.reply_token_ttl = 0  # every token has expired by the time we answer
+    user = FakeLineApi.new_user_id()
+    # the first push reaches LINE but the answer is lost: the retry carries the same key
+    api.fail_next("push", 1, status=500, processed=True)
+    await line.say(user, "/help", "วิธีใช้")
+    pushes = [d for d in api.delivered if d.to == user]
+    assert pushes and all(d.via == "push" and d.retry_key for d in pushes)
+    await asyncio.sleep(2.5)  # the outbox retries; LINE answers 409 for the accepted key
+    assert api.texts_to(user).count(api.texts_to(user)[0]) == 1
+    assert any(c.status == 409 for c in api.calls_of("push"))
+
+
+async def test_a_rate_limited_push_is_retried_without_loss(line: LineBot) -> None:
+    api = line.api
+    api.reply_token_ttl = 0
+    user = FakeLineApi.new_user_id()
+    api.fail_next("push", 1, status=429)
+    text = await line.say(user, "/privacy", "ความเป็นส่วนตัว")
+    assert "ความเป็นส่วนตัว" in text
+    assert len(api.texts_to(user)) == 1
+
+
+async def test_staff_in_a_line_group_accept_from_quick_replies(line: LineBot) -> None:
+    from storage.staff import add_staff
+
+    api = line.api
+    personnel = await _bind_group(line, "personnel")
+    officer = FakeLineApi.new_user_id()
+    d = line.app.services.directory
+    async with line.app.db.session() as s:
+        await add_staff(s, org_id=d.org_ids["CM"], channel="line", user_id=officer, role="staff",
+                        division_id=d.division_ids[("CM", "personnel")], display_name="วิไล")  # fmt: skip
+        await s.commit()
+    user = FakeLineApi.new_user_id()
+    await line.say(user, "/start", "กรุณาเลือก")
+    for label, expect in (
+        ("ร้องเรียน", "บุคลากร"),
+        ("ใช่", "ส่วนราชการใด"),
+        ("ข้าม", "ประเภท"),
+        ("บริการ", "รายละเอียด"),
+    ):
+        await line.press(user, label, expect)
+    await line.say(user, "เจ้าหน้าที่พูดจาไม่สุภาพกับผู้มาติดต่อ", "เมื่อใด")
+    for label, expect in (("ข้าม", "ที่ใด"), ("ข้าม", "ผู้เกี่ยวข้อง"), ("ข้าม", "หลักฐาน"), ("ข้าม", "ไม่เปิดเผยชื่อ"),
+                          ("ไม่เปิดเผยชื่อ", "สรุป"), ("ส่งเรื่อง", "รหัสติดตาม")):  # fmt: skip
+        await line.press(user, label, expect)
+    await api.wait_for_messages(personnel, 1)
+    accept = line.quick_reply(personnel, "รับเรื่อง")
+    stranger = FakeLineApi.new_user_id()
+    await line.send(api.make_event_postback(stranger, accept, group_id=personnel))
+    await line.expect(personnel, 0, "ไม่มีสิทธิ์")
+    await line.send(api.make_event_postback(officer, accept, group_id=personnel))
+    await line.expect(user, 0, "ได้รับการตอบรับแล้ว")
