@@ -93,6 +93,8 @@ class LineChannel:
         self.on_quota = on_quota
         self._tokens: dict[str, tuple[str, float]] = {}
         self._quota_reported = False
+        # long button lists shown a page at a time: the last such list per chat
+        self._pages: dict[str, Reply] = {}
 
     # --- incoming ---------------------------------------------------------------------
 
@@ -111,7 +113,11 @@ class LineChannel:
         }
         kind = event.get("type")
         if kind == "postback":
-            return Incoming(**base, payload=str((event.get("postback") or {}).get("data", "")))
+            data = str((event.get("postback") or {}).get("data", ""))
+            if data.startswith("lp.") and data[3:].isdigit():
+                await self._next_page(chat_id, int(data[3:]))
+                return None
+            return Incoming(**base, payload=data)
         if kind == "follow":
             return Incoming(**base, text="/start")
         if kind != "message":
@@ -159,6 +165,23 @@ class LineChannel:
             return [TextMessage(text=text, quickReply=None)]
         return [TextMessage(text=reply.text[:5000] or "-", quickReply=self._quick_reply(reply.buttons))]
 
+    def _page(self, chat_id: str, reply: Reply, page: int) -> Reply:
+        """A list longer than LINE's 13 quick replies: 12 per page and a "more" button."""
+        buttons = [b for row in reply.buttons for b in row if b.kind != "contact"]
+        if len(buttons) <= QUICK_REPLY_MAX:
+            return reply
+        self._pages[chat_id] = reply
+        per = QUICK_REPLY_MAX - 1
+        shown = buttons[page * per : (page + 1) * per]
+        more = (page + 1) * per < len(buttons)
+        rows = [[b] for b in shown] + ([[Button("ถัดไป / More ›", f"lp.{page + 1}")]] if more else [])
+        return Reply(text=reply.text, buttons=rows, idempotency_key=f"{reply.idempotency_key}-p{page}")
+
+    async def _next_page(self, chat_id: str, page: int) -> None:
+        reply = self._pages.get(chat_id)
+        if reply is not None:
+            await self.send(chat_id, reply, page=page)
+
     def _quick_reply(self, rows: list[list[Button]]) -> QuickReply | None:
         buttons = [b for row in rows for b in row if b.kind != "contact"][:QUICK_REPLY_MAX]
         if not buttons:
@@ -180,7 +203,8 @@ class LineChannel:
             return None
         return token[0]
 
-    async def send(self, chat_id: str, reply: Reply) -> str | None:
+    async def send(self, chat_id: str, reply: Reply, *, page: int = 0) -> str | None:
+        reply = self._page(chat_id, reply, page)
         messages = self.to_messages(reply)
         async with AsyncApiClient(self._api_config) as client:
             api = AsyncMessagingApi(client)
@@ -230,3 +254,40 @@ class LineChannel:
 def _first_id(response: Any) -> str | None:
     sent = getattr(response, "sent_messages", None) or []
     return str(sent[0].id) if sent else None
+
+
+RICH_MENU_AREAS = ("m.corruption", "m.grievance", "m.track", "m.lang")  # left to right, as in the image
+
+
+async def setup_rich_menu(
+    *, access_token: str, api_base_url: str, data_api_base_url: str, image: bytes
+) -> str:
+    """Create the default rich menu (report corruption, file a grievance, track, language)."""
+    from linebot.v3.messaging import RichMenuArea, RichMenuBounds, RichMenuRequest, RichMenuSize
+
+    width, height = 2500, 843
+    cell = width // len(RICH_MENU_AREAS)
+    areas = [
+        RichMenuArea(
+            bounds=RichMenuBounds(x=i * cell, y=0, width=cell, height=height),
+            action=PostbackAction(label=data.removeprefix("m."), data=data),
+        )
+        for i, data in enumerate(RICH_MENU_AREAS)
+    ]
+    request = RichMenuRequest(
+        size=RichMenuSize(width=width, height=height),
+        selected=True,
+        name="damrongtham-main",
+        chatBarText="เมนู / Menu",
+        areas=areas,
+    )
+    async with AsyncApiClient(Configuration(host=api_base_url, access_token=access_token)) as client:
+        menu_id = str((await AsyncMessagingApi(client).create_rich_menu(request)).rich_menu_id)
+    async with AsyncApiClient(Configuration(host=data_api_base_url, access_token=access_token)) as client:
+        # the SDK sends no content type of its own for the image
+        await AsyncMessagingApiBlob(client).set_rich_menu_image(
+            menu_id, image, _headers={"Content-Type": "image/png"}
+        )
+    async with AsyncApiClient(Configuration(host=api_base_url, access_token=access_token)) as client:
+        await AsyncMessagingApi(client).set_default_rich_menu(menu_id)
+    return menu_id

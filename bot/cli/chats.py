@@ -28,8 +28,8 @@ def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: 
     org = pick_org(orgs, org_code)
     if target_code is not None and target_code not in org.division_codes():
         raise fail(f"Unknown division {target_code!r}; known: {', '.join(org.division_codes())}.")
-    if channel not in ("telegram", "console"):
-        raise fail(f"Unknown channel {channel!r}; use telegram.")
+    if channel not in ("telegram", "line", "console"):
+        raise fail(f"Unknown channel {channel!r}; use telegram or line.")
     target = f"division:{target_code}" if target_code else "coordinators"
 
     async def main() -> int:

@@ -29,6 +29,7 @@ cases_app = typer.Typer(help="Case records.", no_args_is_help=True)
 plan_app = typer.Typer(help="The anti-corruption action plan's items.", no_args_is_help=True)
 progress_app = typer.Typer(help="Progress reports on plan items.", no_args_is_help=True)
 telegram_app = typer.Typer(help="Telegram webhook set-up.", no_args_is_help=True)
+line_app = typer.Typer(help="LINE Official Account set-up.", no_args_is_help=True)
 round_app = typer.Typer(help="Reporting rounds (6- and 12-month) and their summaries.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
@@ -42,6 +43,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(progress_app, name="progress")
 app.add_typer(round_app, name="round")
 app.add_typer(telegram_app, name="telegram")
+app.add_typer(line_app, name="line")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
 ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]

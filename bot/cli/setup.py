@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +15,7 @@ from bot.cli.common import (
     config_app,
     db_app,
     fail,
+    line_app,
     load_orgs,
     load_settings,
     run_async,
@@ -99,11 +101,16 @@ def serve(
     """The webhook server: POST /telegram/webhook, GET /healthz, GET /metrics."""
     settings = load_settings()
     load_orgs(settings)
-    if settings.telegram_bot_token:
-        try:
-            settings.webhook_secret()  # fail before starting anything
-        except SettingsError as exc:
-            raise fail(str(exc)) from exc
+    try:  # fail before starting anything
+        settings.resolved_secret_key()
+        if settings.telegram_bot_token:
+            settings.webhook_secret()
+        if settings.line_enabled:
+            settings.line_credentials()
+        if settings.env == "production" and not (settings.telegram_bot_token or settings.line_enabled):
+            raise SettingsError("production needs TELEGRAM_BOT_TOKEN or the LINE_CHANNEL_* settings")
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
 
     async def main() -> None:
         from bot.app import build_app, run_server
@@ -137,6 +144,30 @@ def telegram_set_webhook(url: str) -> None:
 
     run_async(main())
     typer.echo(f"Webhook set to {url}.")
+
+
+@line_app.command("setup")
+def line_setup() -> None:
+    """Create the LINE rich menu (report corruption, file a grievance, track my case, language)."""
+    from importlib import resources
+
+    from bot.channels.line import setup_rich_menu
+
+    settings = load_settings()
+    try:
+        _secret, token = settings.line_credentials()
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
+    image = (resources.files("bot") / "assets" / "richmenu.png").read_bytes()
+    menu_id = asyncio.run(
+        setup_rich_menu(
+            access_token=token,
+            api_base_url=settings.line_api_base_url,
+            data_api_base_url=settings.line_data_api_base_url,
+            image=image,
+        )
+    )
+    typer.echo(f"Rich menu {menu_id} created and set as the default.")
 
 
 @secret_app.command("generate")

@@ -229,3 +229,78 @@ async def test_staff_in_a_line_group_accept_from_quick_replies(line: LineBot) ->
     await line.expect(personnel, 0, "ไม่มีสิทธิ์")
     await line.send(api.make_event_postback(officer, accept, group_id=personnel))
     await line.expect(user, 0, "ได้รับการตอบรับแล้ว")
+
+
+async def test_rich_menu_shortcuts_start_the_flow(line: LineBot) -> None:
+    api = line.api
+    user = FakeLineApi.new_user_id()
+    assert await line.send(api.make_event_postback(user, "m.grievance")) == 200
+    await line.expect(user, 0, "เกี่ยวข้องกับบุคลากร")
+    before = len(api.texts_to(user))
+    assert await line.send(api.make_event_postback(user, "m.lang")) == 200
+    await line.expect(user, before, "ยังกรอกไม่เสร็จ")  # a report in progress is never dropped
+
+
+async def test_long_lists_are_shown_a_page_at_a_time(line: LineBot) -> None:
+    from handlers.messages import Button, Reply
+
+    api = line.api
+    user = FakeLineApi.new_user_id()
+    sender = line.app.dispatcher.senders["line"]
+    buttons = [[Button(f"รายการ {n}", f"p.i.{n}.2570.6m")] for n in range(1, 21)]
+    await sender.send(user, Reply(text="เลือกรายการ", buttons=buttons, idempotency_key="list-1"))
+    first = (await api.wait_for_messages(user, 1))[-1]["quickReply"]["items"]
+    assert len(first) == 13 and first[-1]["action"]["data"] == "lp.1"
+    assert await line.send(api.make_event_postback(user, "lp.1")) == 200
+    second = (await api.wait_for_messages(user, 2))[-1]["quickReply"]["items"]
+    assert [i["action"]["label"] for i in second] == [f"รายการ {n}" for n in range(13, 21)]
+
+
+async def test_line_setup_creates_the_rich_menu(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    async with FakeLineApi() as api:
+        monkeypatch.setenv("LINE_CHANNEL_SECRET", api.channel_secret)
+        monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", api.access_token)
+        monkeypatch.setenv("LINE_API_BASE_URL", api.url)
+        result = await asyncio.to_thread(CliRunner().invoke, app, ["line", "setup"])
+        assert result.exit_code == 0, result.output
+        menu_id = api.default_rich_menu_id
+        assert menu_id and api.rich_menu_images[menu_id].content_type == "image/png"
+        areas = api.rich_menus[menu_id]["areas"]
+        assert [a["action"]["data"] for a in areas] == ["m.corruption", "m.grievance", "m.track", "m.lang"]
+
+
+def test_production_refuses_placeholder_line_secrets(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.setenv("DAMRONGTHAM_ENV", "production")
+    monkeypatch.setenv("DAMRONGTHAM_SECRET_KEY", "x" * 10)
+    monkeypatch.setenv("LINE_CHANNEL_SECRET", "change-me")
+    monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", "token")
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "DAMRONGTHAM_SECRET_KEY" in result.output or "LINE_CHANNEL_SECRET" in result.output
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("DAMRONGTHAM_SECRET_KEY", Fernet.generate_key().decode())
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2 and "LINE_CHANNEL_SECRET" in result.output
+
+
+async def test_a_line_group_binds_itself_with_a_one_time_code(line: LineBot) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from storage.staff import create_code
+
+    async with line.app.db.session() as s:
+        code = await create_code(s, org_id=1, purpose="bind", target="division:finance", role="staff",
+                                 now=datetime.now(UTC), ttl=timedelta(days=1))  # fmt: skip
+        await s.commit()
+    group, member = FakeLineApi.new_group_id(), FakeLineApi.new_user_id()
+    assert await line.send(line.api.make_event_text(member, f"/bind {code}", group_id=group)) == 200
+    await line.expect(group, 0, "แชตนี้จะรับเรื่องของกองคลัง")
