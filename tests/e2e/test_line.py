@@ -304,3 +304,56 @@ async def test_a_line_group_binds_itself_with_a_one_time_code(line: LineBot) -> 
     group, member = FakeLineApi.new_group_id(), FakeLineApi.new_user_id()
     assert await line.send(line.api.make_event_text(member, f"/bind {code}", group_id=group)) == 200
     await line.expect(group, 0, "แชตนี้จะรับเรื่องของกองคลัง")
+
+
+async def test_a_document_is_fetched_and_kept_too(line: LineBot) -> None:
+    api = line.api
+    user = FakeLineApi.new_user_id()
+    for what, expect in (("/start", "กรุณาเลือก"),):
+        await line.say(user, what, expect)
+    for label, expect in (
+        ("ร้องเรียน", "บุคลากร"),
+        ("ไม่ใช่", "ส่วนราชการใด"),
+        ("ข้าม", "ประเภท"),
+        ("น้ำ", "รายละเอียด"),
+    ):
+        await line.press(user, label, expect)
+    await line.say(user, "น้ำประปาขุ่นมากหลายวันแล้ว", "เมื่อใด")
+    await line.press(user, "ข้าม", "ที่ใด")
+    await line.press(user, "ข้าม", "ผู้เกี่ยวข้อง")
+    await line.press(user, "ข้าม", "หลักฐาน")
+    pdf = b"%PDF-1.4 water test report"
+    before = len(api.texts_to(user))
+    await line.send(api.make_event_file(user, "600001", "water-test.pdf", len(pdf), content=pdf))
+    await line.expect(user, before, "ได้รับไฟล์แล้ว (1/5)")
+    assert (line.app.settings.data_dir / "files" / hashlib.sha256(pdf).hexdigest()).read_bytes() == pdf
+
+
+async def test_the_monthly_quota_is_reported_once_and_messages_wait(line: LineBot, caplog) -> None:  # type: ignore[no-untyped-def]
+    from storage.models import OutboxMessage
+
+    api = line.api
+    api.reply_token_ttl = 0
+    api.quota_limit = 0  # every push is over the monthly limit
+    coordinators = FakeLineApi.new_group_id()
+    d = line.app.services.directory
+    async with line.app.db.session() as s:
+        await repo.bind_chat(
+            s,
+            org_id=d.org_ids["CM"],
+            target="coordinators",
+            division_id=None,
+            channel="line",
+            chat_id=coordinators,
+            vault=line.app.services.vault,
+        )
+        await s.commit()
+    for _ in range(2):
+        user = FakeLineApi.new_user_id()
+        assert await line.send(api.make_event_text(user, "/help")) == 200
+    await asyncio.sleep(1.5)
+    assert caplog.text.count("LINE monthly push quota reached") == 1
+    async with line.app.db.session() as s:
+        rows = (await s.execute(select(OutboxMessage.kind, OutboxMessage.status))).all()
+    assert ("alert", "pending") in rows  # the coordinators are told (once LINE lets messages through)
+    assert all(status in ("pending", "sending") for _, status in rows)  # nothing dropped

@@ -126,3 +126,19 @@ def test_serving_needs_a_real_webhook_secret(monkeypatch) -> None:  # type: igno
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "change-me")
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 2 and "TELEGRAM_WEBHOOK_SECRET" in result.output
+
+
+async def test_set_webhook_registers_the_url_with_the_secret(api: FakeBotApi, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", api.token)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", api.base_url)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["telegram", "set-webhook", "https://desk.example.org/telegram/webhook"]
+    )
+    assert result.exit_code == 0, result.output
+    call = (await api.wait_for_call("setWebhook")).params
+    assert call["url"] == "https://desk.example.org/telegram/webhook" and call["secret_token"] == SECRET
