@@ -167,6 +167,13 @@ class PlanConfig(_Strict):
         return next(d for d in self.dimensions if d.number == number)
 
 
+class PrivacyConfig(_Strict):
+    """PDPA: how long a closed case keeps its reporter's personal data, and abuse limits."""
+
+    retention_days: int = Field(default=5 * 365, ge=30, le=20 * 365)
+    max_reports_per_day: int = Field(default=5, ge=1, le=100)
+
+
 class OrgConfig(_Strict):
     code: str
     name_th: str = Field(min_length=1)
@@ -181,6 +188,7 @@ class OrgConfig(_Strict):
     deadlines: Deadlines = Deadlines()
     intake: IntakeLimits = IntakeLimits()
     plan: PlanConfig
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @field_validator("code")
     @classmethod

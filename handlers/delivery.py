@@ -96,8 +96,10 @@ async def queue_for(
 async def notify_reporter(
     session: AsyncSession, services: Services, case: Case, reply: Reply, *, now: datetime
 ) -> None:
-    """To the chat the case was reported from, anonymous or not."""
-    chat_id = services.vault.decrypt(case.reporter_enc)["chat_id"]
+    """To the chat the case was reported from, anonymous or not (unless erased under the PDPA)."""
+    chat_id = services.vault.decrypt(case.reporter_enc).get("chat_id")
+    if chat_id is None:
+        return
     await queue_message(
         session,
         services.vault,

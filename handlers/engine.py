@@ -10,7 +10,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.i18n import LANGUAGES, t
-from handlers import intake, progress, reporter_cases, staff
+from handlers import intake, privacy, progress, reporter_cases, staff
 from handlers.messages import Incoming, Reply
 from handlers.tracking import TRACK_STEP, check_reference, show_my_cases
 from handlers.turn import Services, Step, Turn
@@ -21,7 +21,7 @@ from storage.outbox import queue_message
 log = logging.getLogger(__name__)
 
 STEPS: dict[str, Step] = {**intake.STEPS, **reporter_cases.STEPS, "track": TRACK_STEP}
-PRIVATE_COMMANDS = {"start", "help", "lang", "privacy", "cancel", "status"}
+PRIVATE_COMMANDS = {"start", "help", "lang", "privacy", "cancel", "status", "mydata"}
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,8 @@ class Engine:
             return await reporter_cases.press(turn)
         if inc.payload is not None and inc.payload.startswith("m."):
             return await self._menu_shortcut(turn, inc.payload[2:])
+        if inc.payload == "x.erase":
+            return await privacy.erase_mine(turn)
         if command is not None:
             return await self._command(turn, *command)
         if inc.payload is not None and inc.payload.startswith("L."):
@@ -246,6 +248,8 @@ class Engine:
             return turn.replies.append(intake.language_prompt(turn))
         if name in ("help", "privacy"):
             turn.say(f"{name}.text")
+        elif name == "mydata":
+            await privacy.my_data(turn)
         elif name == "status":
             if len(args) >= 2:
                 await check_reference(turn, args[0], " ".join(args[1:]))

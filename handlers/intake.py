@@ -359,6 +359,12 @@ async def handle_summary(turn: Turn) -> None:
     if turn.pressed != "submit":
         return turn.fail("errors.use_buttons")
     inc = turn.incoming
+    from handlers.privacy import too_many_reports
+
+    reporter_key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
+    if await too_many_reports(turn.session, turn.org, reporter_key, turn.now):
+        # the draft is kept: it can be sent tomorrow
+        return turn.fail("privacy.too_many", limit=turn.org.privacy.max_reports_per_day)
     result = await submit_report(
         turn.session,
         turn.services,

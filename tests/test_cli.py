@@ -149,3 +149,10 @@ def test_staff_add_list_remove_and_invite_codes() -> None:
     assert invite.exit_code == 0 and "/join " in invite.output
     bind = runner.invoke(app, ["division", "bind-code", "finance"])
     assert bind.exit_code == 0 and "/bind " in bind.output
+
+
+def test_privacy_purge_dry_run_changes_nothing() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["privacy", "purge", "--dry-run"])
+    assert result.exit_code == 0 and "0 case(s): personal data would be erased." in result.output
+    assert "0 case(s): personal data erased." in runner.invoke(app, ["privacy", "purge"]).output

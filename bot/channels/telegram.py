@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-COMMANDS = ("start", "status", "cancel", "help", "lang", "privacy")
+COMMANDS = ("start", "status", "cancel", "help", "lang", "privacy", "mydata")
 STAFF_COMMANDS = ("cases", "case", "progress", "summary", "bind")
 UNSUPPORTED = ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game")
 

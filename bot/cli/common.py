@@ -30,6 +30,7 @@ plan_app = typer.Typer(help="The anti-corruption action plan's items.", no_args_
 progress_app = typer.Typer(help="Progress reports on plan items.", no_args_is_help=True)
 telegram_app = typer.Typer(help="Telegram webhook set-up.", no_args_is_help=True)
 line_app = typer.Typer(help="LINE Official Account set-up.", no_args_is_help=True)
+privacy_app = typer.Typer(help="PDPA: retention of personal data.", no_args_is_help=True)
 round_app = typer.Typer(help="Reporting rounds (6- and 12-month) and their summaries.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
@@ -44,6 +45,7 @@ app.add_typer(progress_app, name="progress")
 app.add_typer(round_app, name="round")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(line_app, name="line")
+app.add_typer(privacy_app, name="privacy")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
 ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +20,7 @@ from bot.cli.common import (
     load_settings,
     output_path,
     pick_org,
+    privacy_app,
     with_db,
 )
 from bot.org_config import Organisations, OrgConfig
@@ -126,3 +127,43 @@ def audit_verify() -> None:
         typer.echo(f"Audit chain intact: {report.length} events.")
 
     asyncio.run(main())
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be erased.")] = False,
+    org: OrgOption = None,
+) -> None:
+    """Erase reporters' personal data from cases closed longer ago than the retention period."""
+    from handlers.privacy import due_for_purge, erase_personal_data
+
+    settings = load_settings()
+    orgs = load_orgs(settings)
+    chosen = [pick_org(orgs, org)] if org or orgs.single else orgs.all
+
+    async def main() -> list[str]:
+        from handlers.turn import Services
+
+        db, directory, vault = await with_db(settings, orgs)
+        services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
+        lines = []
+        try:
+            async with db.session() as session:
+                now = datetime.now(UTC)
+                for o in chosen:
+                    for case in await due_for_purge(session, o, directory.org_ids[o.code], now):
+                        closed = case.closed_at.date().isoformat() if case.closed_at else "?"
+                        lines.append(f"{case.reference}  closed {closed}")
+                        if not dry_run:
+                            await erase_personal_data(session, services, case, reason="retention", now=now)
+                if not dry_run:
+                    await session.commit()
+        finally:
+            await db.dispose()
+        return lines
+
+    lines = asyncio.run(main())
+    for line in lines:
+        typer.echo(line)
+    verb = "would be erased" if dry_run else "erased"
+    typer.echo(f"{len(lines)} case(s): personal data {verb}.")
