@@ -189,7 +189,12 @@ async def test_commands_are_registered_in_thai_and_english(bot: RunningBot) -> N
     thai = {c["command"]: c["description"] for c in bot.api.get_commands("th")}
     english = {c["command"]: c["description"] for c in bot.api.get_commands("en")}
     default = {c["command"] for c in bot.api.get_commands("")}
-    assert set(thai) == set(english) == default == {"start", "status", "cancel", "help", "lang", "privacy"}
+    assert (
+        set(thai)
+        == set(english)
+        == default
+        == {"start", "status", "cancel", "help", "lang", "privacy", "mydata"}
+    )
     assert thai["status"] == "ติดตามเรื่อง" and english["status"] == "Track your reports"
     groups = {c["command"] for c in bot.api.get_commands("th", scope={"type": "all_group_chats"})}
     assert groups == {"cases", "case", "progress", "summary", "bind"}
