@@ -74,7 +74,7 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
     tg.attach_engine(application, app.engine)
     overall, private, group = s.rate_limits()
     throttle = Throttle(overall=overall, private=private, group=group)
-    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle)
+    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, s.data_dir / "files")
     loop = asyncio.get_running_loop()
     signals = []
     if stop is None:
@@ -119,7 +119,7 @@ async def run_server(
     from bot.web import build_web_app
 
     s = app.settings
-    inbox = Inbox(app.db, app.services.vault)
+    inbox = Inbox(app.db, app.services.vault, metrics=app.services.metrics)
     application = None
     secret = ""
     if s.telegram_bot_token:
@@ -130,7 +130,7 @@ async def run_server(
         tg.attach_engine(application, app.engine)
         overall, private, group = s.rate_limits()
         throttle = Throttle(overall=overall, private=private, group=group)
-        app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle)
+        app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, s.data_dir / "files")
         await application.initialize()
         await tg.register_commands(application)
         bot_app = application
@@ -146,6 +146,7 @@ async def run_server(
         inbox,
         telegram_secret=secret,
         line_secret=line_secret,
+        files_dir=s.data_dir / "files",
         scheduler_alive=lambda: scheduler.running,
     )
     runner = web.AppRunner(web_app)
@@ -175,6 +176,7 @@ async def run_server(
 async def _attach_line(app: App, inbox: Inbox) -> str:
     """LINE events go through the inbox to the engine; the outbox sends through LINE's API."""
     from bot.channels.line import CHANNEL, LineChannel
+    from bot.web import signed_file_url
 
     s = app.settings
     secret, token = s.line_credentials()
@@ -188,6 +190,9 @@ async def _attach_line(app: App, inbox: Inbox) -> str:
         data_api_base_url=s.line_data_api_base_url,
         files_dir=s.data_dir / "files",
         on_quota=quota_spent,
+        file_url=(lambda sha: signed_file_url(app.services, s.public_url, sha))
+        if s.public_url
+        else (lambda _: None),
     )
     app.dispatcher.senders[CHANNEL] = line
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.metrics import Metrics
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database
@@ -22,10 +23,18 @@ MAX_ATTEMPTS = 5
 
 
 class Inbox:
-    def __init__(self, db: Database, vault: Vault, handlers: dict[str, Handler] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        handlers: dict[str, Handler] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.db, self.vault = db, vault
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self._wake = asyncio.Event()
+        self.metrics = metrics or Metrics()
+        self.failures = 0  # consecutive: the run loop backs off while an event keeps failing
 
     async def store(self, channel: str, event_key: str, payload: dict[str, Any]) -> bool:
         """Keep a delivery; False when the same event was stored before (a redelivery)."""
@@ -68,17 +77,31 @@ class Inbox:
             try:
                 await handler(self.vault.decrypt(row.payload_enc))
             except Exception:
+                self.failures += 1
+                self.metrics.errors["inbox"] += 1
+                if row.attempts + 1 >= MAX_ATTEMPTS:
+                    # a poison event must not hold every later one back for ever: set it aside
+                    log.error(
+                        "webhook event set aside after %d attempts",
+                        MAX_ATTEMPTS,
+                        extra={"channel": row.channel},
+                    )
+                    await self._mark(row.id, processed=True, dead=True)
+                    continue
                 log.exception("webhook event failed; it will be tried again", extra={"channel": row.channel})
                 await self._mark(row.id, processed=False)
-                continue
+                break  # later events wait, so each chat keeps its order
+            self.failures = 0
             await self._mark(row.id, processed=True)
             done += 1
         return done
 
-    async def _mark(self, row_id: int | None, *, processed: bool) -> None:
+    async def _mark(self, row_id: int | None, *, processed: bool, dead: bool = False) -> None:
         async with self.db.session() as session:
             row = await session.get(InboxEvent, row_id)
             assert row is not None
+            if dead:
+                row.attempts = MAX_ATTEMPTS
             if processed:
                 row.processed_at = datetime.now(UTC)
                 row.payload_enc = self.vault.encrypt({})  # handled: keep no message content
@@ -89,10 +112,13 @@ class Inbox:
     async def run(self, *, idle_seconds: float = 1.0) -> None:
         while True:
             try:
-                if await self.handle_pending():
+                if await self.handle_pending() and not self.failures:
                     continue
             except Exception:
                 log.exception("inbox pass failed; retrying shortly")
+            wait = min(2.0**self.failures, 60.0) if self.failures else idle_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+                await asyncio.wait_for(
+                    self._wake.wait() if not self.failures else asyncio.sleep(wait), timeout=wait
+                )
             self._wake.clear()

@@ -25,7 +25,8 @@ from storage.models import CardMessage, ChatBinding, OutboxMessage
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)  # a claimed message not confirmed by then is sent again
-MAX_ATTEMPTS = 10
+# transient failures are retried this long (LINE keeps a retry key for 24 hours); then coordinators hear
+GIVE_UP_AFTER = timedelta(hours=24)
 
 
 class RetryLater(Exception):
@@ -185,14 +186,19 @@ class OutboxDispatcher:
         except Exception as exc:
             held.add((row.channel, chat_id))
             attempts = row.attempts + 1
+            give_up = self.clock() - row.created_at > GIVE_UP_AFTER
             await self._update(
                 row,
-                status="failed" if attempts >= MAX_ATTEMPTS else "pending",
+                status="failed" if give_up else "pending",
                 attempts=attempts,
                 next_attempt_at=self.clock() + timedelta(seconds=min(2**attempts, 300)),
                 last_error=f"{type(exc).__name__}: {exc}"[:300],
             )
             log.warning("outbox send failed (attempt %d)", attempts, extra={"outbox_id": row.id})
+            if give_up:
+                self.metrics.errors["outbox_gave_up"] += 1
+                if self.on_undeliverable is not None:
+                    await self.on_undeliverable(row)
             return 0
         self.metrics.messages_sent[row.channel] += 1
         # The payload may hold a tracking code: keep it no longer than needed.

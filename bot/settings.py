@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path("data")
-PLACEHOLDERS = {"", "change-me", "changeme", "secret", "placeholder", "xxx"}
+PLACEHOLDERS = {"", "change-me", "changeme", "secret", "placeholder", "xxx", "token"}
+WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # what Telegram accepts
+LINE_SECRET_RE = re.compile(r"^[0-9a-f]{32}$")
+TELEGRAM_TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 
 
 class SettingsError(RuntimeError):
@@ -34,6 +38,8 @@ class Settings(BaseSettings):
     line_channel_secret: str = Field(default="", alias="LINE_CHANNEL_SECRET")
     line_channel_access_token: str = Field(default="", alias="LINE_CHANNEL_ACCESS_TOKEN")
     line_api_base_url: str = Field(default="https://api.line.me", alias="LINE_API_BASE_URL")
+    # https address of `damrongtham serve` (LINE shows images only from a public https URL)
+    public_url: str = Field(default="", alias="DAMRONGTHAM_PUBLIC_URL")
     config_path: str = Field(default="", alias="DAMRONGTHAM_CONFIG")
     secret_key: str = Field(default="", alias="DAMRONGTHAM_SECRET_KEY")
     # Telegram's sending limits as count/seconds: overall, per private chat, per group
@@ -45,7 +51,7 @@ class Settings(BaseSettings):
     def webhook_secret(self) -> str:
         """The Telegram webhook secret; required (and no placeholder) to serve the webhook."""
         secret = self.telegram_webhook_secret.strip()
-        if not secret or secret.lower() in PLACEHOLDERS or len(secret) < 16:
+        if not secret or secret.lower() in PLACEHOLDERS or not WEBHOOK_SECRET_RE.match(secret):
             raise SettingsError(
                 "TELEGRAM_WEBHOOK_SECRET must be set to a random string of at least 16 characters "
                 "(letters, digits, _ or -) to receive Telegram's webhook; generate one with: "
@@ -65,7 +71,19 @@ class Settings(BaseSettings):
                 raise SettingsError(
                     f"{name} is missing or a placeholder; copy it from the LINE Developers console."
                 )
+        # production: the real formats, so a copied example never starts a live service
+        if self.env == "production" and (not LINE_SECRET_RE.match(secret) or len(token) < 100):
+            raise SettingsError(
+                "LINE_CHANNEL_SECRET (32 hex digits) or LINE_CHANNEL_ACCESS_TOKEN (a long-lived token) "
+                "does not look real; copy them from the LINE Developers console."
+            )
         return secret, token
+
+    def check_telegram_token(self) -> None:
+        if self.env == "production" and not TELEGRAM_TOKEN_RE.match(self.telegram_bot_token.strip()):
+            raise SettingsError(
+                "TELEGRAM_BOT_TOKEN does not look like a token from @BotFather (digits:letters)."
+            )
 
     @property
     def line_data_api_base_url(self) -> str:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,7 @@ INBOX: web.AppKey[Inbox] = web.AppKey("inbox", Inbox)
 SCHEDULER_ALIVE: web.AppKey[Callable[[], bool]] = web.AppKey("scheduler_alive", Callable[[], bool])  # type: ignore[arg-type]
 TELEGRAM_SECRET: web.AppKey[str] = web.AppKey("telegram_secret", str)
 LINE_SECRET: web.AppKey[str] = web.AppKey("line_secret", str)
+FILES_DIR: web.AppKey[Path] = web.AppKey("files_dir", Path)
 
 
 async def _read_body(request: web.Request) -> bytes | web.Response:
@@ -99,6 +101,27 @@ async def line_webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+def signed_file_url(services: Services, public_url: str, sha: str, *, days: int = 30) -> str:
+    expires = int(time.time()) + days * 86400
+    signature = services.vault.lookup_key("file", sha, str(expires))
+    return f"{public_url.rstrip('/')}/files/{sha}?exp={expires}&sig={signature}"
+
+
+async def stored_file(request: web.Request) -> web.StreamResponse:
+    """Evidence we hold, for LINE's image messages: only with a valid, unexpired signature."""
+    sha = request.match_info["sha"]
+    expires, signature = request.query.get("exp", ""), request.query.get("sig", "")
+    expected = request.app[SERVICES].vault.lookup_key("file", sha, expires)
+    if not (expires.isdigit() and int(expires) > time.time() and hmac.compare_digest(signature, expected)):
+        return web.json_response({"error": "forbidden"}, status=403)
+    path = request.app[FILES_DIR] / sha
+    if not path.is_file() or len(sha) != 64:
+        return web.json_response({"error": "not found"}, status=404)
+    data = path.read_bytes()
+    kind = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png" if data[:4] == b"\x89PNG" else None
+    return web.Response(body=data, content_type=kind or "application/octet-stream")
+
+
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     status: dict[str, Any] = {"database": "ok"}
@@ -152,12 +175,16 @@ def build_web_app(
     *,
     telegram_secret: str = "",
     line_secret: str = "",
+    files_dir: Path | None = None,
     scheduler_alive: Callable[[], bool] = lambda: True,
     extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]] | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES], app[INBOX], app[TELEGRAM_SECRET] = services, inbox, telegram_secret
     app[LINE_SECRET] = line_secret
+    if files_dir is not None:
+        app[FILES_DIR] = files_dir
+        app.router.add_get("/files/{sha}", stored_file)
     app[SCHEDULER_ALIVE], app[STARTED] = scheduler_alive, time.monotonic()
     if telegram_secret:
         app.router.add_post("/telegram/webhook", telegram_webhook)

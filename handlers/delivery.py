@@ -50,7 +50,13 @@ async def deliver_card(
     # an informed division is told, but acting on the case is for the responsible ones
     buttons = card[0].buttons if role != "informed" else []
     first = Reply(text=f"{cards.role_line(role)}\n{card[0].text}", buttons=buttons)
-    await queue_for(session, services, case, _chats(bindings), target, [first, *card[1:]], now=now)
+    messages = [first, *card[1:]]
+    if not bindings:
+        await queue_for(session, services, case, [], target, messages, now=now)  # waits for a chat
+    for channel, chat_id in _chats(bindings):
+        # LINE shows quick replies only on a chat's latest message: the card goes after its media there
+        ordered = [*messages[1:], first] if channel == "line" else messages
+        await queue_for(session, services, case, [(channel, chat_id)], target, ordered, now=now)
     if not bindings and target != COORDINATORS:
         alert = Reply(text=cards.unbound_alert(org, case, target))
         coordinators = await repo.bindings_for(session, case.org_id, COORDINATORS)

@@ -173,6 +173,8 @@ class Engine:
             turn.pressed = value
         elif inc.text is not None:
             turn.pressed = self._typed_button(turn, inc.text)
+        if inc.unsupported == "file_unavailable":
+            return turn.fail("errors.file_unavailable")
         if inc.unsupported is not None and turn.pressed is None:
             return turn.fail("errors.unsupported")
         await STEPS[turn.convo.step].handle(turn)

@@ -285,9 +285,9 @@ async def _show_case(turn: Turn, args: list[str]) -> None:
         note = e.public_note or (f"🔒 {e.internal_note}" if e.internal_note else "")
         when = format_datetime(e.at, lang=turn.lang, tz=org.tz())
         history.append(f"• {when} {turn.text(f'staff.did_{e.kind}')} ({e.actor}) {note}".rstrip())
-    turn.replies.append(card[0])
     turn.replies.append(Reply(text="\n".join(history)))
     turn.replies.extend(card[1:])  # attachments and location, re-sent from their stored references
+    turn.replies.append(card[0])  # the card and its buttons last, where every channel shows them
     if case.anonymous and staff.role in ("coordinator", "admin"):
         await append_event(
             turn.session, case_id=case.id or 0, org_id=case.org_id, kind="viewed",

@@ -22,6 +22,7 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
     Configuration,
+    ImageMessage,
     LocationAction,
     LocationMessage,
     Message,
@@ -44,6 +45,8 @@ LABEL_MAX = 20  # LINE's limit for a quick reply label
 REPLY_TOKEN_SECONDS = 50  # tokens live about a minute; keep a margin
 RETRY_NAMESPACE = uuid.UUID("6f1c1a52-8a4e-4d2b-9c55-2f0c1d7e9a31")
 UNSUPPORTED = {"sticker": "sticker", "audio": "voice", "video": "video"}
+EVIDENCE_ELSEWHERE = "หลักฐานเก็บไว้ในระบบ ขอดูได้จากผู้ดูแลระบบ / evidence is stored; ask the administrator"
+MAX_FETCH = 20 * 1024 * 1024
 
 
 def valid_signature(body: bytes, signature: str, channel_secret: str) -> bool:
@@ -86,7 +89,10 @@ class LineChannel:
         data_api_base_url: str,
         files_dir: Path,
         on_quota: Callable[[], Awaitable[None]] | None = None,
+        file_url: Callable[[str], str | None] = lambda _sha: None,
     ) -> None:
+        # a signed public https address for a stored file, when the server has one
+        self.file_url = file_url
         self._api_config = Configuration(host=api_base_url, access_token=access_token)
         self._data_config = Configuration(host=data_api_base_url, access_token=access_token)
         self.files_dir = files_dir
@@ -109,18 +115,18 @@ class LineChannel:
             "chat_id": chat_id,
             "user_id": user_id,
             "chat_type": chat_type,
-            "update_key": str(event.get("webhookEventId") or ""),
+            "update_key": str(event.get("webhookEventId") or _event_digest(event)),
         }
-        kind = event.get("type")
-        if kind == "postback":
+        event_type = event.get("type")
+        if event_type == "postback":
             data = str((event.get("postback") or {}).get("data", ""))
             if data.startswith("lp.") and data[3:].isdigit():
                 await self._next_page(chat_id, int(data[3:]))
                 return None
             return Incoming(**base, payload=data)
-        if kind == "follow":
+        if event_type == "follow":
             return Incoming(**base, text="/start")
-        if kind != "message":
+        if event_type != "message":
             return None  # join, leave, unfollow, read receipts...
         message = event.get("message") or {}
         mtype = message.get("type")
@@ -129,11 +135,23 @@ class LineChannel:
         if mtype == "location":
             return Incoming(**base, location=(float(message["latitude"]), float(message["longitude"])))
         if mtype in ("image", "file"):
-            ref = await self._fetch(str(message["id"]), mtype, message.get("fileName"))
+            kind: Literal["photo", "document"] = "photo" if mtype == "image" else "document"
+            size = message.get("fileSize")
+            if chat_type != "private" or (isinstance(size, int) and size > MAX_FETCH):
+                # group photos are not evidence, and an oversized file is refused by the conversation
+                ref = FileRef(kind, f"line-msg:{message['id']}", None, message.get("fileName"), None, size)
+                return Incoming(**base, file=ref)
+            try:
+                ref = await self._fetch(str(message["id"]), kind, message.get("fileName"))
+            except Exception:
+                log.exception("could not fetch a LINE file; the user is asked to send it again")
+                return Incoming(**base, unsupported="file_unavailable")
             return Incoming(**base, file=ref)
         return Incoming(**base, unsupported=UNSUPPORTED.get(str(mtype), str(mtype)))
 
-    async def _fetch(self, message_id: str, mtype: str, file_name: str | None) -> FileRef:
+    async def _fetch(
+        self, message_id: str, kind: Literal["photo", "document"], file_name: str | None
+    ) -> FileRef:
         # LINE keeps content for a limited time only: fetch and keep it now, under its SHA-256.
         async with AsyncApiClient(self._data_config) as client:
             data = bytes(await AsyncMessagingApiBlob(client).get_message_content(message_id))
@@ -141,8 +159,9 @@ class LineChannel:
         self.files_dir.mkdir(parents=True, exist_ok=True)
         path = self.files_dir / sha
         if not path.exists():
-            path.write_bytes(data)
-        kind: Literal["photo", "document"] = "photo" if mtype == "image" else "document"
+            partial = path.with_suffix(".part")
+            partial.write_bytes(data)
+            partial.replace(path)  # atomic: a crash never leaves a truncated file under the hash
         mime = "image/jpeg" if kind == "photo" else None
         return FileRef(kind, f"line:{sha}", sha, file_name, mime, len(data), sha256=sha)
 
@@ -160,8 +179,12 @@ class LineChannel:
                 )
             ]
         if media is not None:
-            # LINE shows images only from a public https address: staff open evidence with /case.
-            text = f"📎 {media.caption or ''}".strip()
+            file_id = media.file_id or ""
+            url = self.file_url(file_id[5:]) if file_id.startswith("line:") else None
+            if url is not None and media.kind == "photo":
+                return [ImageMessage(originalContentUrl=url, previewImageUrl=url)]
+            # LINE shows files only from a public https address; without one, say where it is
+            text = f"📎 {media.caption or ''}\n{url or '(' + EVIDENCE_ELSEWHERE + ')'}".strip()
             return [TextMessage(text=text, quickReply=None)]
         return [TextMessage(text=reply.text[:5000] or "-", quickReply=self._quick_reply(reply.buttons))]
 
@@ -220,7 +243,13 @@ class LineChannel:
                     if exc.status != 400:
                         raise self._translate(exc) from exc
                     # expired or used after all: push instead
-            retry_key = str(uuid.uuid5(RETRY_NAMESPACE, reply.idempotency_key or reply.text))
+            # one key per outbox message, the same for each of its attempts (a message sent outside
+            # the outbox gets a fresh key)
+            retry_key = (
+                str(uuid.uuid5(RETRY_NAMESPACE, reply.idempotency_key))
+                if reply.idempotency_key
+                else str(uuid.uuid4())
+            )
             try:
                 response = await api.push_message(
                     PushMessageRequest(to=chat_id, messages=messages), x_line_retry_key=retry_key
@@ -249,6 +278,12 @@ class LineChannel:
                     await self.on_quota()
             return RetryLater(3600)
         return self._translate(exc)
+
+
+def _event_digest(event: dict[str, Any]) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
 
 
 def _first_id(response: Any) -> str | None:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from telegram import (
     BotCommand,
@@ -27,7 +28,7 @@ from bot.i18n import LANGUAGES, t
 from bot.outbox import ChatMoved, PermanentFailure, RetryLater
 from bot.throttle import Throttle
 from handlers.engine import Engine
-from handlers.messages import Button, FileRef, Incoming, Reply
+from handlers.messages import Button, FileRef, Incoming, Media, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -110,9 +111,16 @@ def render_markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | ReplyKe
 
 
 class TelegramSender:
-    def __init__(self, application: Application, throttle: Throttle | None = None) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        throttle: Throttle | None = None,
+        files_dir: Path | None = None,
+    ) -> None:
         self.application = application
         self.throttle = throttle or Throttle()
+        # files we hold ourselves (fetched from LINE) are uploaded; Telegram's own are sent by id
+        self.files_dir = files_dir
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
@@ -140,15 +148,10 @@ class TelegramSender:
                 sent = await bot.send_message(chat_id, reply.text[:TEXT_LIMIT], reply_markup=final)
             elif media.kind == "photo":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
-                photo: str | InputFile = media.file_id or ""
-                if media.data_b64 is not None:
-                    photo = InputFile(
-                        base64.b64decode(media.data_b64), filename=media.file_name or "chart.png"
-                    )
-                sent = await bot.send_photo(chat_id, photo, caption=caption)
+                sent = await bot.send_photo(chat_id, self._file(media), caption=caption)
             elif media.kind == "document":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
-                sent = await bot.send_document(chat_id, media.file_id or "", caption=caption)
+                sent = await bot.send_document(chat_id, self._file(media), caption=caption)
             else:
                 sent = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
             return str(sent.message_id)
@@ -159,6 +162,19 @@ class TelegramSender:
             raise RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
         except (Forbidden, BadRequest) as exc:
             raise PermanentFailure(exc.message) from exc
+
+    def _file(self, media: Media) -> str | InputFile:
+        if media.data_b64 is not None:
+            return InputFile(base64.b64decode(media.data_b64), filename=media.file_name or "chart.png")
+        file_id = media.file_id or ""
+        if file_id.startswith("line:") and self.files_dir is not None:
+            path = self.files_dir / file_id[5:]
+            if path.exists():
+                return InputFile(path.read_bytes(), filename=media.file_name or f"evidence-{file_id[5:13]}")
+            raise PermanentFailure("stored file missing")
+        if ":" in file_id:
+            raise PermanentFailure("a file Telegram cannot send by id")
+        return file_id
 
     async def _edit(self, chat_id: str, reply: Reply) -> str | None:
         markup = render_markup(reply.buttons)

@@ -104,6 +104,7 @@ def serve(
     try:  # fail before starting anything
         settings.resolved_secret_key()
         if settings.telegram_bot_token:
+            settings.check_telegram_token()
             settings.webhook_secret()
         if settings.line_enabled:
             settings.line_credentials()

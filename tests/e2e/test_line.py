@@ -130,9 +130,11 @@ async def test_a_citizen_reports_on_line_with_a_photo_and_a_location(line: LineB
     await line.press(user, "ไม่เปิดเผยชื่อ", "สรุป")
     answer = await line.press(user, "ส่งเรื่อง", "รหัสติดตาม")
     assert "CM-2569-000001" in answer or "CM-25" in answer
-    card = await api.wait_for_messages(office, 1)
-    assert "ถนนสายแม่ริม" in card[0]["text"] and user not in json.dumps(card, ensure_ascii=False)
-    assert any(m.get("type") == "location" for m in await api.wait_for_messages(office, 3))
+    sent = await api.wait_for_messages(office, 3)
+    # media first, the card with its action buttons last (LINE shows quick replies on the latest message)
+    assert [m["type"] for m in sent] == ["text", "location", "text"]
+    assert "ถนนสายแม่ริม" in sent[-1]["text"] and sent[-1]["quickReply"]["items"]
+    assert user not in json.dumps(sent, ensure_ascii=False)
     sha = hashlib.sha256(photo).hexdigest()
     async with line.app.db.session() as s:
         attachment = (await s.execute(select(Attachment))).scalar_one()
@@ -357,3 +359,76 @@ async def test_the_monthly_quota_is_reported_once_and_messages_wait(line: LineBo
         rows = (await s.execute(select(OutboxMessage.kind, OutboxMessage.status))).all()
     assert ("alert", "pending") in rows  # the coordinators are told (once LINE lets messages through)
     assert all(status in ("pending", "sending") for _, status in rows)  # nothing dropped
+
+
+async def test_evidence_from_line_reaches_telegram_staff_and_line_staff_by_a_signed_link(
+    db_url: str, secret_key: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.fake_bot_api import FakeBotApi
+
+    async with FakeLineApi() as lapi, FakeBotApi() as tapi:
+        settings = Settings(
+            DATABASE_URL=db_url,
+            DAMRONGTHAM_SECRET_KEY=secret_key,
+            DAMRONGTHAM_DATA_DIR=str(tmp_path / "data"),
+            LINE_CHANNEL_SECRET=lapi.channel_secret,
+            LINE_CHANNEL_ACCESS_TOKEN=lapi.access_token,
+            LINE_API_BASE_URL=lapi.url,
+            TELEGRAM_BOT_TOKEN=tapi.token,
+            TELEGRAM_API_BASE_URL=tapi.base_url,
+            TELEGRAM_FILE_BASE_URL=tapi.base_file_url,
+            TELEGRAM_WEBHOOK_SECRET="w" * 20,
+            DAMRONGTHAM_PUBLIC_URL="https://desk.example.org",
+            TELEGRAM_RATE_LIMITS="1000/1,1000/1,1000/1",
+        )
+        app = await build_app(settings)
+        port = _free_port()
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(run_server(app, host="127.0.0.1", port=port, stop=stop, ready=ready))
+        await asyncio.wait_for(ready.wait(), 15)
+        bot = LineBot(lapi, app, f"http://127.0.0.1:{port}/line/webhook")
+        try:
+            d = app.services.directory
+            line_group = FakeLineApi.new_group_id()
+            async with app.db.session() as s:
+                for channel, chat in (("telegram", "-100777"), ("line", line_group)):
+                    await repo.bind_chat(
+                        s, org_id=d.org_ids["CM"], target="division:office",
+                        division_id=d.division_ids[("CM", "office")], channel=channel, chat_id=chat,
+                        vault=app.services.vault,
+                    )  # fmt: skip
+                await s.commit()
+            user = FakeLineApi.new_user_id()
+            await bot.say(user, "/start", "กรุณาเลือก")
+            for label, expect in (
+                ("ร้องเรียน", "บุคลากร"),
+                ("ไม่ใช่", "ส่วนราชการใด"),
+                ("ข้าม", "ประเภท"),
+                ("ถนน", "รายละเอียด"),
+            ):
+                await bot.press(user, label, expect)
+            await bot.say(user, "ไฟส่องสว่างบนถนนดับทั้งสาย", "เมื่อใด")
+            for label, expect in (("ข้าม", "ที่ใด"), ("ข้าม", "ผู้เกี่ยวข้อง"), ("ข้าม", "หลักฐาน")):
+                await bot.press(user, label, expect)
+            photo = b"\xff\xd8\xff\xe0 street light photo"
+            before = len(lapi.texts_to(user))
+            await bot.send(lapi.make_event_image(user, "700001", content=photo))
+            await bot.expect(user, before, "ได้รับไฟล์แล้ว")
+            for label, expect in (("เสร็จแล้ว", "ไม่เปิดเผยชื่อ"), ("ไม่เปิดเผยชื่อ", "สรุป"), ("ส่งเรื่อง", "รหัสติดตาม")):
+                await bot.press(user, label, expect)
+            telegram = await tapi.wait_for_messages(-100777, 2)
+            assert telegram[1].method == "sendPhoto" and not isinstance(telegram[1].params.get("photo"), str)
+            image = next(m for m in await lapi.wait_for_messages(line_group, 2) if m["type"] == "image")
+            url = image["originalContentUrl"]
+            assert url.startswith("https://desk.example.org/files/")
+            local = url.replace("https://desk.example.org", f"http://127.0.0.1:{port}")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(local) as ok:
+                    assert ok.status == 200 and await ok.read() == photo
+                async with http.get(local.replace("sig=", "sig=0")) as forged:
+                    assert forged.status == 403
+        finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)
+            await app.close()
