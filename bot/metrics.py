@@ -35,5 +35,5 @@ class Metrics:
             *(f'damrongtham_errors_total{{where="{w}"}} {n}' for w, n in sorted(self.errors.items())),
         ]
         for name, value in sorted(gauges.items()):
-            lines += [f"# TYPE damrongtham_{name} gauge", f"damrongtham_{name} {value:g}"]
+            lines += [f"# TYPE damrongtham_{name} gauge", f"damrongtham_{name} {value:.3f}"]
         return "\n".join(lines) + "\n"

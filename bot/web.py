@@ -128,7 +128,13 @@ async def healthz(request: web.Request) -> web.Response:
     healthy = True
     try:
         backlog, oldest = await _outbox_backlog(services)
-        status.update(outbox_backlog=backlog, outbox_oldest_seconds=oldest)
+        waiting, set_aside = await _inbox_backlog(services)
+        status.update(
+            outbox_backlog=backlog,
+            outbox_oldest_seconds=oldest,
+            inbox_backlog=waiting,
+            inbox_set_aside=set_aside,
+        )
     except Exception as exc:
         healthy = False
         status["database"] = f"unreachable: {type(exc).__name__}"
@@ -138,6 +144,25 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(
         {"status": "ok" if healthy else "degraded", **status}, status=200 if healthy else 503
     )
+
+
+async def _inbox_backlog(services: Services) -> tuple[int, int]:
+    """Webhook events waiting to be handled, and those set aside after failing (dead letters)."""
+    from bot.inbox import MAX_ATTEMPTS
+    from storage.models import InboxEvent
+
+    async with services.db.session() as session:
+        waiting = (
+            await session.execute(
+                select(func.count()).where(
+                    col(InboxEvent.processed_at).is_(None), col(InboxEvent.attempts) < MAX_ATTEMPTS
+                )
+            )
+        ).scalar_one()
+        dead = (
+            await session.execute(select(func.count()).where(col(InboxEvent.attempts) >= MAX_ATTEMPTS))
+        ).scalar_one()
+    return int(waiting), int(dead)
 
 
 async def _outbox_backlog(services: Services) -> tuple[int, float]:
@@ -159,7 +184,13 @@ async def metrics(request: web.Request) -> web.Response:
     gauges: dict[str, float] = {}
     try:
         backlog, oldest = await _outbox_backlog(services)
-        gauges.update(outbox_backlog=backlog, outbox_oldest_age_seconds=oldest)
+        waiting, set_aside = await _inbox_backlog(services)
+        gauges.update(
+            outbox_backlog=backlog,
+            outbox_oldest_age_seconds=oldest,
+            inbox_backlog=waiting,
+            inbox_set_aside=set_aside,
+        )
     except Exception:
         services.metrics.errors["metrics"] += 1
     gauges["up_seconds"] = time.monotonic() - request.app[STARTED]

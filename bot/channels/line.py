@@ -258,6 +258,7 @@ class LineChannel:
                 if exc.status == 409:
                     return None  # accepted before: a retry of a push that went through
                 raise await self._translate_async(exc) from exc
+            self._quota_reported = False  # pushes go through again: a later exhaustion is reported anew
             return _first_id(response)
 
     def _translate(self, exc: ApiException) -> Exception:

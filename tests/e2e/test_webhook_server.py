@@ -111,10 +111,11 @@ async def test_health_and_metrics(server: Server) -> None:
         body = await health.json()
         metrics = await (await http.get(f"{server.url}/metrics")).text()
     assert health.status == 200 and body["database"] == "ok" and body["scheduler"] == "running"
-    assert "outbox_backlog" in body
+    assert "outbox_backlog" in body and body["inbox_set_aside"] == 0
     assert 'damrongtham_updates_handled_total{channel="telegram"}' in metrics
     assert 'damrongtham_messages_sent_total{channel="telegram"}' in metrics
     assert "damrongtham_outbox_backlog" in metrics and "damrongtham_reminders_sent_total" in metrics
+    assert "damrongtham_inbox_backlog" in metrics
 
 
 def test_serving_needs_a_real_webhook_secret(monkeypatch) -> None:  # type: ignore[no-untyped-def]
