@@ -271,3 +271,28 @@ async def test_case_details_are_shown_only_where_they_belong(desk: Desk) -> None
     answer = await elsewhere.say("/case CM-2569-000001")
     assert "แชตส่วนตัว" in answer and "เจ้าหน้าที่เรียกเงิน" not in answer
     assert "ประวัติการดำเนินการ" in await desk.chat("501").say("/case CM-2569-000001")
+
+
+async def test_every_staff_action_is_refused_to_outsiders_and_logged(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
+    from handlers.lifecycle import STAFF_ACTIONS
+    from handlers.messages import Incoming
+
+    citizen, case_id = await _submitted(desk)
+    await desk.add_staff("601", "office")
+    attempts = [
+        ("citizen in their own chat", citizen.chat_id, "private", citizen.chat_id),
+        ("staff of another division", STAFF_CHATS["office"], "group", "601"),
+        ("a stranger in the responsible group", PERSONNEL_CHAT, "group", "999"),
+    ]
+    for n, (_who, chat_id, chat_type, user_id) in enumerate(attempts):
+        chat = desk.chat(chat_id, chat_type=chat_type, user_id=user_id)
+        for action in STAFF_ACTIONS:
+            data = f"s.xfer.{case_id}.finance" if action == "transfer" else f"s.{action}.{case_id}"
+            forged = Incoming(channel="test", chat_id=chat_id, user_id=user_id, chat_type=chat_type,  # type: ignore[arg-type]
+                              update_key=f"forged-{n}-{action}", payload=data)  # fmt: skip
+            assert "ไม่มีสิทธิ์" in await chat.say(forged), (user_id, action)
+    assert caplog.text.count("staff action refused") == len(attempts) * len(STAFF_ACTIONS)
+    assert await _status(desk) == "received"
+    async with desk.db.session() as s:
+        kinds = list((await s.execute(select(CaseEvent.kind))).scalars())
+    assert kinds == ["received"]  # nothing happened to the case
