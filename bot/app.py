@@ -23,6 +23,8 @@ from storage.db import Database, upgrade_database_async
 from storage.models import OutboxMessage
 
 if TYPE_CHECKING:
+    from telegram.ext import Application
+
     from bot.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -67,22 +69,10 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
     """Long polling until SIGINT/SIGTERM (or `stop` is set)."""
     from bot.channels import telegram as tg
 
-    s = app.settings
-    application = tg.build_application(
-        s.telegram_bot_token, base_url=s.telegram_api_base_url, base_file_url=s.telegram_file_base_url
-    )
-    tg.attach_engine(application, app.engine)
-    overall, private, group = s.rate_limits()
-    throttle = Throttle(overall=overall, private=private, group=group)
-    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, s.data_dir / "files")
-    loop = asyncio.get_running_loop()
-    signals = []
+    application = _telegram(app)
+    signals: list[signal.Signals] = []
     if stop is None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-                signals.append(sig)
+        stop, signals = _signal_stop()
     await application.initialize()
     try:
         await tg.register_commands(application)
@@ -103,8 +93,23 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
         await application.stop()
     finally:
         for sig in signals:
-            loop.remove_signal_handler(sig)
+            asyncio.get_running_loop().remove_signal_handler(sig)
         await application.shutdown()
+
+
+def _telegram(app: App) -> Application:  # type: ignore[type-arg]
+    """The Telegram application wired to the engine, and its throttled sender in the outbox."""
+    from bot.channels import telegram as tg
+
+    s = app.settings
+    application = tg.build_application(
+        s.telegram_bot_token, base_url=s.telegram_api_base_url, base_file_url=s.telegram_file_base_url
+    )
+    tg.attach_engine(application, app.engine)
+    overall, private, group = s.rate_limits()
+    throttle = Throttle(overall=overall, private=private, group=group)
+    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, s.data_dir / "files")
+    return application
 
 
 async def run_server(
@@ -124,13 +129,7 @@ async def run_server(
     secret = ""
     if s.telegram_bot_token:
         secret = s.webhook_secret()
-        application = tg.build_application(
-            s.telegram_bot_token, base_url=s.telegram_api_base_url, base_file_url=s.telegram_file_base_url
-        )
-        tg.attach_engine(application, app.engine)
-        overall, private, group = s.rate_limits()
-        throttle = Throttle(overall=overall, private=private, group=group)
-        app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, s.data_dir / "files")
+        application = _telegram(app)
         await application.initialize()
         await tg.register_commands(application)
         bot_app = application
@@ -157,7 +156,8 @@ async def run_server(
         asyncio.create_task(inbox.run(), name="inbox"),
     ]
     scheduler.start()
-    stop = stop or _signal_stop()
+    if stop is None:
+        stop, _signals = _signal_stop()
     log.info("serving on http://%s:%d", host, port)
     if ready is not None:
         ready.set()
@@ -208,10 +208,12 @@ async def _attach_line(app: App, inbox: Inbox) -> str:
     return secret
 
 
-def _signal_stop() -> asyncio.Event:
-    stop = asyncio.Event()
+def _signal_stop() -> tuple[asyncio.Event, list[signal.Signals]]:
+    """An event set by SIGINT or SIGTERM, and the signals it took over."""
+    stop, taken = asyncio.Event(), []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
             loop.add_signal_handler(sig, stop.set)
-    return stop
+            taken.append(sig)
+    return stop, taken
