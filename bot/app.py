@@ -66,35 +66,71 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
 
 
 async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
-    """Long polling until SIGINT/SIGTERM (or `stop` is set)."""
+    """Long polling until SIGINT/SIGTERM (or `stop` is set).
+
+    Our own polling loop rather than python-telegram-bot's Updater: each update is stored in the
+    inbox before the next getUpdates confirms it, so a process killed mid-update loses nothing
+    (the Updater confirms updates it has fetched but not yet handled).
+    """
     from bot.channels import telegram as tg
+    from bot.inbox import Inbox
 
     application = _telegram(app)
     signals: list[signal.Signals] = []
     if stop is None:
         stop, signals = _signal_stop()
+    inbox = Inbox(app.db, app.services.vault, metrics=app.services.metrics)
+    inbox.handlers[tg.CHANNEL] = _telegram_handler(application)
     await application.initialize()
+    tasks: list[asyncio.Task[None]] = []
+    scheduler = build_scheduler(app.services)
     try:
         await tg.register_commands(application)
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0.0, timeout=30, drop_pending_updates=False)
-        sender = asyncio.create_task(app.dispatcher.run(), name="outbox")
-        scheduler = build_scheduler(app.services)
+        await application.bot.delete_webhook(drop_pending_updates=False)
+        await app.dispatcher.recover()
+        tasks = [
+            asyncio.create_task(app.dispatcher.run(), name="outbox"),
+            asyncio.create_task(inbox.run(), name="inbox"),
+            asyncio.create_task(_poll(application, inbox), name="polling"),
+        ]
         scheduler.start()
-        me = application.bot.username
-        log.info("telegram polling started as @%s", me)
+        log.info("telegram polling started as @%s", application.bot.username)
         await stop.wait()
-        scheduler.shutdown(wait=False)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        await application.updater.stop()
-        await application.stop()
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for sig in signals:
             asyncio.get_running_loop().remove_signal_handler(sig)
         await application.shutdown()
+
+
+async def _poll(application: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]
+    from telegram.error import NetworkError, TimedOut
+
+    offset: int | None = None
+    while True:
+        try:
+            updates = await application.bot.get_updates(offset=offset, timeout=25, read_timeout=35)
+        except (TimedOut, NetworkError) as exc:
+            log.warning("getUpdates failed (%s); polling again shortly", type(exc).__name__)
+            await asyncio.sleep(1)
+            continue
+        for update in updates:
+            # stored before the next getUpdates (with the new offset) confirms it to Telegram
+            await inbox.store("telegram", str(update.update_id), update.to_dict())
+            offset = update.update_id + 1
+
+
+def _telegram_handler(application: Application):  # type: ignore[no-untyped-def,type-arg]
+    from telegram import Update
+
+    async def handle(payload: dict[str, Any]) -> None:
+        await application.process_update(Update.de_json(payload, application.bot))
+
+    return handle
 
 
 def _telegram(app: App) -> Application:  # type: ignore[type-arg]
@@ -117,7 +153,6 @@ async def run_server(
 ) -> None:
     """The webhook server: Telegram's webhook (when a token is set), health and metrics."""
     from aiohttp import web
-    from telegram import Update
 
     from bot.channels import telegram as tg
     from bot.inbox import Inbox
@@ -132,12 +167,7 @@ async def run_server(
         application = _telegram(app)
         await application.initialize()
         await tg.register_commands(application)
-        bot_app = application
-
-        async def handle_telegram(payload: dict[str, object]) -> None:
-            await bot_app.process_update(Update.de_json(payload, bot_app.bot))
-
-        inbox.handlers["telegram"] = handle_telegram
+        inbox.handlers["telegram"] = _telegram_handler(application)
     line_secret = await _attach_line(app, inbox) if s.line_enabled else ""
     scheduler = build_scheduler(app.services)
     web_app = build_web_app(
@@ -151,6 +181,7 @@ async def run_server(
     runner = web.AppRunner(web_app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
+    await app.dispatcher.recover()
     tasks = [
         asyncio.create_task(app.dispatcher.run(), name="outbox"),
         asyncio.create_task(inbox.run(), name="inbox"),
