@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import update
-from sqlmodel import col, func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
 
 from bot.metrics import Metrics
 from handlers.messages import Reply
@@ -117,32 +118,39 @@ class OutboxDispatcher:
         return total
 
     async def _claim(self) -> list[OutboxMessage]:
-        """Due messages, each only when no earlier message to its chat is still waiting."""
+        """Due messages, each only when no earlier message to its chat is still waiting.
+
+        The held chats are filtered in SQL, before the batch limit: otherwise a long queue for one
+        held chat (a group over its limit) would fill every batch and stall all the others.
+        """
         now = self.clock()
         unsent = col(OutboxMessage.status).in_(("pending", "sending"))
-        async with self.db.session() as session:
-            waiting = select(OutboxMessage.chat_key, func.min(OutboxMessage.id)).where(
-                unsent, col(OutboxMessage.next_attempt_at) > now
+        earlier = aliased(OutboxMessage)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.chat_key == OutboxMessage.chat_key,
+                earlier.id < OutboxMessage.id,  # type: ignore[operator]
+                earlier.status.in_(("pending", "sending")),  # type: ignore[attr-defined]
+                earlier.next_attempt_at > now,
             )
-            result = await session.execute(waiting.group_by(OutboxMessage.chat_key))
-            first_waiting: dict[str | None, int] = {key: first for key, first in result.all()}
+            .exists()
+        )
+        async with self.db.session() as session:
             stmt = (
                 select(OutboxMessage)
                 .where(
                     unsent,
                     col(OutboxMessage.channel).in_(list(self.senders)),
                     col(OutboxMessage.next_attempt_at) <= now,
+                    ~blocked,
                 )
                 .order_by(col(OutboxMessage.id))
                 .limit(self.batch)
             )
             if self.db.dialect == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            rows = [
-                row
-                for row in (await session.execute(stmt)).scalars()
-                if row.id is not None and row.id < first_waiting.get(row.chat_key, row.id + 1)
-            ]
+            rows = list((await session.execute(stmt)).scalars())
             for row in rows:
                 row.status = "sending"
                 row.next_attempt_at = now + LEASE

@@ -55,9 +55,11 @@ async def submit_report(
     vault, directory = services.vault, services.directory
     org_id = directory.org_ids[org.code]
     be_year = buddhist_year(now, org.tz())
+    code = new_tracking_code()
+    # scrypt is slow by design: hash before taking the case counter's row lock, off the event loop
+    tracking_hash = await asyncio.to_thread(hash_tracking_code, code)
     seq = await repo.next_case_number(session, org_id, be_year)
     reference = format_reference(org.code, be_year, seq)
-    code = new_tracking_code()
     named = draft.get("named_division")
     anonymous = bool(draft.get("anonymous", True))
     identity: dict[str, Any] = {"chat_id": reporter.chat_id}
@@ -85,8 +87,7 @@ async def submit_report(
         reporter_enc=vault.encrypt(identity),
         reporter_channel=reporter.channel,
         reporter_key=vault.lookup_key(reporter.channel, reporter.user_id),
-        # scrypt is slow by design: keep the event loop free while it runs
-        tracking_hash=await asyncio.to_thread(hash_tracking_code, code),
+        tracking_hash=tracking_hash,
         created_at=now,
         ack_due_at=add_working_days(
             now, deadlines.acknowledge_working_days, tz=org.tz(), holidays=deadlines.holidays

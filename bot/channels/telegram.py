@@ -131,7 +131,6 @@ class TelegramSender:
         overall = self.throttle.overall_wait()
         if overall > 0:
             await asyncio.sleep(overall)  # the window has room again once its oldest send ages out
-        self.throttle.record(chat_id)
         try:
             media = reply.media
             if reply.edit_message_id is not None:
@@ -162,6 +161,10 @@ class TelegramSender:
             raise RetryLater(wait.total_seconds() if isinstance(wait, timedelta) else float(wait)) from exc
         except (Forbidden, BadRequest) as exc:
             raise PermanentFailure(exc.message) from exc
+        finally:
+            # counted when the request is done, not when it was decided: Telegram's window sees
+            # the arrival, and a margin of one round trip keeps us inside it
+            self.throttle.record(chat_id)
 
     def _file(self, media: Media) -> str | InputFile:
         if media.data_b64 is not None:

@@ -164,3 +164,14 @@ async def test_long_text_is_queued_in_pieces_and_a_retry_never_repeats_a_sent_pi
     texts = [text for _, text in sender.delivered]
     assert len(texts) == 3 and "\n".join(texts).replace("\n", "") == long_text.replace("\n", "")
     assert all(len(t) <= 4000 for t in texts)
+
+
+async def test_a_long_queue_for_a_held_chat_never_stalls_the_others(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    sender = FlakySender({"g0": [RetryLater(60)]})  # the group is over its limit for a minute
+    await _queue(sqlite_database, vault, clock, "-100", *[f"g{n}" for n in range(120)])
+    await _queue(sqlite_database, vault, clock, "A", "a0", "a1")
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock, batch=50)
+    await dispatcher.drain()
+    await dispatcher.drain()
+    assert ("A", "a0") in sender.delivered and ("A", "a1") in sender.delivered
+    assert not any(chat == "-100" for chat, _ in sender.delivered)

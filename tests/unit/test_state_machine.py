@@ -83,6 +83,7 @@ class Conversations(RuleBasedStateMachine):
     @rule(chat=st.sampled_from(CHATS))
     def whole_report(self, chat: str) -> None:
         """A citizen going straight through, so submissions happen among the random steps."""
+        self._send(self._new(chat, payload="L.th"))  # random presses may have switched to English
         self._send(self._new(chat, text="/cancel"))
         self._send(self._new(chat, text="/start"))
         for label in ("ร้องเรียน", "ไม่ใช่", "ข้าม / ไม่แน่ใจ", "ถนน"):
@@ -157,6 +158,10 @@ class Conversations(RuleBasedStateMachine):
 
 
 Conversations.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: CI stays repeatable
+    suppress_health_check=[HealthCheck.too_slow],
 )
 test_conversation_state_machine = Conversations.TestCase
