@@ -175,3 +175,23 @@ async def test_a_long_queue_for_a_held_chat_never_stalls_the_others(sqlite_datab
     await dispatcher.drain()
     assert ("A", "a0") in sender.delivered and ("A", "a1") in sender.delivered
     assert not any(chat == "-100" for chat, _ in sender.delivered)
+
+
+async def test_transient_failures_are_retried_for_a_day_then_reported(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    refused: list[int | None] = []
+
+    async def undeliverable(row: OutboxMessage) -> None:
+        refused.append(row.id)
+
+    sender = FlakySender({"x": [ConnectionError("LINE 503")] * 100})
+    dispatcher = OutboxDispatcher(
+        sqlite_database, vault, {"test": sender}, clock=clock, on_undeliverable=undeliverable
+    )
+    await _queue(sqlite_database, vault, clock, "A", "x")
+    for _ in range(12):  # an outage of an hour: still pending, nobody alerted
+        await dispatcher.drain()
+        clock.advance(minutes=5)
+    assert list((await _statuses(sqlite_database)).values()) == ["pending"] and refused == []
+    clock.advance(hours=24)
+    await dispatcher.drain()
+    assert list((await _statuses(sqlite_database)).values()) == ["failed"] and len(refused) == 1
