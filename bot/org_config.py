@@ -25,6 +25,14 @@ CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 ORG_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 
 
+def check_code(v: str) -> str:
+    """Division and category codes: short ASCII, since they travel in button data (Telegram allows
+    64 bytes) and in 20- to 30-character columns."""
+    if not CODE_RE.match(v):
+        raise ValueError("must be 1-20 lower-case letters, digits or _, starting with a letter")
+    return v
+
+
 class ConfigError(ValueError):
     """An organisation file is unusable; `problems` name each field with a hint."""
 
@@ -43,12 +51,7 @@ class Division(_Strict):
     name_th: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
 
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not CODE_RE.match(v):
-            raise ValueError("must be 1-20 lower-case letters, digits or _, starting with a letter")
-        return v
+    _code = field_validator("code")(classmethod(lambda cls, v: check_code(v)))
 
     def name(self, lang: str) -> str:
         return self.name_en if lang == "en" else self.name_th
@@ -59,13 +62,7 @@ class Category(_Strict):
     th: str = Field(min_length=1)
     en: str = Field(min_length=1)
 
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        # short ASCII: it travels in button data (Telegram allows 64 bytes) and in a 30-character column
-        if not CODE_RE.match(v):
-            raise ValueError("must be 1-20 lower-case letters, digits or _, starting with a letter")
-        return v
+    _code = field_validator("code")(classmethod(lambda cls, v: check_code(v)))
 
     def label(self, lang: str) -> str:
         return self.en if lang == "en" else self.th
