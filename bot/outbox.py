@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import update
+from sqlalchemy import BindParameter, Update, bindparam, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -60,6 +60,48 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
+    """Due messages, each only when no earlier message to its chat is still waiting, marked as
+    being sent and returned in one statement (built once: building it costs more than running it).
+
+    The held chats are filtered in SQL, before the batch limit: otherwise a long queue for one
+    held chat (a group over its limit) would fill every batch and stall all the others.
+    """
+    now: BindParameter[datetime] = bindparam("now")
+    unsent = ("pending", "sending")
+    earlier = aliased(OutboxMessage)
+    blocked = (
+        select(earlier.id)
+        .where(
+            earlier.chat_key == OutboxMessage.chat_key,
+            earlier.id < OutboxMessage.id,  # type: ignore[operator]
+            earlier.status.in_(unsent),  # type: ignore[attr-defined]
+            earlier.next_attempt_at > now,
+        )
+        .exists()
+    )
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            col(OutboxMessage.status).in_(unsent),
+            col(OutboxMessage.channel).in_(bindparam("channels", expanding=True)),
+            col(OutboxMessage.next_attempt_at) <= now,
+            ~blocked,
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(batch)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
+        .values(status="sending", next_attempt_at=bindparam("lease_until"))
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -78,6 +120,7 @@ class OutboxDispatcher:
         self.on_undeliverable = on_undeliverable
         self.senders: dict[str, Sender] = dict(senders or {})
         self._wake = asyncio.Event()
+        self._claim_statement = _claim_statement(batch, skip_locked=db.dialect == "postgresql")
 
     def kick(self) -> None:
         self._wake.set()
@@ -85,16 +128,17 @@ class OutboxDispatcher:
     async def run(self, *, idle_seconds: float = 1.0) -> None:
         """Send until cancelled; wakes on `kick()` or every `idle_seconds` for retries."""
         while True:
+            self._wake.clear()
             try:
-                sent = await self.send_due()
+                claimed, _ = await self._pass()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
-                sent = 0
-            if sent:
-                continue
+                claimed = 0
+            if claimed == self.batch:
+                continue  # a full batch: more may be due already
+            # A kick during the pass left the event set, so this returns at once for the new rows.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
-            self._wake.clear()
 
     async def recover(self) -> int:
         """At start-up on SQLite (one process by nature), messages claimed by a process that died
@@ -113,52 +157,27 @@ class OutboxDispatcher:
     async def drain(self) -> int:
         """Send everything due now (tests and the console)."""
         total = 0
-        while sent := await self.send_due():
+        while True:
+            self._wake.clear()
+            claimed, sent = await self._pass()
             total += sent
-        return total
+            # Stop after a short batch unless the pass itself queued more (an alert to coordinators).
+            if claimed < self.batch and not self._wake.is_set():
+                return total
 
     async def _claim(self) -> list[OutboxMessage]:
-        """Due messages, each only when no earlier message to its chat is still waiting.
-
-        The held chats are filtered in SQL, before the batch limit: otherwise a long queue for one
-        held chat (a group over its limit) would fill every batch and stall all the others.
-        """
         now = self.clock()
-        unsent = col(OutboxMessage.status).in_(("pending", "sending"))
-        earlier = aliased(OutboxMessage)
-        blocked = (
-            select(earlier.id)
-            .where(
-                earlier.chat_key == OutboxMessage.chat_key,
-                earlier.id < OutboxMessage.id,  # type: ignore[operator]
-                earlier.status.in_(("pending", "sending")),  # type: ignore[attr-defined]
-                earlier.next_attempt_at > now,
-            )
-            .exists()
-        )
+        params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders)}
         async with self.db.session() as session:
-            stmt = (
-                select(OutboxMessage)
-                .where(
-                    unsent,
-                    col(OutboxMessage.channel).in_(list(self.senders)),
-                    col(OutboxMessage.next_attempt_at) <= now,
-                    ~blocked,
-                )
-                .order_by(col(OutboxMessage.id))
-                .limit(self.batch)
-            )
-            if self.db.dialect == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = list((await session.execute(stmt)).scalars())
-            for row in rows:
-                row.status = "sending"
-                row.next_attempt_at = now + LEASE
+            rows = list((await session.execute(self._claim_statement, params)).scalars())
             await session.commit()
-            return rows
+        return sorted(rows, key=lambda row: row.id or 0)
 
     async def send_due(self) -> int:
-        """One pass: claim due messages, send them in order, record each outcome."""
+        """One pass: claim due messages, send them in order, record each outcome; returns how many went."""
+        return (await self._pass())[1]
+
+    async def _pass(self) -> tuple[int, int]:
         rows = await self._claim()
         held: set[tuple[str, str]] = set()  # chats with a failure: later messages wait, keeping order
         done = 0
@@ -170,7 +189,7 @@ class OutboxDispatcher:
                 # its lease brings it back later.
                 self.metrics.errors["outbox"] += 1
                 log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
-        return done
+        return len(rows), done
 
     async def _send_one(self, row: OutboxMessage, held: set[tuple[str, str]]) -> int:
         assert row.channel is not None
@@ -266,9 +285,14 @@ class OutboxDispatcher:
             await session.commit()
 
     async def _update(self, row: OutboxMessage, **values: object) -> None:
+        """Record an outcome with one UPDATE by primary key (no read first)."""
         async with self.db.session() as session:
-            fresh = await session.get(OutboxMessage, row.id)
-            assert fresh is not None
-            for key, value in values.items():
-                setattr(fresh, key, value)
+            await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == row.id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
             await session.commit()
+        for key, value in values.items():
+            setattr(row, key, value)

@@ -77,6 +77,7 @@ async def handle_menu(turn: Turn) -> None:
     if pressed.startswith("t:") and pressed[2:] in ("corruption", "grievance", "information"):
         clear_draft(turn)
         turn.state["type"] = pressed[2:]
+        turn.services.codes.prepare()  # hashed in the background while they write
         if pressed == "t:information":
             turn.state["concerns"] = "no"
             return turn.go("category")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,6 @@ from handlers.routing import route_report
 from handlers.turn import Services
 from storage import repositories as repo
 from storage.audit import append_event
-from storage.crypto import hash_tracking_code, new_tracking_code
 from storage.models import Attachment, Case, CaseDivision
 
 log = logging.getLogger(__name__)
@@ -55,9 +53,9 @@ async def submit_report(
     vault, directory = services.vault, services.directory
     org_id = directory.org_ids[org.code]
     be_year = buddhist_year(now, org.tz())
-    code = new_tracking_code()
-    # scrypt is slow by design: hash before taking the case counter's row lock, off the event loop
-    tracking_hash = await asyncio.to_thread(hash_tracking_code, code)
+    # scrypt is slow by design: usually hashed while the citizen wrote (handlers/tracking_codes.py),
+    # else now, but always before taking the case counter's row lock
+    code, tracking_hash = await services.codes.take()
     seq = await repo.next_case_number(session, org_id, be_year)
     reference = format_reference(org.code, be_year, seq)
     named = draft.get("named_division")

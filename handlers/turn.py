@@ -13,6 +13,7 @@ from bot.i18n import normalise_lang, t
 from bot.metrics import Metrics
 from bot.org_config import Organisations, OrgConfig
 from handlers.messages import Button, Incoming, Reply
+from handlers.tracking_codes import TrackingCodes
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import Conversation
@@ -35,6 +36,7 @@ class Services:
     # called after a commit that queued messages, so the dispatcher sends them at once
     on_queued: Callable[[], None] = lambda: None
     metrics: Metrics = field(default_factory=Metrics)
+    codes: TrackingCodes = field(default_factory=TrackingCodes)
 
 
 @dataclass

@@ -1,0 +1,51 @@
+"""Tracking codes are hashed while the citizen writes, so pressing "submit" does not wait for scrypt."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from handlers.tracking_codes import TrackingCodes
+from storage.crypto import verify_tracking_code
+from tests.support import Press
+from tests.unit.conftest import Desk
+from tests.unit.test_intake import report_until_summary
+
+
+async def _until_ready(codes: TrackingCodes, count: int) -> None:
+    for _ in range(500):
+        if codes.ready >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {codes.ready} of {count} codes prepared")
+
+
+async def test_prepared_codes_are_new_and_verify_against_their_hash() -> None:
+    codes = TrackingCodes(limit=3)
+    for _ in range(5):  # more asks than the limit: the extra ones cost nothing
+        codes.prepare()
+    await _until_ready(codes, 3)
+    await asyncio.sleep(0.1)
+    assert codes.ready == 3
+    pairs = [await codes.take() for _ in range(4)]  # the fourth is hashed on the spot
+    assert codes.ready == 0
+    assert len({code for code, _ in pairs}) == 4
+    for code, hashed in pairs:
+        assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", code)
+        assert hashed.startswith("scrypt$") and code.replace(" ", "") not in hashed
+        assert verify_tracking_code(code, hashed)
+
+
+async def test_a_submit_takes_the_code_prepared_when_the_report_began(desk: Desk) -> None:
+    codes = desk.services.codes
+    chat = desk.chat()
+    await report_until_summary(chat)  # choosing "report corruption" asked for one
+    await _until_ready(codes, 1)
+    answer = await chat.say(Press("ส่งเรื่อง"))
+    assert codes.ready == 0
+    found = re.search(r"เลขที่เรื่อง: (\S+).*รหัสติดตาม: (\d{4} \d{4} \d{4} \d{4})", answer, re.S)
+    assert found
+    # the code shown works from any account
+    other = desk.chat("2002")
+    reply = await other.say(f"/status {found.group(1)} {found.group(2)}")
+    assert found.group(1) in reply and "ไม่พบ" not in reply
