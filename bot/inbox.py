@@ -15,11 +15,11 @@ from bot.metrics import Metrics
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database
-from storage.models import InboxEvent
+from storage.models import INBOX_MAX_ATTEMPTS, InboxEvent
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = INBOX_MAX_ATTEMPTS
 
 
 class Inbox:

@@ -15,9 +15,11 @@ from sqlalchemy import text
 from handlers.plan_reminders import send_plan_reminders
 from handlers.reminders import send_due_reminders
 from handlers.turn import Services
+from storage.housekeeping import Pruned, prune_delivery_records
 
 log = logging.getLogger(__name__)
 REMINDER_JOB = "reminders"
+HOUSEKEEPING_JOB = "housekeeping"
 ADVISORY_KEY = 0x44414D52  # "DAMR": one lock for the reminder job
 
 
@@ -46,6 +48,23 @@ async def _reminders(services: Services) -> None:
     services.metrics.reminders_sent += sent
 
 
+async def run_housekeeping(services: Services) -> Pruned:
+    """Delete settled delivery rows (idempotent: several processes may run it at once)."""
+    async with services.db.session() as session:
+        pruned = await prune_delivery_records(session, services.clock())
+        await session.commit()
+    if pruned.total:
+        log.info(
+            "delivery records pruned",
+            extra={
+                "processed_updates": pruned.processed_updates,
+                "inbox_events": pruned.inbox_events,
+                "outbox_messages": pruned.outbox_messages,
+            },
+        )
+    return pruned
+
+
 def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
 
@@ -56,7 +75,15 @@ def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOSc
             services.metrics.errors["scheduler"] += 1
             log.exception("reminder job failed; it runs again at the next interval")
 
+    async def housekeeping() -> None:
+        try:
+            await run_housekeeping(services)
+        except Exception:
+            services.metrics.errors["scheduler"] += 1
+            log.exception("housekeeping failed; it runs again at the next interval")
+
     add_periodic(scheduler, REMINDER_JOB, reminders, every_seconds)
+    add_periodic(scheduler, HOUSEKEEPING_JOB, housekeeping, 3600)
     return scheduler
 
 

@@ -12,6 +12,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+PRUNE_EVERY = 60.0  # seconds between sweeps of idle chat windows
+
 
 class Window:
     """At most `limit` events in any `seconds`-long window."""
@@ -30,6 +32,10 @@ class Window:
     def record(self, now: float) -> None:
         self.events.append(now)
 
+    def idle(self, now: float) -> bool:
+        """Nothing left in the window: a new Window would behave the same."""
+        return not self.events or self.events[-1] <= now - self.seconds
+
 
 class Throttle:
     def __init__(
@@ -44,6 +50,7 @@ class Throttle:
         self.private, self.group = private, group
         self.chats: dict[str, Window] = {}
         self.clock = clock
+        self._pruned_at = clock()
 
     def _chat(self, chat_id: str) -> Window:
         if chat_id not in self.chats:
@@ -61,3 +68,7 @@ class Throttle:
         now = self.clock()
         self._chat(chat_id).record(now)
         self.overall.record(now)
+        if now - self._pruned_at >= PRUNE_EVERY:
+            # every chat ever written to would otherwise keep a window for the life of the process
+            self.chats = {key: window for key, window in self.chats.items() if not window.idle(now)}
+            self._pruned_at = now

@@ -56,7 +56,7 @@ class Engine:
         services = self.services
         async with services.db.session() as session:
             if incoming.update_key is not None and not await repo.claim_update(
-                session, incoming.channel, incoming.update_key
+                session, incoming.channel, incoming.update_key, now=services.clock()
             ):
                 log.info("duplicate update dropped", extra={"channel": incoming.channel})
                 return []

@@ -296,6 +296,10 @@ class ProgressReport(SQLModel, table=True):
     reported_at: datetime = Field(sa_type=UTCDateTime)
 
 
+# an inbox event that failed this many times is set aside (kept for investigation, not retried)
+INBOX_MAX_ATTEMPTS = 5
+
+
 class InboxEvent(SQLModel, table=True):
     """A webhook delivery, stored before the platform gets its answer, then handled in order."""
 

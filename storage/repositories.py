@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -86,11 +86,13 @@ async def sync_organisations(session: AsyncSession, orgs: Organisations) -> Dire
 # --- updates and conversations -----------------------------------------------------------
 
 
-async def claim_update(session: AsyncSession, channel: str, update_key: str) -> bool:
+async def claim_update(
+    session: AsyncSession, channel: str, update_key: str, *, now: datetime | None = None
+) -> bool:
     """Record an update as handled; False when it was handled before (a redelivery)."""
     stmt = (
         _insert(session, ProcessedUpdate)
-        .values(channel=channel, update_key=update_key, processed_at=datetime.now().astimezone())
+        .values(channel=channel, update_key=update_key, processed_at=now or datetime.now(UTC))
         .on_conflict_do_nothing()
     )
     result = await session.execute(stmt)

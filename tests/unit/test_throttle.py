@@ -39,3 +39,24 @@ def test_groups_private_chats_and_overall_limits() -> None:
     assert throttle.overall_wait() > 0  # 30 a second in all
     clock.now = 1.0
     assert throttle.overall_wait() == 0
+
+
+def test_idle_chat_windows_are_forgotten_but_busy_ones_kept() -> None:
+    clock = FakeTime()
+    throttle = Throttle(clock=clock)
+    for n in range(500):
+        throttle.record(str(n))  # 500 private chats, once each
+    for _ in range(20):
+        throttle.record("-1001")  # a group at its limit
+    clock.now = 61.0
+    throttle.record("7")  # the first send after the sweep interval sweeps
+    assert set(throttle.chats) == {"7"}  # the group's minute has passed too
+    clock.now = 100.0
+    for _ in range(20):
+        throttle.record("-1002")
+    clock.now = 122.0
+    throttle.record("8")  # a sweep while the group is inside its minute
+    assert set(throttle.chats) == {"-1002", "8"}
+    assert throttle.chat_wait("-1002") > 0  # its 20 still count
+    clock.now = 160.0
+    assert throttle.chat_wait("-1002") == 0
