@@ -33,9 +33,11 @@ GIVE_UP_AFTER = timedelta(hours=24)
 class RetryLater(Exception):
     """The platform asked us to wait (Telegram's RetryAfter, LINE's 429)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, ours: bool = False) -> None:
         super().__init__(f"retry after {seconds}s")
         self.seconds = seconds
+        # our own throttle holding a chat back is routine, not a warning
+        self.ours = ours
 
 
 class PermanentFailure(Exception):
@@ -216,7 +218,8 @@ class OutboxDispatcher:
             held.add((row.channel, chat_id))
             wait = self.clock() + timedelta(seconds=exc.seconds)
             await self._update(row, status="pending", next_attempt_at=wait)
-            log.warning("platform asked to wait %.1fs", exc.seconds, extra={"outbox_id": row.id})
+            if not exc.ours:
+                log.warning("platform asked to wait %.1fs", exc.seconds, extra={"outbox_id": row.id})
             return 0
         except PermanentFailure as exc:
             await self._update(row, status="failed", last_error=str(exc)[:300])

@@ -127,7 +127,7 @@ class TelegramSender:
         markup = render_markup(reply.buttons)
         chat_wait = self.throttle.chat_wait(chat_id)
         if chat_wait > 0:
-            raise RetryLater(chat_wait)  # this chat waits in the outbox; others go on
+            raise RetryLater(chat_wait, ours=True)  # this chat waits in the outbox; others go on
         overall = self.throttle.overall_wait()
         if overall > 0:
             await asyncio.sleep(overall)  # the window has room again once its oldest send ages out

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlmodel
 from alembic import context
 from sqlalchemy import pool
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import storage.models  # noqa: F401  (registers the tables)
@@ -39,6 +40,11 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
+    if is_sqlite(url):
+        # as storage.db.create_engine does: a new data folder is created, not an error
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, poolclass=pool.NullPool)
     if is_sqlite(url):
         from sqlalchemy import event

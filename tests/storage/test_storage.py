@@ -150,3 +150,9 @@ async def test_conversation_rows_are_unique_per_chat(database: Database) -> None
         async with database.session() as s:
             s.add(Conversation(channel="test", chat_key="k"))
             await s.commit()
+
+
+def test_upgrading_creates_the_sqlite_files_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "not" / "yet" / "there.db"
+    upgrade_database(f"sqlite+aiosqlite:///{target}")
+    assert target.exists()
