@@ -1,7 +1,9 @@
 """The outbox dispatcher: sends queued messages after their transaction committed, with retries.
 
 Delivery is at least once: a message is marked sent after the platform accepted it, so a crash
-between the two sends it again on restart.
+between the two sends it again on restart. Successes are recorded a few at a time (up to
+`MARK_EVERY` messages or `MARK_WITHIN` seconds, and always at the end of a pass): one transaction
+instead of one per message, at the price of repeating at most those few after a crash.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import BindParameter, Update, bindparam, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -26,6 +31,8 @@ from storage.models import CardMessage, ChatBinding, OutboxMessage
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)  # a claimed message not confirmed by then is sent again
+MARK_EVERY = 10
+MARK_WITHIN = 0.5  # seconds
 # transient failures are retried this long (LINE keeps a retry key for 24 hours); then coordinators hear
 GIVE_UP_AFTER = timedelta(hours=24)
 
@@ -102,6 +109,16 @@ def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
+
+
+@dataclass
+class _Delivered:
+    """A message the platform accepted, not yet recorded as sent."""
+
+    row: OutboxMessage
+    chat_id: str
+    card_message_id: str | None  # a case card's message, edited in place by later actions
+    at: float  # time.monotonic() of the delivery
 
 
 class OutboxDispatcher:
@@ -182,18 +199,29 @@ class OutboxDispatcher:
     async def _pass(self) -> tuple[int, int]:
         rows = await self._claim()
         held: set[tuple[str, str]] = set()  # chats with a failure: later messages wait, keeping order
+        delivered: list[_Delivered] = []
         done = 0
-        for row in rows:
-            try:
-                done += await self._send_one(row, held)
-            except Exception:
-                # One bad row (unreadable, or its outcome not recorded) must not stop the others;
-                # its lease brings it back later.
-                self.metrics.errors["outbox"] += 1
-                log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
+        try:
+            for row in rows:
+                try:
+                    done += await self._send_one(row, held, delivered)
+                except Exception:
+                    # One bad row (unreadable, or its outcome not recorded) must not stop the others;
+                    # its lease brings it back later.
+                    self.metrics.errors["outbox"] += 1
+                    log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
+                if delivered and (
+                    len(delivered) >= MARK_EVERY or time.monotonic() - delivered[0].at >= MARK_WITHIN
+                ):
+                    await self._mark_sent(delivered)
+        finally:
+            if delivered:
+                await self._mark_sent(delivered)
         return len(rows), done
 
-    async def _send_one(self, row: OutboxMessage, held: set[tuple[str, str]]) -> int:
+    async def _send_one(
+        self, row: OutboxMessage, held: set[tuple[str, str]], delivered: list[_Delivered]
+    ) -> int:
         assert row.channel is not None
         try:
             chat_id: str = self.vault.decrypt(row.chat_enc or "")
@@ -213,7 +241,7 @@ class OutboxDispatcher:
             row.chat_enc = self.vault.encrypt(moved.new_chat_id)
             row.chat_key = self.vault.lookup_key("outbox", row.channel, moved.new_chat_id)
             await self._update(row, chat_enc=row.chat_enc, chat_key=row.chat_key)
-            return await self._send_one(row, held)
+            return await self._send_one(row, held, delivered)
         except RetryLater as exc:
             held.add((row.channel, chat_id))
             wait = self.clock() + timedelta(seconds=exc.seconds)
@@ -245,11 +273,38 @@ class OutboxDispatcher:
                     await self.on_undeliverable(row)
             return 0
         self.metrics.messages_sent[row.channel] += 1
-        # The payload may hold a tracking code: keep it no longer than needed.
-        await self._update(row, status="sent", sent_at=self.clock(), payload_enc=None)
-        if row.kind == "case_card" and reply.media is None and message_id and row.case_id:
-            await self._remember_card(row.case_id, row.channel, chat_id, message_id)
+        card = row.kind == "case_card" and reply.media is None and message_id and row.case_id
+        delivered.append(_Delivered(row, chat_id, message_id if card else None, time.monotonic()))
         return 1
+
+    async def _mark_sent(self, delivered: list[_Delivered]) -> None:
+        """Record a few deliveries in one transaction; the list is emptied even if this fails
+        (the rows stay claimed, so their lease sends them again)."""
+        batch = list(delivered)
+        delivered.clear()
+        now = self.clock()
+        try:
+            async with self.db.session() as session:
+                # The payload may hold a tracking code: keep it no longer than needed.
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_([d.row.id for d in batch]))
+                    .values(status="sent", sent_at=now, payload_enc=None)
+                    .execution_options(synchronize_session=False)
+                )
+                for d in batch:
+                    if d.card_message_id is not None:
+                        assert d.row.case_id is not None and d.row.channel is not None
+                        await self._remember_card(
+                            session, d.row.case_id, d.row.channel, d.chat_id, d.card_message_id
+                        )
+                await session.commit()
+        except Exception:
+            self.metrics.errors["outbox"] += 1
+            log.exception("deliveries could not be recorded", extra={"outbox_ids": [d.row.id for d in batch]})
+            return
+        for d in batch:
+            d.row.status, d.row.sent_at, d.row.payload_enc = "sent", now, None
 
     async def _move_chat(self, channel: str, old: str, new: str) -> None:
         """A group became a supergroup: its bindings and posted cards follow it."""
@@ -267,25 +322,23 @@ class OutboxDispatcher:
             await session.commit()
         log.warning("a bound chat moved to a new id; bindings updated")
 
-    async def _remember_card(self, case_id: int, channel: str, chat_id: str, message_id: str) -> None:
+    async def _remember_card(
+        self, session: AsyncSession, case_id: int, channel: str, chat_id: str, message_id: str
+    ) -> None:
         """Where the card is, so later actions edit it in place."""
-        async with self.db.session() as session:
-            existing = (
-                await session.execute(
-                    select(CardMessage).where(
-                        col(CardMessage.case_id) == case_id,
-                        col(CardMessage.channel) == channel,
-                        col(CardMessage.chat_id) == chat_id,
-                    )
+        existing = (
+            await session.execute(
+                select(CardMessage).where(
+                    col(CardMessage.case_id) == case_id,
+                    col(CardMessage.channel) == channel,
+                    col(CardMessage.chat_id) == chat_id,
                 )
-            ).scalar_one_or_none()
-            if existing is None:
-                session.add(
-                    CardMessage(case_id=case_id, channel=channel, chat_id=chat_id, message_id=message_id)
-                )
-            else:
-                existing.message_id = message_id
-            await session.commit()
+            )
+        ).scalar_one_or_none()
+        if existing is None:
+            session.add(CardMessage(case_id=case_id, channel=channel, chat_id=chat_id, message_id=message_id))
+        else:
+            existing.message_id = message_id
 
     async def _update(self, row: OutboxMessage, **values: object) -> None:
         """Record an outcome with one UPDATE by primary key (no read first)."""
