@@ -107,6 +107,8 @@ class Case(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("org_id", "be_year", "seq"),
         Index("ix_cases_org_status", "org_id", "status"),
+        # statistics and exports of a period (handlers/stats.py)
+        Index("ix_cases_org_created", "org_id", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = _org_fk()
@@ -139,6 +141,8 @@ class Case(SQLModel, table=True):
 
 class CaseDivision(SQLModel, table=True):
     __tablename__ = "case_divisions"
+    # a division's cases (`/cases`, handlers/case_queries.py); the primary key leads with case_id
+    __table_args__ = (Index("ix_case_divisions_division", "division_id", "case_id"),)
     case_id: int = Field(foreign_key="cases.id", primary_key=True)
     division_id: int = Field(foreign_key="divisions.id", primary_key=True)
     role: str = Field(max_length=20)  # primary | informed

@@ -40,6 +40,19 @@ async def _rows(settings: Settings, orgs: Organisations, org: OrgConfig, first: 
         await db.dispose()
 
 
+async def _summary(settings: Settings, orgs: Organisations, org: OrgConfig, first: date, last: date):  # type: ignore[no-untyped-def]
+    from handlers.fiscal import local_day_bounds
+    from handlers.stats import summarise
+
+    start, end = local_day_bounds(first, last, org.tz())
+    db, directory, _vault = await with_db(settings, orgs)
+    try:
+        async with db.session() as session:
+            return await summarise(session, org, org_id=directory.org_ids[org.code], start=start, end=end)
+    finally:
+        await db.dispose()
+
+
 @cases_app.command("export")
 def cases_export(
     date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (Gregorian).")],
@@ -78,7 +91,7 @@ def stats(
     """The complaint summary for a fiscal year's 6- or 12-month round."""
     from bot.exports import write_table
     from handlers.fiscal import round_period
-    from handlers.stats import summarise, summary_table
+    from handlers.stats import summary_table
 
     settings = load_settings()
     orgs = load_orgs(settings)
@@ -87,9 +100,7 @@ def stats(
         first, last = round_period(fiscal_year, round_name)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    table = summary_table(
-        summarise(asyncio.run(_rows(settings, orgs, chosen, first, last)), chosen), chosen, lang
-    )
+    table = summary_table(asyncio.run(_summary(settings, orgs, chosen, first, last)), chosen, lang)
     if fmt == "text":
         section = None
         for name, item, value in table:
