@@ -120,7 +120,14 @@ async def _poll(application: Application, inbox: Inbox) -> None:  # type: ignore
             continue
         for update in updates:
             # stored before the next getUpdates (with the new offset) confirms it to Telegram
-            await inbox.store("telegram", str(update.update_id), update.to_dict())
+            try:
+                await inbox.store("telegram", str(update.update_id), update.to_dict())
+            except Exception:
+                # The database is out of reach: handled at once instead, the engine answers
+                # "please try again in a moment" (straight through the Bot API, as the outbox is
+                # out of reach too) and nothing of the draft changes.
+                log.exception("update not stored; answering it directly", extra={"channel": "telegram"})
+                await application.process_update(update)
             offset = update.update_id + 1
 
 

@@ -35,6 +35,8 @@ class Inbox:
         self._wake = asyncio.Event()
         self.metrics = metrics or Metrics()
         self.failures = 0  # consecutive: the run loop backs off while an event keeps failing
+        # handled (answered, if only with "please try again") but not marked: the database went away
+        self._unmarked: set[int] = set()
 
     async def store(self, channel: str, event_key: str, payload: dict[str, Any]) -> bool:
         """Keep a delivery; False when the same event was stored before (a redelivery)."""
@@ -56,6 +58,9 @@ class Inbox:
 
     async def handle_pending(self) -> int:
         """Handle stored deliveries oldest first, one at a time, so each chat keeps its order."""
+        for row_id in sorted(self._unmarked):  # marked now, never handled a second time
+            await self._mark(row_id, processed=True)
+            self._unmarked.discard(row_id)
         async with self.db.session() as session:
             rows = list(
                 (
@@ -92,7 +97,12 @@ class Inbox:
                 await self._mark(row.id, processed=False)
                 break  # later events wait, so each chat keeps its order
             self.failures = 0
-            await self._mark(row.id, processed=True)
+            try:
+                await self._mark(row.id, processed=True)
+            except Exception:
+                assert row.id is not None
+                self._unmarked.add(row.id)
+                raise
             done += 1
         return done
 
@@ -110,12 +120,19 @@ class Inbox:
             await session.commit()
 
     async def run(self, *, idle_seconds: float = 1.0) -> None:
+        streak = 0  # passes failed in a row: an outage is logged once with its traceback, then briefly
         while True:
             try:
-                if await self.handle_pending() and not self.failures:
+                handled = await self.handle_pending()
+                streak = 0
+                if handled and not self.failures:
                     continue
             except Exception:
-                log.exception("inbox pass failed; retrying shortly")
+                streak += 1
+                if streak == 1:
+                    log.exception("inbox pass failed; retrying shortly")
+                elif streak % 60 == 0:
+                    log.warning("inbox passes still failing (%d in a row)", streak)
             wait = min(2.0**self.failures, 60.0) if self.failures else idle_seconds
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

@@ -139,6 +139,9 @@ class OutboxDispatcher:
         self.on_undeliverable = on_undeliverable
         self.senders: dict[str, Sender] = dict(senders or {})
         self._wake = asyncio.Event()
+        # outcomes of sends the database could not take (it was away), by row id, written next pass
+        self._missed: dict[int, dict[str, object]] = {}
+        self._missed_deliveries: list[_Delivered] = []
         self._claim_statement = _claim_statement(batch, skip_locked=db.dialect == "postgresql")
 
     def kick(self) -> None:
@@ -146,12 +149,18 @@ class OutboxDispatcher:
 
     async def run(self, *, idle_seconds: float = 1.0) -> None:
         """Send until cancelled; wakes on `kick()` or every `idle_seconds` for retries."""
+        streak = 0  # passes failed in a row: an outage is logged once with its traceback, then briefly
         while True:
             self._wake.clear()
             try:
                 claimed, _ = await self._pass()
+                streak = 0
             except Exception:
-                log.exception("outbox pass failed; retrying shortly")
+                streak += 1
+                if streak == 1:
+                    log.exception("outbox pass failed; retrying shortly")
+                elif streak % 60 == 0:
+                    log.warning("outbox passes still failing (%d in a row)", streak)
                 claimed = 0
             if claimed == self.batch:
                 continue  # a full batch: more may be due already
@@ -197,6 +206,7 @@ class OutboxDispatcher:
         return (await self._pass())[1]
 
     async def _pass(self) -> tuple[int, int]:
+        await self._record_missed()
         rows = await self._claim()
         held: set[tuple[str, str]] = set()  # chats with a failure: later messages wait, keeping order
         delivered: list[_Delivered] = []
@@ -279,7 +289,7 @@ class OutboxDispatcher:
 
     async def _mark_sent(self, delivered: list[_Delivered]) -> None:
         """Record a few deliveries in one transaction; the list is emptied even if this fails
-        (the rows stay claimed, so their lease sends them again)."""
+        (the deliveries are then kept, and the next pass records them before claiming more)."""
         batch = list(delivered)
         delivered.clear()
         now = self.clock()
@@ -302,6 +312,7 @@ class OutboxDispatcher:
         except Exception:
             self.metrics.errors["outbox"] += 1
             log.exception("deliveries could not be recorded", extra={"outbox_ids": [d.row.id for d in batch]})
+            self._missed_deliveries.extend(batch)
             return
         for d in batch:
             d.row.status, d.row.sent_at, d.row.payload_enc = "sent", now, None
@@ -342,13 +353,32 @@ class OutboxDispatcher:
 
     async def _update(self, row: OutboxMessage, **values: object) -> None:
         """Record an outcome with one UPDATE by primary key (no read first)."""
+        try:
+            await self._write(row.id, values)
+        except Exception:
+            assert row.id is not None
+            self._missed.setdefault(row.id, {}).update(values)  # the next pass writes it
+            raise
+        for key, value in values.items():
+            setattr(row, key, value)
+
+    async def _write(self, row_id: int | None, values: dict[str, object]) -> None:
         async with self.db.session() as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row.id)
+                .where(col(OutboxMessage.id) == row_id)
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
-        for key, value in values.items():
-            setattr(row, key, value)
+
+    async def _record_missed(self) -> None:
+        """Outcomes the database missed (it went away after the send), written before anything new
+        is claimed: left to the lease, those rows would hold their chats back for the whole lease
+        (every later reply to the citizen waiting behind them) and then go out a second time."""
+        for row_id in list(self._missed):
+            await self._write(row_id, self._missed[row_id])
+            del self._missed[row_id]
+        if self._missed_deliveries:
+            batch, self._missed_deliveries = self._missed_deliveries, []
+            await self._mark_sent(batch)  # failing again, it keeps them for the pass after

@@ -45,14 +45,32 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    # No rollback when a connection goes back to the pool: a session or connection that ends with
+    # its transaction open rolls it back itself (Database.session, Connection.close), so the
+    # pool's extra one would only cost a round trip per unit of work.
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_reset_on_return=None
+    )
+    event.listen(engine.sync_engine, "do_connect", _refused_is_operational)
+    return engine
+
+
+def _refused_is_operational(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """A server that is down or restarting refuses the connection with a plain OSError, which the
+    driver passes through as it is; raised as the DB-API's OperationalError instead, it reaches
+    callers as SQLAlchemy's OperationalError like every other database outage, so "database
+    unavailable" handling (the "please try again in a moment" reply) covers it too."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:  # ConnectionRefusedError, ConnectionResetError, TimeoutError, ...
+        raise dialect.loaded_dbapi.OperationalError(f"{type(exc).__name__}: {exc}") from exc
 
 
 class Database:
