@@ -28,7 +28,7 @@ class TrackingCodes:
         self.limit = limit
         self._ready: list[tuple[str, str]] = []
         self._wanted = 0
-        self._worker: asyncio.Task[None] | None = None
+        self._busy = False
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -40,8 +40,8 @@ class TrackingCodes:
         if len(self._ready) + self._wanted >= self.limit:
             return
         self._wanted += 1
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name="tracking-codes")
+        if not self._busy:
+            self._next(asyncio.get_running_loop())
 
     async def take(self) -> tuple[str, str]:
         """A new code and its slow hash: a spare one if there is one, else hashed now."""
@@ -49,17 +49,27 @@ class TrackingCodes:
             return self._ready.pop()
         return await asyncio.to_thread(_new_pair)
 
-    async def _work(self) -> None:
-        # One hash in flight at a time: shutting down never waits for a queue of them.
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        # One hash in flight at a time, chained by callbacks rather than a task, so neither a
+        # shutdown nor a closing event loop waits for (or warns about) a queue of them.
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-codes")
-        loop = asyncio.get_running_loop()
-        while self._wanted > 0:
-            try:
-                pair = await loop.run_in_executor(self._executor, _new_pair)
-            except Exception:
-                log.exception("could not prepare a tracking code; submits will hash their own")
-                self._wanted = 0
-                return
-            self._wanted -= 1
-            self._ready.append(pair)
+        self._busy = True
+        loop.run_in_executor(self._executor, _new_pair).add_done_callback(
+            lambda future: self._done(loop, future)
+        )
+
+    def _done(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[tuple[str, str]]) -> None:
+        self._busy = False
+        try:
+            pair = future.result()
+        except asyncio.CancelledError:
+            return  # the event loop is shutting down
+        except Exception:
+            log.exception("could not prepare a tracking code; submits will hash their own")
+            self._wanted = 0
+            return
+        self._wanted -= 1
+        self._ready.append(pair)
+        if self._wanted > 0 and not loop.is_closed():
+            self._next(loop)
