@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import BindParameter, Update, bindparam, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -302,12 +304,7 @@ class OutboxDispatcher:
                     .values(status="sent", sent_at=now, payload_enc=None)
                     .execution_options(synchronize_session=False)
                 )
-                for d in batch:
-                    if d.card_message_id is not None:
-                        assert d.row.case_id is not None and d.row.channel is not None
-                        await self._remember_card(
-                            session, d.row.case_id, d.row.channel, d.chat_id, d.card_message_id
-                        )
+                await self._remember_cards(session, batch)
                 await session.commit()
         except Exception:
             self.metrics.errors["outbox"] += 1
@@ -333,23 +330,28 @@ class OutboxDispatcher:
             await session.commit()
         log.warning("a bound chat moved to a new id; bindings updated")
 
-    async def _remember_card(
-        self, session: AsyncSession, case_id: int, channel: str, chat_id: str, message_id: str
-    ) -> None:
-        """Where the card is, so later actions edit it in place."""
-        existing = (
-            await session.execute(
-                select(CardMessage).where(
-                    col(CardMessage.case_id) == case_id,
-                    col(CardMessage.channel) == channel,
-                    col(CardMessage.chat_id) == chat_id,
-                )
+    async def _remember_cards(self, session: AsyncSession, batch: list[_Delivered]) -> None:
+        """Where each case card is, so later actions edit it in place (one upsert for the batch)."""
+        cards = {
+            (d.row.case_id, d.row.channel, d.chat_id): d.card_message_id
+            for d in batch
+            if d.card_message_id is not None
+        }  # a card sent twice in one batch: the later one counts
+        if not cards:
+            return
+        table = CardMessage.__table__  # type: ignore[attr-defined]
+        upsert = (pg_insert if self.db.dialect == "postgresql" else sqlite_insert)(table)
+        await session.execute(
+            upsert.values(
+                [
+                    {"case_id": case_id, "channel": channel, "chat_id": chat_id, "message_id": message_id}
+                    for (case_id, channel, chat_id), message_id in cards.items()
+                ]
+            ).on_conflict_do_update(
+                index_elements=["case_id", "channel", "chat_id"],
+                set_={"message_id": upsert.excluded.message_id},
             )
-        ).scalar_one_or_none()
-        if existing is None:
-            session.add(CardMessage(case_id=case_id, channel=channel, chat_id=chat_id, message_id=message_id))
-        else:
-            existing.message_id = message_id
+        )
 
     async def _update(self, row: OutboxMessage, **values: object) -> None:
         """Record an outcome with one UPDATE by primary key (no read first)."""

@@ -34,15 +34,23 @@ async def deliver_card(
     target: str,
     role: str,
     now: datetime,
+    bound: Sequence[ChatBinding] | None = None,
 ) -> None:
-    """Queue the card for every chat bound to `target`; with none, it waits and coordinators hear."""
-    bindings = list(await repo.bindings_for(session, case.org_id, target))
+    """Queue the card for every chat bound to `target`; with none, it waits and coordinators hear.
+
+    `bound`: the organisation's bindings, when the caller delivers several cards (one query, not
+    several per card)."""
+
+    async def bindings_for(target: str) -> list[ChatBinding]:
+        if bound is None:
+            return list(await repo.bindings_for(session, case.org_id, target))
+        return [b for b in bound if b.target == target]
+
+    bindings = await bindings_for(target)
     if case.report_type == "corruption":
         # The assessment criteria want a channel for corruption separate from general grievances.
         general_target = division_target(org.general_grievance_division)
-        general = {
-            (b.channel, b.chat_id) for b in await repo.bindings_for(session, case.org_id, general_target)
-        }
+        general = {(b.channel, b.chat_id) for b in await bindings_for(general_target)}
         kept = [b for b in bindings if (b.channel, b.chat_id) not in general]
         if len(kept) < len(bindings):
             log.error("corruption case card withheld from a general grievance chat")
@@ -59,7 +67,7 @@ async def deliver_card(
         await queue_for(session, services, case, [(channel, chat_id)], target, ordered, now=now)
     if not bindings and target != COORDINATORS:
         alert = Reply(text=cards.unbound_alert(org, case, target))
-        coordinators = await repo.bindings_for(session, case.org_id, COORDINATORS)
+        coordinators = await bindings_for(COORDINATORS)
         await queue_for(
             session, services, case, _chats(coordinators), COORDINATORS, [alert], now=now, kind="alert"
         )

@@ -127,12 +127,16 @@ async def submit_report(
     card = cards.case_card(
         org, case, details=details, identity=identity, files=draft.get("files") or [], route=route
     )
+    bound = await repo.all_bindings(session, org_id)
     for role, codes in (("primary", route.primary), ("informed", route.informed)):
         for div_code in codes:
             await deliver_card(
-                session, services, org, case, card, target=division_target(div_code), role=role, now=now
-            )
+                session, services, org, case, card, target=division_target(div_code), role=role, now=now,
+                bound=bound,
+            )  # fmt: skip
     if route.coordinators:
-        await deliver_card(session, services, org, case, card, target=COORDINATORS, role="conflict", now=now)
+        await deliver_card(
+            session, services, org, case, card, target=COORDINATORS, role="conflict", now=now, bound=bound
+        )
     log.info("case submitted", extra={"reference": reference, "route": route.divisions})
     return Submitted(case.id, reference, code)
