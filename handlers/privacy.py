@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -58,12 +59,12 @@ async def due_for_purge(session: AsyncSession, org: OrgConfig, org_id: int, now:
 
 async def too_many_reports(session: AsyncSession, org: OrgConfig, reporter_key: str, now: datetime) -> bool:
     """Counted from the stored cases, so the limit holds across restarts."""
-    recent = [
-        c
-        for c in await repo.cases_of_reporter(session, reporter_key, limit=100)
-        if c.created_at > now - timedelta(days=1)
-    ]
-    return len(recent) >= org.privacy.max_reports_per_day
+    recent = await session.execute(
+        select(func.count()).where(
+            col(Case.reporter_key) == reporter_key, col(Case.created_at) > now - timedelta(days=1)
+        )
+    )
+    return recent.scalar_one() >= org.privacy.max_reports_per_day
 
 
 # --- in the bot: /mydata ---------------------------------------------------------------------
