@@ -117,16 +117,12 @@ async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -
 
 async def next_case_number(session: AsyncSession, org_id: int, be_year: int) -> int:
     """The next number in an organisation's year; the row lock serialises concurrent submits."""
-    await session.execute(
-        _insert(session, CaseCounter)
-        .values(org_id=org_id, be_year=be_year, last_seq=0)
-        .on_conflict_do_nothing()
-    )
+    # one upsert: the year's first case creates the row, later ones add one under its lock
+    stmt = _insert(session, CaseCounter).values(org_id=org_id, be_year=be_year, last_seq=1)
     result = await session.execute(
-        update(CaseCounter)
-        .where(col(CaseCounter.org_id) == org_id, col(CaseCounter.be_year) == be_year)
-        .values(last_seq=col(CaseCounter.last_seq) + 1)
-        .returning(col(CaseCounter.last_seq))
+        stmt.on_conflict_do_update(
+            index_elements=["org_id", "be_year"], set_={"last_seq": col(CaseCounter.last_seq) + 1}
+        ).returning(col(CaseCounter.last_seq))
     )
     return int(result.scalar_one())
 
