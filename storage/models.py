@@ -102,13 +102,19 @@ class CaseCounter(SQLModel, table=True):
     last_seq: int = 0
 
 
+PERIOD_INDEX_COLUMNS = (
+    "org_id", "created_at", "report_type", "category", "status", "acknowledged_at", "closed_at", "id",
+)  # fmt: skip
+
+
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
     __table_args__ = (
         UniqueConstraint("org_id", "be_year", "seq"),
         Index("ix_cases_org_status", "org_id", "status"),
-        # statistics and exports of a period (handlers/stats.py)
-        Index("ix_cases_org_created", "org_id", "created_at"),
+        # statistics and exports of a period (handlers/stats.py); the statistics read only these
+        # columns, so they count from the index alone (migration 0006)
+        Index("ix_cases_org_period", *PERIOD_INDEX_COLUMNS),
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = _org_fk()
