@@ -117,16 +117,20 @@ async def summarise(
     turning each into a Python object costs far more than counting it where it lies."""
     period = (col(Case.org_id) == org_id) & (col(Case.created_at) >= start) & (col(Case.created_at) < end)
     s = Summary()
+    months = _local_months(start, end, org.tz())
+    # which of the period's months a case falls in: the first whose end is after it
+    month_no = case(*((col(Case.created_at) < hi, n) for n, (_, _, hi) in enumerate(months)), else_=-1)
     kinds = await session.execute(
-        sa_select(col(Case.report_type), col(Case.category), col(Case.status), func.count())
+        sa_select(col(Case.report_type), col(Case.category), col(Case.status), month_no, func.count())
         .where(period)
-        .group_by(col(Case.report_type), col(Case.category), col(Case.status))
+        .group_by(col(Case.report_type), col(Case.category), col(Case.status), month_no)
     )
-    for report_type, category, status, n in kinds.all():
+    for report_type, category, status, n_month, n in kinds.all():
         s.total += n
         s.by_type[report_type] += n
         s.by_category[(report_type, category)] += n
         s.by_outcome[status] += n
+        s.by_month[months[n_month][0]] += n
     if not s.total:
         return s
     divisions = await session.execute(
@@ -142,32 +146,24 @@ async def summarise(
     )
     for code, n in divisions.all():
         s.by_division[code or "coordinators"] += n  # no primary division: the coordinators'
-    months = _local_months(start, end, org.tz())
-    per_month = (
-        await session.execute(
-            sa_select(
-                *(
-                    func.sum(case(((col(Case.created_at) >= lo) & (col(Case.created_at) < hi), 1), else_=0))
-                    for _, lo, hi in months
-                )
-            ).where(period)
-        )
-    ).one()
-    for (month, _, _), n in zip(months, per_month, strict=True):
-        if n:
-            s.by_month[month] = int(n)
     dialect = session.get_bind().dialect.name
-    for attr, column in (
-        ("median_days_to_acknowledge", col(Case.acknowledged_at)),
-        ("median_days_to_close", col(Case.closed_at)),
-    ):
-        seconds = await session.execute(
-            sa_select(_seconds_between(dialect, col(Case.created_at), column)).where(
-                period, column.is_not(None)
-            )
-        )
-        days = [round(float(x) / 86400, 2) for x in seconds.scalars()]  # as _days() rounds them
-        setattr(s, attr, round(median(days), 2) if days else None)
+    acknowledged, closed = col(Case.acknowledged_at), col(Case.closed_at)
+    durations = await session.execute(
+        sa_select(
+            _seconds_between(dialect, col(Case.created_at), acknowledged),
+            _seconds_between(dialect, col(Case.created_at), closed),
+        ).where(period, acknowledged.is_not(None) | closed.is_not(None))
+    )
+    acks: list[float] = []
+    closes: list[float] = []
+    for ack, close in durations.all():
+        # rounded as _days() rounds them
+        if ack is not None:
+            acks.append(round(float(ack) / 86400, 2))
+        if close is not None:
+            closes.append(round(float(close) / 86400, 2))
+    s.median_days_to_acknowledge = round(median(acks), 2) if acks else None
+    s.median_days_to_close = round(median(closes), 2) if closes else None
     return s
 
 
