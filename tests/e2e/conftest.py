@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,8 +131,8 @@ async def api() -> AsyncIterator[FakeBotApi]:
         yield server
 
 
-@pytest.fixture
-async def bot(api: FakeBotApi, db_url: str, secret_key: str, tmp_path) -> AsyncIterator[RunningBot]:  # type: ignore[no-untyped-def]
+async def start_bound_bot(api: FakeBotApi, db_url: str, secret_key: str, tmp_path: Path) -> RunningBot:
+    """The bot running against the stand-in, every division's and the coordinators' chat bound."""
     settings = Settings(
         DATABASE_URL=db_url,
         TELEGRAM_BOT_TOKEN=api.token,
@@ -151,5 +152,11 @@ async def bot(api: FakeBotApi, db_url: str, secret_key: str, tmp_path) -> AsyncI
         ("coordinators", COORDINATORS),
     ):
         await running.bind(target, chat)
+    return running
+
+
+@pytest.fixture
+async def bot(api: FakeBotApi, db_url: str, secret_key: str, tmp_path) -> AsyncIterator[RunningBot]:  # type: ignore[no-untyped-def]
+    running = await start_bound_bot(api, db_url, secret_key, tmp_path)
     yield running
     await running.stop()

@@ -14,6 +14,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,12 +25,18 @@ from sqlmodel import col
 from bot.i18n import t
 from bot.inbox import Inbox
 from bot.logs import SafeFormatter, setup_logging
-from bot.settings import Settings
 from bot.web import build_web_app
 from handlers.messages import Reply
 from storage.models import Case, InboxEvent, OutboxMessage
 from storage.outbox import queue_message
-from tests.e2e.conftest import COORDINATORS, LEGAL, OFFICE, PERSONNEL, Citizen, RunningBot, press
+from tests.e2e.conftest import (
+    COORDINATORS,
+    OFFICE,
+    Citizen,
+    RunningBot,
+    press,
+    start_bound_bot,
+)
 from tests.e2e.fake_bot_api import FakeBotApi
 from tests.e2e.private_postgres import PrivatePostgres, private_postgres_or_skip
 
@@ -137,24 +144,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
 async def pg_bot(
     api: FakeBotApi, private_pg: PrivatePostgres, secret_key: str, tmp_path: Any
 ) -> AsyncIterator[RunningBot]:
-    settings = Settings(
-        DATABASE_URL=private_pg.url,
-        TELEGRAM_BOT_TOKEN=api.token,
-        TELEGRAM_API_BASE_URL=api.base_url,
-        TELEGRAM_FILE_BASE_URL=api.base_file_url,
-        DAMRONGTHAM_SECRET_KEY=secret_key,
-        DAMRONGTHAM_DATA_DIR=str(tmp_path / "data"),
-        TELEGRAM_RATE_LIMITS="1000/1,1000/1,1000/1",
-    )
-    running = RunningBot(api, settings)
-    await running.start()
-    for target, chat in (
-        ("division:office", OFFICE),
-        ("division:legal", LEGAL),
-        ("division:personnel", PERSONNEL),
-        ("coordinators", COORDINATORS),
-    ):
-        await running.bind(target, chat)
+    running = await start_bound_bot(api, private_pg.url, secret_key, Path(tmp_path))
     _seen.clear()
     assert _workers_alive(), _workers()
     try:
