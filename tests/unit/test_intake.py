@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from handlers.engine import Engine
 from storage.models import Attachment, Case, CaseDivision, Conversation, Division, OutboxMessage
+from tests.conftest import make_services
 from tests.support import Contact, Document, Location, Photo, Press, Sticker
 from tests.unit.conftest import STAFF_CHATS, Desk
 
@@ -271,6 +272,10 @@ async def test_wrong_tracking_codes_are_rate_limited_with_the_same_answer(desk: 
     assert "ไม่พบเรื่อง" in await other.say("/status CM-2569-000001 1111 2222 3333 4444")
     locked = await other.say(f"/status CM-2569-000001 {code}")
     assert "หลายครั้ง" in locked and "CM-2569-000001 ·" not in locked
+    # a restart (new services and engine on the same database) does not lift the lock
+    services = desk.services
+    other.engine = Engine(await make_services(desk.db, services.orgs, services.vault, clock))
+    assert "หลายครั้ง" in await other.say(f"/status CM-2569-000001 {code}")
     clock.advance(minutes=2)
     assert "CM-2569-000001 ·" in await other.say(f"/status CM-2569-000001 {code}")
 
