@@ -49,6 +49,7 @@ import random
 import re
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from array import array
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -509,7 +510,9 @@ class Generator:
 # --- loading -------------------------------------------------------------------------------
 
 
-class Sink:
+class Sink(ABC):
+    """Where the generated rows go: one per database (SqliteSink, PostgresSink)."""
+
     name = ""
     seconds = 0.0
 
@@ -519,11 +522,11 @@ class Sink:
             await self._write(table, columns, rows)
         self.seconds += time.perf_counter() - started
 
-    async def _write(self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def _write(self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None: ...
 
-    async def finish(self) -> None:
-        pass
+    async def finish(self) -> None:  # optional: what a sink does after the last batch
+        return None
 
 
 class SqliteSink(Sink):
