@@ -51,7 +51,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -234,6 +234,10 @@ class Truth:
     reporter_cases: Counter[int] = field(default_factory=Counter)  # their cases not erased
     open_by_division: Counter[int] = field(default_factory=Counter)
     by_org_year: Counter[tuple[str, int]] = field(default_factory=Counter)  # (org code, fiscal year)
+    # (org code, fiscal year) -> its cases by primary division code ("coordinators" for none)
+    divisions_by_org_year: defaultdict[tuple[str, int], Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
     items_by_org_year: Counter[tuple[str, int]] = field(default_factory=Counter)
     staff_chats: list[tuple[int, str, str]] = field(default_factory=list)  # (division id, chat, user)
     fiscal_years: list[int] = field(default_factory=list)
@@ -391,11 +395,15 @@ class Generator:
                 "acknowledged_at": acknowledged_at, "replied_at": replied_at, "closed_at": closed_at,
                 "rating": rating,
             }  # fmt: skip
-            cases.append(tuple(row[c] for c in CASE_COLUMNS))
             primary = route.primary
             moved = TRANSFERS.get((report_type, category))
             if status != "received" and moved in divisions and moved not in primary and rng.random() < 0.6:
                 primary = (moved,)
+            # decided after the row's other draws, so the data stay those of earlier runs
+            row["primary_division_ids"] = repo.primary_divisions_text(divisions[code] for code in primary)
+            cases.append(tuple(row[c] for c in CASE_COLUMNS))
+            fiscal_year = fiscal_year_of(created.astimezone(tz).date())
+            truth.divisions_by_org_year[(org.code, fiscal_year)].update(primary or ("coordinators",))
             is_open = status in OPEN_STATES
             for role, assigned in (("primary", primary), ("informed", route.informed)):
                 for code in assigned:
@@ -404,7 +412,7 @@ class Generator:
                     links.append((position, divisions[code], role))
                     if is_open:
                         truth.open_by_division[divisions[code]] += 1
-            truth.by_org_year[(org.code, fiscal_year_of(created.astimezone(tz).date()))] += 1
+            truth.by_org_year[(org.code, fiscal_year)] += 1
             if len(cases) >= BATCH:
                 yield cases, links
                 cases, links = [], []
@@ -692,7 +700,9 @@ def operations(services: Services, truth: Truth, rng: random.Random, samples: in
         steps = ops[3].parts
         steps.setdefault("summarise (the database counts)", []).append(t1 - t0)
         steps.setdefault("summary_table", []).append(time.perf_counter() - t1)
-        return result.total, truth.by_org_year[(org_code, fy)]
+        # a wrong count by division makes the whole answer wrong
+        right = result.by_division == truth.divisions_by_org_year[sample]
+        return result.total if right else -1, truth.by_org_year[(org_code, fy)]
 
     codes = [o.code for o in services.orgs.all]
     years = truth.fiscal_years

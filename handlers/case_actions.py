@@ -206,7 +206,7 @@ async def _transfer(
         session.add(CaseDivision(case_id=case.id or 0, division_id=to_id, role="primary"))
     else:
         existing.role = "primary"
-    await session.flush()
+    await repo.sync_primary_divisions(session, case)
     card = await current_card(session, services, org, case, None)
     await deliver_card(
         session, services, org, case, card, target=division_target(to), role="primary", now=now

@@ -106,6 +106,7 @@ async def submit_report(
                     case_id=case.id, division_id=directory.division_ids[(org.code, div_code)], role=role
                 )
             )
+    await repo.sync_primary_divisions(session, case)
     for f in draft.get("files") or []:
         session.add(
             Attachment(

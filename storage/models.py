@@ -103,7 +103,8 @@ class CaseCounter(SQLModel, table=True):
 
 
 PERIOD_INDEX_COLUMNS = (
-    "org_id", "created_at", "report_type", "category", "status", "acknowledged_at", "closed_at", "id",
+    "org_id", "created_at", "report_type", "category", "status", "acknowledged_at", "closed_at",
+    "primary_division_ids", "id",
 )  # fmt: skip
 
 
@@ -113,7 +114,7 @@ class Case(SQLModel, table=True):
         UniqueConstraint("org_id", "be_year", "seq"),
         Index("ix_cases_org_status", "org_id", "status"),
         # statistics and exports of a period (handlers/stats.py); the statistics read only these
-        # columns, so they count from the index alone (migration 0006)
+        # columns, so they count from the index alone (migrations 0006, 0007)
         Index("ix_cases_org_period", *PERIOD_INDEX_COLUMNS),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -143,6 +144,10 @@ class Case(SQLModel, table=True):
     replied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     rating: int | None = None
+    # the ids of the case's primary divisions in case_divisions, ascending and comma-joined, None when
+    # there is none: the statistics count by division from the period index, without a join. Kept in
+    # step by storage.repositories.sync_primary_divisions (migration 0007 filled the older cases).
+    primary_division_ids: str | None = Field(default=None, max_length=200)
 
 
 class CaseDivision(SQLModel, table=True):

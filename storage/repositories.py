@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from storage.models import (
     AccessAttempt,
     Case,
     CaseCounter,
+    CaseDivision,
     ChatBinding,
     Conversation,
     Division,
@@ -125,6 +126,24 @@ async def next_case_number(session: AsyncSession, org_id: int, be_year: int) -> 
         ).returning(col(CaseCounter.last_seq))
     )
     return int(result.scalar_one())
+
+
+def primary_divisions_text(division_ids: Iterable[int]) -> str | None:
+    """`Case.primary_division_ids` for these primary divisions: ids ascending, comma-joined; None for
+    none (a case the coordinators handle)."""
+    return ",".join(str(i) for i in sorted(set(division_ids))) or None
+
+
+async def sync_primary_divisions(session: AsyncSession, case: Case) -> None:
+    """Copy the case's primary divisions from case_divisions onto the case row. Call after every
+    change to its primary rows (routing, transfer): the statistics count from the copy."""
+    await session.flush()  # rows added or deleted so far are what the query must see
+    ids = await session.execute(
+        select(CaseDivision.division_id).where(
+            col(CaseDivision.case_id) == case.id, col(CaseDivision.role) == "primary"
+        )
+    )
+    case.primary_division_ids = primary_divisions_text(ids.scalars())
 
 
 async def cases_of_reporter(session: AsyncSession, reporter_key: str, limit: int = 10) -> Sequence[Case]:

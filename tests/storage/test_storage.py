@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,7 +14,7 @@ from sqlmodel import SQLModel
 from handlers.submit import ReporterInfo, submit_report
 from storage import repositories as repo
 from storage.db import Database, downgrade_database, upgrade_database
-from storage.models import Case, Conversation, OutboxMessage
+from storage.models import PERIOD_INDEX_COLUMNS, Case, Conversation, OutboxMessage
 from tests.conftest import make_services
 
 TABLES = {
@@ -46,6 +47,74 @@ async def test_migrations_create_every_table_with_org_ids_and_match_the_models(d
         await db.dispose()
     await asyncio.to_thread(downgrade_database, db_url, "base")
     await asyncio.to_thread(upgrade_database, db_url)
+
+
+async def test_upgrade_copies_each_cases_primary_divisions_onto_its_row(db_url: str) -> None:
+    await asyncio.to_thread(upgrade_database, db_url, "0006")
+    at = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
+    # case id -> its (division id, role) rows; ids 2 and 10 sort differently as text and as numbers
+    links = {
+        1: [],
+        2: [(10, "primary"), (2, "informed")],
+        3: [(10, "primary"), (2, "primary"), (3, "informed")],
+        4: [(3, "informed")],
+    }
+    db = Database(db_url)
+    try:
+        async with db.engine.begin() as conn:
+
+            async def insert(table: str, row: dict[str, object]) -> None:
+                names = ", ".join(row)
+                marks = ", ".join(":" + k for k in row)
+                await conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({marks})"), row)
+
+            await insert(
+                "organisations", {"id": 1, "code": "CM", "name_th": "x", "name_en": "x", "created_at": at}
+            )
+            for division_id in (2, 3, 10):
+                division = {"id": division_id, "org_id": 1, "code": f"d{division_id}", "active": True}
+                await insert("divisions", {**division, "name_th": "x", "name_en": "x"})
+            values = {
+                "org_id": 1, "be_year": 2569, "report_type": "grievance", "concerns_personnel": "no",
+                "category": "roads", "status": "received", "anonymous": True, "lang": "th",
+                "details_enc": "x", "reporter_enc": "x", "reporter_channel": "test", "reporter_key": "k",
+                "tracking_hash": "h", "created_at": at, "ack_due_at": at, "reply_due_at": at,
+                "update_due_at": at,
+            }  # fmt: skip
+            for case_id, rows in links.items():
+                await insert("cases", {**values, "id": case_id, "reference": f"CM-{case_id}", "seq": case_id})
+                for division_id, role in rows:
+                    await insert(
+                        "case_divisions", {"case_id": case_id, "division_id": division_id, "role": role}
+                    )
+    finally:
+        await db.dispose()
+    await asyncio.to_thread(upgrade_database, db_url)
+    db = Database(db_url)
+    try:
+        async with db.session() as s:
+            cases = {c.id: c for c in (await s.execute(select(Case))).scalars()}
+            copied = {case_id: c.primary_division_ids for case_id, c in cases.items()}
+            assert copied == {1: None, 2: "10", 3: "2,10", 4: None}
+            for case in cases.values():  # the bot's helper spells them the same way
+                await repo.sync_primary_divisions(s, case)
+                assert case.primary_division_ids == copied[case.id]
+    finally:
+        await db.dispose()
+    await asyncio.to_thread(downgrade_database, db_url, "0006")
+    db = Database(db_url)
+    try:
+        async with db.engine.connect() as conn:
+            columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("cases")})
+            indexes = await conn.run_sync(
+                lambda c: {i["name"]: i["column_names"] for i in inspect(c).get_indexes("cases")}
+            )
+            assert "primary_division_ids" not in columns
+            assert indexes["ix_cases_org_period"] == [
+                c for c in PERIOD_INDEX_COLUMNS if c != "primary_division_ids"
+            ]
+    finally:
+        await db.dispose()
 
 
 async def test_sqlite_pragmas_are_set_on_every_connection(sqlite_database: Database) -> None:

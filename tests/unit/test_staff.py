@@ -123,8 +123,23 @@ async def test_terminal_actions_need_a_public_note(desk: Desk) -> None:
     assert await _status(desk) == "accepted"
 
 
+async def _primary_copy(desk: Desk) -> tuple[str | None, str | None]:
+    """The case row's copy of its primary divisions, and what case_divisions says it should be."""
+    async with desk.db.session() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+        rows = await s.execute(
+            select(CaseDivision.division_id).where(
+                CaseDivision.case_id == case.id, CaseDivision.role == "primary"
+            )
+        )
+        expected = ",".join(str(i) for i in sorted(rows.scalars())) or None
+        return case.primary_division_ids, expected
+
+
 async def test_transfer_moves_the_case_and_sends_the_card(desk: Desk) -> None:
     await _submitted(desk)
+    division_ids = desk.services.directory.division_ids
+    assert await _primary_copy(desk) == (str(division_ids[("CM", "personnel")]),) * 2
     await desk.bind("division:audit", "-1006")
     await desk.add_staff("501", "personnel")
     officer = _staff(desk, "501")
@@ -135,6 +150,7 @@ async def test_transfer_moves_the_case_and_sends_the_card(desk: Desk) -> None:
     async with desk.db.session() as s:
         routed = sorted((await s.execute(select(Division.code, CaseDivision.role).join(CaseDivision))).all())
     assert routed == [("audit", "primary"), ("legal", "informed")]
+    assert await _primary_copy(desk) == (str(division_ids[("CM", "audit")]),) * 2
     assert "CM-2569-000001" in desk.sender.to("-1006")[0].text
     assert "หน่วยตรวจสอบภายใน" in desk.sender.to("1001")[-1].text
 
