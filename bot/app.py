@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass
@@ -94,6 +95,7 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
             asyncio.create_task(_poll(application, inbox), name="polling"),
         ]
         scheduler.start()
+        freeze_startup_objects()
         log.info("telegram polling started as @%s", application.bot.username)
         await stop.wait()
     finally:
@@ -194,6 +196,7 @@ async def run_server(
         asyncio.create_task(inbox.run(), name="inbox"),
     ]
     scheduler.start()
+    freeze_startup_objects()
     if stop is None:
         stop, _signals = _signal_stop()
     log.info("serving on http://%s:%d", host, port)
@@ -244,6 +247,14 @@ async def _attach_line(app: App, inbox: Inbox) -> str:
 
     inbox.handlers[CHANNEL] = handle_line
     return secret
+
+
+def freeze_startup_objects() -> None:
+    """Move everything loaded at start-up (modules, settings, the organisations) out of the garbage
+    collector's sight: it lives for the whole run, and each full collection walked all of it, a
+    pause of ~35 ms on a small server in the middle of some citizen's turn."""
+    gc.collect()
+    gc.freeze()
 
 
 def _signal_stop() -> tuple[asyncio.Event, list[signal.Signals]]:
