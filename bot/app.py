@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,9 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     return App(settings, orgs, db, services, Engine(services), dispatcher)
 
 
-async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
+async def run_telegram(
+    app: App, *, stop: asyncio.Event | None = None, on_started: Callable[[], None] = lambda: None
+) -> None:
     """Long polling until SIGINT/SIGTERM (or `stop` is set).
 
     Our own polling loop rather than python-telegram-bot's Updater: each update is stored in the
@@ -95,7 +98,7 @@ async def run_telegram(app: App, *, stop: asyncio.Event | None = None) -> None:
             asyncio.create_task(_poll(application, inbox), name="polling"),
         ]
         scheduler.start()
-        freeze_startup_objects()
+        on_started()
         log.info("telegram polling started as @%s", application.bot.username)
         await stop.wait()
     finally:
@@ -158,7 +161,13 @@ def _telegram(app: App) -> Application:  # type: ignore[type-arg]
 
 
 async def run_server(
-    app: App, *, host: str, port: int, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+    app: App,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+    on_started: Callable[[], None] = lambda: None,
 ) -> None:
     """The webhook server: Telegram's webhook (when a token is set), health and metrics."""
     from aiohttp import web
@@ -196,7 +205,7 @@ async def run_server(
         asyncio.create_task(inbox.run(), name="inbox"),
     ]
     scheduler.start()
-    freeze_startup_objects()
+    on_started()
     if stop is None:
         stop, _signals = _signal_stop()
     log.info("serving on http://%s:%d", host, port)
@@ -252,7 +261,8 @@ async def _attach_line(app: App, inbox: Inbox) -> str:
 def freeze_startup_objects() -> None:
     """Move everything loaded at start-up (modules, settings, the organisations) out of the garbage
     collector's sight: it lives for the whole run, and each full collection walked all of it, a
-    pause of ~35 ms on a small server in the middle of some citizen's turn."""
+    pause of ~35 ms on a small server in the middle of some citizen's turn. For the bot's own
+    process only (the CLI): in a test process it would keep earlier tests' objects for good."""
     gc.collect()
     gc.freeze()
 

@@ -38,11 +38,11 @@ def run() -> None:
     load_orgs(settings)
 
     async def main() -> None:
-        from bot.app import build_app, run_telegram
+        from bot.app import build_app, freeze_startup_objects, run_telegram
 
         application = await build_app(settings)
         try:
-            await run_telegram(application)
+            await run_telegram(application, on_started=freeze_startup_objects)
         finally:
             await application.close()
 
@@ -114,11 +114,11 @@ def serve(
         raise fail(str(exc)) from exc
 
     async def main() -> None:
-        from bot.app import build_app, run_server
+        from bot.app import build_app, freeze_startup_objects, run_server
 
         application = await build_app(settings)
         try:
-            await run_server(application, host=host, port=port)
+            await run_server(application, host=host, port=port, on_started=freeze_startup_objects)
         finally:
             await application.close()
 
