@@ -84,7 +84,7 @@ async def run_telegram(
     if stop is None:
         stop, signals = _signal_stop()
     inbox = Inbox(app.db, app.services.vault, metrics=app.services.metrics)
-    inbox.handlers[tg.CHANNEL] = _telegram_handler(application)
+    inbox.attach(tg.CHANNEL, _telegram_handler(application), tg.lane)
     await application.initialize()
     tasks: list[asyncio.Task[None]] = []
     scheduler = build_scheduler(app.services)
@@ -123,17 +123,20 @@ async def _poll(application: Application, inbox: Inbox) -> None:  # type: ignore
             log.warning("getUpdates failed (%s); polling again shortly", type(exc).__name__)
             await asyncio.sleep(1)
             continue
-        for update in updates:
-            # stored before the next getUpdates (with the new offset) confirms it to Telegram
-            try:
-                await inbox.store("telegram", str(update.update_id), update.to_dict())
-            except Exception:
-                # The database is out of reach: handled at once instead, the engine answers
-                # "please try again in a moment" (straight through the Bot API, as the outbox is
-                # out of reach too) and nothing of the draft changes.
-                log.exception("update not stored; answering it directly", extra={"channel": "telegram"})
+        if not updates:
+            continue
+        # stored (in one transaction) before the next getUpdates, with the new offset, confirms
+        # them to Telegram
+        try:
+            await inbox.store_many("telegram", [(str(u.update_id), u.to_dict()) for u in updates])
+        except Exception:
+            # The database is out of reach: handled at once instead, the engine answers "please
+            # try again in a moment" (straight through the Bot API, as the outbox is out of reach
+            # too) and nothing of the drafts changes.
+            log.exception("updates not stored; answering them directly", extra={"channel": "telegram"})
+            for update in updates:
                 await application.process_update(update)
-            offset = update.update_id + 1
+        offset = updates[-1].update_id + 1
 
 
 def _telegram_handler(application: Application):  # type: ignore[no-untyped-def,type-arg]
@@ -185,7 +188,7 @@ async def run_server(
         application = _telegram(app)
         await application.initialize()
         await tg.register_commands(application)
-        inbox.handlers["telegram"] = _telegram_handler(application)
+        inbox.attach(tg.CHANNEL, _telegram_handler(application), tg.lane)
     line_secret = await _attach_line(app, inbox) if s.line_enabled else ""
     scheduler = build_scheduler(app.services)
     web_app = build_web_app(
@@ -225,7 +228,7 @@ async def run_server(
 
 async def _attach_line(app: App, inbox: Inbox) -> str:
     """LINE events go through the inbox to the engine; the outbox sends through LINE's API."""
-    from bot.channels.line import CHANNEL, LineChannel
+    from bot.channels.line import CHANNEL, LineChannel, lane
     from bot.web import signed_file_url
 
     s = app.settings
@@ -254,7 +257,7 @@ async def _attach_line(app: App, inbox: Inbox) -> str:
         for reply in outcome.undelivered:
             await line.send(incoming.chat_id, reply)
 
-    inbox.handlers[CHANNEL] = handle_line
+    inbox.attach(CHANNEL, handle_line, lane)
     return secret
 
 

@@ -91,13 +91,17 @@ async def line_webhook(request: web.Request) -> web.Response:
             raise ValueError("events")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return web.json_response({"error": "malformed body"}, status=400)
-    inbox = request.app[INBOX]
-    for event in events:
-        key = str(
-            event.get("webhookEventId")
-            or hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
+    keyed = [
+        (
+            str(
+                event.get("webhookEventId")
+                or hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
+            ),
+            event,
         )
-        await inbox.store("line", key, event)
+        for event in events
+    ]
+    await request.app[INBOX].store_many("line", keyed)
     return web.json_response({"ok": True})
 
 

@@ -54,7 +54,7 @@ class Engine:
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
         services = self.services
-        async with services.db.session() as session:
+        async with services.db.session(write=True) as session:
             if incoming.update_key is not None and not await repo.claim_update(
                 session, incoming.channel, incoming.update_key, now=services.clock()
             ):
@@ -107,7 +107,7 @@ class Engine:
         """Never leave a user without an answer; what they entered stays as it was."""
         reply = Reply(text=t("th", key) + "\n" + t("en", key))
         try:
-            async with self.services.db.session() as session:
+            async with self.services.db.session(write=True) as session:
                 await queue_message(
                     session,
                     self.services.vault,

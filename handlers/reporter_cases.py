@@ -11,6 +11,7 @@ from handlers import lifecycle
 from handlers.case_actions import rate, reporter_message, withdraw
 from handlers.messages import Button, Media, Reply
 from handlers.turn import Step, Turn, reply_with
+from storage import repositories as repo
 from storage.models import Attachment, Case
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 async def _own_case(turn: Turn, case_id: str) -> Case | None:
     inc = turn.incoming
-    case = await turn.session.get(Case, int(case_id)) if case_id.isdigit() else None
+    case = await repo.case_to_change(turn.session, int(case_id)) if case_id.isdigit() else None
     if case is None or case.reporter_key != turn.services.vault.lookup_key(inc.channel, inc.user_id):
         log.warning("reporter action on a case that is not theirs refused")
         turn.say("reporter.not_yours")
@@ -106,7 +107,7 @@ def prompt_case_input(turn: Turn) -> Reply:
 async def handle_case_input(turn: Turn) -> None:
     if turn.pressed == "done":
         return _leave(turn)
-    case = await turn.session.get(Case, turn.state.get("case_input") or 0)
+    case = await repo.case_to_change(turn.session, turn.state.get("case_input") or 0)
     if case is None or not lifecycle.is_open(case.status):
         turn.say("reporter.case_closed")
         return _leave(turn)
@@ -147,7 +148,7 @@ async def handle_rating_comment(turn: Turn) -> None:
     text = take_text(turn, min_chars=1, max_chars=1000)
     if text is None:
         return
-    case = await turn.session.get(Case, turn.state.get("rating_case") or 0)
+    case = await repo.case_to_change(turn.session, turn.state.get("rating_case") or 0)
     if case is not None and case.rating is not None:
         await rate(turn.session, case=case, score=case.rating, comment=text, now=turn.now)
     turn.say("reporter.rate_comment_thanks")

@@ -42,7 +42,7 @@ async def _authorised(turn: Turn, case: Case, action: str) -> Staff | None:
 
 
 async def _case(turn: Turn, case_id: str) -> Case | None:
-    case = await turn.session.get(Case, int(case_id)) if case_id.isdigit() else None
+    case = await repo.case_to_change(turn.session, int(case_id)) if case_id.isdigit() else None
     if case is None:
         turn.say("staff.case_not_found")
     return case
@@ -127,7 +127,7 @@ async def pending_note(turn: Turn) -> None:
         return turn.say("staff.note_expected")
     if len(text) > NOTE_MAX:
         return turn.say("errors.too_long", max=NOTE_MAX, length=len(text))
-    case = await turn.session.get(Case, pending["case_id"])
+    case = await repo.case_to_change(turn.session, pending["case_id"])
     turn.state.pop("pending")
     if case is None:
         return turn.say("staff.case_not_found")

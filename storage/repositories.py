@@ -106,6 +106,12 @@ async def insert_once(session: AsyncSession, model: Any, values: dict[str, Any])
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def insert_new(session: AsyncSession, model: Any, rows: list[dict[str, Any]], *, key: Any) -> set[Any]:
+    """Insert the rows whose unique key is not there yet, in one statement; the keys inserted."""
+    stmt = _insert(session, model).values(rows).on_conflict_do_nothing().returning(key)
+    return set((await session.execute(stmt)).scalars())
+
+
 async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -> Conversation | None:
     stmt = select(Conversation).where(
         col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key
@@ -144,6 +150,13 @@ async def sync_primary_divisions(session: AsyncSession, case: Case) -> None:
         )
     )
     case.primary_division_ids = primary_divisions_text(ids.scalars())
+
+
+async def case_to_change(session: AsyncSession, case_id: int) -> Case | None:
+    """A case read in order to act on it. On PostgreSQL its row stays locked until the commit, so two
+    chats acting on one case at once (their turns run side by side) take turns instead of the later
+    commit undoing the earlier; SQLite's single writer already serialises them."""
+    return await session.get(Case, case_id, with_for_update=True)
 
 
 async def cases_of_reporter(session: AsyncSession, reporter_key: str, limit: int = 10) -> Sequence[Case]:

@@ -68,6 +68,11 @@ def fit_label(label: str, limit: int = LABEL_MAX) -> str:
     return label + "…"
 
 
+def lane(event: dict[str, Any]) -> str:
+    """The chat an event belongs to: the inbox keeps each chat's order."""
+    return chat_of(event.get("source") or {})[0]
+
+
 def chat_of(source: dict[str, Any]) -> tuple[str, str]:
     """(chat id, chat type) of an event's source: a user's chat, a group or a room."""
     kind = source.get("type")

@@ -7,6 +7,7 @@ import base64
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from telegram import (
     BotCommand,
@@ -61,6 +62,21 @@ def to_incoming(update: Update, bot_id: int) -> Incoming | None:
     if msg is None:
         return None
     return Incoming(**common, **_message_content(msg))  # type: ignore[arg-type]
+
+
+def lane(update: dict[str, Any]) -> str:
+    """The chat an update (as Telegram sends it) belongs to: the inbox keeps each chat's order."""
+    for kind, value in update.items():
+        if not isinstance(value, dict):
+            continue
+        chat = value.get("chat") or (value.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and "id" in chat:
+            return str(chat["id"])
+        user = value.get("from") or value.get("user")
+        if isinstance(user, dict) and "id" in user:
+            return str(user["id"])  # a private chat's id is its user's
+        return kind
+    return ""
 
 
 def _message_content(msg: Message) -> dict[str, object]:

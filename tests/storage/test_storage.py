@@ -153,6 +153,42 @@ async def test_concurrent_submissions_get_unique_references(database: Database, 
     assert sorted(references) == [f"CM-2569-{n:06d}" for n in range(1, 21)]
 
 
+async def test_two_turns_acting_on_one_case_take_turns(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
+    """Chats are handled side by side: a second turn acting on a case waits for the first's commit
+    (the row lock on PostgreSQL, the single writer on SQLite), so it sees what the first changed."""
+    services = await make_services(database, orgs, vault, clock)
+    draft = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+    async with database.session() as s:
+        reporter = ReporterInfo(channel="test", chat_id="9001", user_id="9001", lang="th")
+        submitted = await submit_report(
+            s, services, org=orgs.single, draft=draft, reporter=reporter, now=clock()
+        )
+        await s.commit()
+        case_id = submitted.case_id
+
+    async def turn(update_key: str, status: str, hold: asyncio.Event | None) -> str:
+        async with database.session() as s:
+            await repo.claim_update(s, "test", update_key, now=clock())  # as the engine's turns begin
+            case = await repo.case_to_change(s, case_id)
+            assert case is not None
+            seen = case.status
+            case.status = status
+            if hold is not None:
+                await hold.wait()
+            await s.commit()
+            return seen
+
+    release = asyncio.Event()
+    first = asyncio.create_task(turn("1", "accepted", release))
+    await asyncio.sleep(0.2)
+    second = asyncio.create_task(turn("2", "investigating", None))
+    await asyncio.sleep(0.3)
+    assert not second.done()  # waits for the first turn
+    release.set()
+    assert await first == "received"
+    assert await second == "accepted"  # the first turn's change, not the row as it was
+
+
 async def test_personal_data_is_encrypted_at_rest(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
     services = await make_services(database, orgs, vault, clock)
     sentinels = {"name": "SENTINEL-NAME-Kanya", "phone": "+66811112222", "contact": "sentinel@example.org"}
