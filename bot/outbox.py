@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # a claimed message not confirmed by then is sent again
 MARK_EVERY = 10
 MARK_WITHIN = 0.5  # seconds
+SENDING_AT_ONCE = 8  # sends under way at a time, each to a different chat
 # transient failures are retried this long (LINE keeps a retry key for 24 hours); then coordinators hear
 GIVE_UP_AFTER = timedelta(hours=24)
 
@@ -145,6 +146,7 @@ class OutboxDispatcher:
         self._missed: dict[int, dict[str, object]] = {}
         self._missed_deliveries: list[_Delivered] = []
         self._claim_statement = _claim_statement(batch, skip_locked=db.dialect == "postgresql")
+        self._slots = asyncio.Semaphore(SENDING_AT_ONCE)
 
     def kick(self) -> None:
         self._wake.set()
@@ -175,7 +177,7 @@ class OutboxDispatcher:
         are due again at once instead of after their lease."""
         if self.db.dialect != "sqlite":
             return 0
-        async with self.db.session() as session:
+        async with self.db.session(write=True) as session:
             result = await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.status) == "sending")
@@ -198,7 +200,7 @@ class OutboxDispatcher:
     async def _claim(self) -> list[OutboxMessage]:
         now = self.clock()
         params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders)}
-        async with self.db.session() as session:
+        async with self.db.session(write=True) as session:
             rows = list((await session.execute(self._claim_statement, params)).scalars())
             await session.commit()
         return sorted(rows, key=lambda row: row.id or 0)
@@ -210,26 +212,44 @@ class OutboxDispatcher:
     async def _pass(self) -> tuple[int, int]:
         await self._record_missed()
         rows = await self._claim()
-        held: set[tuple[str, str]] = set()  # chats with a failure: later messages wait, keeping order
+        # each chat's messages in order, different chats side by side: a send is mostly a wait for
+        # the platform's answer, and one chat's wait should not hold every other chat's back
+        chats: dict[tuple[str | None, str | None], list[OutboxMessage]] = {}
+        for row in rows:
+            chats.setdefault((row.channel, row.chat_key), []).append(row)
         delivered: list[_Delivered] = []
-        done = 0
         try:
-            for row in rows:
+            # every chat finishes even if recording another's deliveries failed; then that is raised
+            outcomes = await asyncio.gather(
+                *(self._send_chat(chat_rows, delivered) for chat_rows in chats.values()),
+                return_exceptions=True,
+            )
+        finally:
+            if delivered:
+                await self._mark_sent(delivered)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return len(rows), sum(n for n in outcomes if isinstance(n, int))
+
+    async def _send_chat(self, rows: list[OutboxMessage], delivered: list[_Delivered]) -> int:
+        """One chat's messages, in order; how many went."""
+        held: set[tuple[str, str]] = set()  # a failure: the chat's later messages wait, keeping order
+        sent = 0
+        for row in rows:
+            async with self._slots:
                 try:
-                    done += await self._send_one(row, held, delivered)
+                    sent += await self._send_one(row, held, delivered)
                 except Exception:
                     # One bad row (unreadable, or its outcome not recorded) must not stop the others;
                     # its lease brings it back later.
                     self.metrics.errors["outbox"] += 1
                     log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
-                if delivered and (
-                    len(delivered) >= MARK_EVERY or time.monotonic() - delivered[0].at >= MARK_WITHIN
-                ):
-                    await self._mark_sent(delivered)
-        finally:
-            if delivered:
+            if delivered and (
+                len(delivered) >= MARK_EVERY or time.monotonic() - delivered[0].at >= MARK_WITHIN
+            ):
                 await self._mark_sent(delivered)
-        return len(rows), done
+        return sent
 
     async def _send_one(
         self, row: OutboxMessage, held: set[tuple[str, str]], delivered: list[_Delivered]
@@ -296,7 +316,7 @@ class OutboxDispatcher:
         delivered.clear()
         now = self.clock()
         try:
-            async with self.db.session() as session:
+            async with self.db.session(write=True) as session:
                 # The payload may hold a tracking code: keep it no longer than needed.
                 await session.execute(
                     update(OutboxMessage)
@@ -316,7 +336,7 @@ class OutboxDispatcher:
 
     async def _move_chat(self, channel: str, old: str, new: str) -> None:
         """A group became a supergroup: its bindings and posted cards follow it."""
-        async with self.db.session() as session:
+        async with self.db.session(write=True) as session:
             await session.execute(
                 update(ChatBinding)
                 .where(col(ChatBinding.channel) == channel, col(ChatBinding.chat_id) == old)
@@ -365,7 +385,7 @@ class OutboxDispatcher:
             setattr(row, key, value)
 
     async def _write(self, row_id: int | None, values: dict[str, object]) -> None:
-        async with self.db.session() as session:
+        async with self.db.session(write=True) as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id) == row_id)

@@ -16,18 +16,23 @@ PRUNE_EVERY = 60.0  # seconds between sweeps of idle chat windows
 
 
 class Window:
-    """At most `limit` events in any `seconds`-long window."""
+    """At most `limit` events in any `seconds`-long window, counting those under way."""
 
     def __init__(self, limit: int, seconds: float) -> None:
         self.limit, self.seconds = limit, seconds
         self.events: deque[float] = deque()
+        # begun and not yet recorded: sends go out side by side, and each one under way takes a
+        # place in the window from the moment it is decided, as Telegram sees it arrive before we
+        # see its answer
+        self.pending = 0
 
     def wait(self, now: float) -> float:
         while self.events and self.events[0] <= now - self.seconds:
             self.events.popleft()
-        if len(self.events) < self.limit:
+        if len(self.events) + self.pending < self.limit:
             return 0.0
-        return self.events[0] + self.seconds - now
+        # the first place to free is the oldest recorded event's; one under way frees later still
+        return self.events[0] + self.seconds - now if self.events else self.seconds
 
     def record(self, now: float) -> None:
         self.events.append(now)
@@ -64,9 +69,17 @@ class Throttle:
     def overall_wait(self) -> float:
         return self.overall.wait(self.clock())
 
+    def begin(self, chat_id: str) -> None:
+        """A send to `chat_id` is under way: it counts until `record` is called for it."""
+        self._chat(chat_id).pending += 1
+        self.overall.pending += 1
+
     def record(self, chat_id: str) -> None:
         now = self.clock()
-        self._chat(chat_id).record(now)
+        chat = self._chat(chat_id)
+        chat.pending = max(0, chat.pending - 1)
+        self.overall.pending = max(0, self.overall.pending - 1)
+        chat.record(now)
         self.overall.record(now)
         if now - self._pruned_at >= PRUNE_EVERY:
             # every chat ever written to would otherwise keep a window for the life of the process

@@ -141,12 +141,17 @@ class TelegramSender:
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
         markup = render_markup(reply.buttons)
-        chat_wait = self.throttle.chat_wait(chat_id)
-        if chat_wait > 0:
-            raise RetryLater(chat_wait, ours=True)  # this chat waits in the outbox; others go on
-        overall = self.throttle.overall_wait()
-        if overall > 0:
-            await asyncio.sleep(overall)  # the window has room again once its oldest send ages out
+        while True:
+            chat_wait = self.throttle.chat_wait(chat_id)
+            if chat_wait > 0:
+                raise RetryLater(chat_wait, ours=True)  # this chat waits in the outbox; others go on
+            overall = self.throttle.overall_wait()
+            if overall <= 0:
+                break
+            # the window has room again once its oldest send ages out; then both are asked again,
+            # as sends beside this one may have taken the room meanwhile
+            await asyncio.sleep(overall)
+        self.throttle.begin(chat_id)
         try:
             media = reply.media
             if reply.edit_message_id is not None:

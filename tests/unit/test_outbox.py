@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -195,3 +196,36 @@ async def test_transient_failures_are_retried_for_a_day_then_reported(sqlite_dat
     clock.advance(hours=24)
     await dispatcher.drain()
     assert list((await _statuses(sqlite_database)).values()) == ["failed"] and len(refused) == 1
+
+
+async def test_chats_are_sent_to_side_by_side_each_in_its_own_order(
+    database: Database, vault, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    @dataclass
+    class SlowSender:
+        """A platform that takes a moment to answer each send."""
+
+        delivered: list[tuple[str, str]] = field(default_factory=list)
+        under_way: int = 0
+        most: int = 0
+
+        async def send(self, chat_id: str, reply: Reply) -> str | None:
+            self.under_way += 1
+            self.most = max(self.most, self.under_way)
+            await asyncio.sleep(0.01)
+            self.under_way -= 1
+            self.delivered.append((chat_id, reply.text))
+            return None
+
+    sender = SlowSender()
+    chats = [str(100 + n) for n in range(12)]
+    for n in range(4):
+        for chat in chats:
+            await _queue(database, vault, clock, chat, f"{chat}-{n}")
+    dispatcher = OutboxDispatcher(database, vault, {"test": sender}, clock=clock)
+    assert await dispatcher.drain() == 48
+    for chat in chats:
+        assert [text for c, text in sender.delivered if c == chat] == [f"{chat}-{n}" for n in range(4)]
+    assert 1 < sender.most <= 8  # side by side, within the dispatcher's limit
+    async with database.session() as s:
+        assert {row.status for row in (await s.execute(select(OutboxMessage))).scalars()} == {"sent"}

@@ -60,3 +60,24 @@ def test_idle_chat_windows_are_forgotten_but_busy_ones_kept() -> None:
     assert throttle.chat_wait("-1002") > 0  # its 20 still count
     clock.now = 160.0
     assert throttle.chat_wait("-1002") == 0
+
+
+def test_sends_under_way_take_their_place_in_the_window() -> None:
+    """Sends go out side by side: one decided and not yet answered already counts, or 30 begun at
+    once would all pass the check before the first is recorded."""
+    clock = FakeTime()
+    throttle = Throttle(clock=clock)
+    for n in range(30):
+        assert throttle.overall_wait() == 0
+        throttle.begin(str(n))
+    assert throttle.overall_wait() == 1.0  # all under way: a place frees a second after one lands
+    clock.now = 0.2
+    throttle.record("0")  # the first answered: it stays in the window until it ages out
+    assert throttle.overall_wait() == 1.0
+    clock.now = 1.2
+    assert throttle.overall_wait() == 0
+    throttle.begin("-1001")
+    assert throttle.chat_wait("-1001") == 0  # a group's 20 a minute: one under way leaves room
+    for _ in range(19):
+        throttle.begin("-1001")
+    assert throttle.chat_wait("-1001") == 60.0
