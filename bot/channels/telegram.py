@@ -25,6 +25,7 @@ from telegram import (
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bot.channels.telegram_http import AiohttpRequest
 from bot.i18n import LANGUAGES, t
 from bot.outbox import ChatMoved, PermanentFailure, RetryLater
 from bot.throttle import Throttle
@@ -216,7 +217,15 @@ class TelegramSender:
 
 
 def build_application(token: str, *, base_url: str, base_file_url: str) -> Application:  # type: ignore[type-arg]
-    return ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url).build()
+    return (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base_url)
+        .base_file_url(base_file_url)
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .build()
+    )
 
 
 def attach_engine(application: Application, engine: Engine) -> None:  # type: ignore[type-arg]

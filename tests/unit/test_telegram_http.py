@@ -1,0 +1,71 @@
+"""The aiohttp transport carries python-telegram-bot's requests as its own httpx one would."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from telegram import InputFile
+from telegram.error import NetworkError, TimedOut
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
+
+from bot.channels.telegram_http import AiohttpRequest
+
+
+async def _echo(request: web.Request) -> web.Response:
+    if request.query.get("slow"):
+        await asyncio.sleep(2)
+    form = await request.post()
+    fields = {
+        k: v if isinstance(v, str) else f"file:{v.filename}:{v.file.read().decode()}" for k, v in form.items()
+    }
+    return web.json_response({"ok": True, "type": request.content_type, "fields": fields})
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/echo", _echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/echo"
+    await runner.cleanup()
+
+
+def _data(**values: object) -> RequestData:
+    return RequestData([RequestParameter.from_input(k, v) for k, v in values.items()])
+
+
+async def test_fields_and_files_are_sent_as_python_telegram_bot_sends_them(server: str) -> None:
+    async with AiohttpRequest() as request:
+        status, body = await request.do_request(server, "POST", _data(chat_id=42, text="สวัสดี"))
+        assert status == 200
+        payload = AiohttpRequest.parse_json_payload(body)
+        assert payload["type"] == "application/x-www-form-urlencoded"
+        assert payload["fields"] == {"chat_id": "42", "text": "สวัสดี"}
+
+        upload = _data(chat_id=42, photo=InputFile(b"png-bytes", filename="chart.png"))
+        payload = AiohttpRequest.parse_json_payload((await request.do_request(server, "POST", upload))[1])
+        assert payload["type"] == "multipart/form-data"
+        assert payload["fields"]["chat_id"] == "42"
+        assert any(v == "file:chart.png:png-bytes" for v in payload["fields"].values())
+
+
+async def test_time_outs_and_refused_connections_are_python_telegram_bots_errors(server: str) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/echo"
+    async with AiohttpRequest(read_timeout=0.2) as request:
+        with pytest.raises(TimedOut):
+            await request.do_request(server + "?slow=1", "POST", _data(chat_id=1))
+        with pytest.raises(NetworkError):
+            await request.do_request(closed, "POST", _data(chat_id=1))
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await request.do_request(server, "POST", None)
