@@ -102,8 +102,7 @@ async def run_telegram(
         log.info("telegram polling started as @%s", application.bot.username)
         await stop.wait()
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        await scheduler.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -217,7 +216,7 @@ async def run_server(
     try:
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

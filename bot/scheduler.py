@@ -6,8 +6,10 @@ reminder log's unique keys would stop duplicates anyway, the lock saves the othe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
@@ -65,8 +67,27 @@ async def run_housekeeping(services: Services) -> Pruned:
     return pruned
 
 
-def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone="UTC")
+class JobScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler has no type hints
+    """APScheduler's, and it can wait for a job run still in flight when it stops: the database is
+    closed right after, and a run cut off under it would hang or fail half-way."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.in_flight: set[asyncio.Task[Any]] = set()
+
+    async def stop(self, *, within: float = 10.0) -> None:
+        if not self.running:
+            return
+        self.pause()  # no new runs; shutting down at once would cancel the ones going
+        if self.in_flight:
+            _, going = await asyncio.wait(self.in_flight, timeout=within)
+            if going:
+                log.warning("a job run was still going after %.0f s; it is cancelled", within)
+        self.shutdown(wait=False)
+
+
+def build_scheduler(services: Services, *, every_seconds: int = 60) -> JobScheduler:
+    scheduler = JobScheduler(timezone="UTC")
 
     async def reminders() -> None:
         try:
@@ -90,10 +111,20 @@ def build_scheduler(services: Services, *, every_seconds: int = 60) -> AsyncIOSc
 def add_periodic(
     scheduler: AsyncIOScheduler, job_id: str, func: Callable[[], Awaitable[None]], every_seconds: int
 ) -> None:
+    async def run() -> None:
+        task = asyncio.current_task()
+        in_flight = scheduler.in_flight if isinstance(scheduler, JobScheduler) else set()
+        if task is not None:
+            in_flight.add(task)
+        try:
+            await func()
+        finally:
+            in_flight.discard(task)
+
     # DESIGN.md rule 5: a fixed id, one instance, missed runs folded into one, and a generous
     # grace time (the default of 1 s silently drops a run that falls due during a restart).
     scheduler.add_job(
-        func,
+        run,
         "interval",
         seconds=every_seconds,
         id=job_id,

@@ -92,11 +92,7 @@ async def test_the_scheduler_runs_the_job_with_safe_settings(desk: Desk, clock) 
                 break
             await asyncio.sleep(0.05)
     finally:
-        scheduler.shutdown(wait=False)
-        # a job run still in flight finishes before the fixture closes the database under it
-        running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        if running:
-            await asyncio.wait(running, timeout=10)
+        await scheduler.stop()  # a run still in flight finishes before the fixture closes the database
     assert any("⏰" in t for t in _texts(desk, PERSONNEL))
     assert isinstance(desk.engine, Engine)
 
@@ -112,3 +108,30 @@ async def test_a_case_with_no_responsible_division_reminds_the_coordinators(desk
     clock.advance(hours=13)
     assert await _run(desk) == 1
     assert "⏰ เรื่อง CM-2569-000001" in _texts(desk, STAFF_CHATS["coordinators"])[-1]
+
+
+async def test_stopping_the_scheduler_waits_for_a_job_run_in_flight() -> None:
+    """The bot closes its database right after the scheduler stops: a run is let finish first."""
+    from datetime import UTC, datetime
+
+    from bot.scheduler import JobScheduler, add_periodic
+
+    scheduler = JobScheduler(timezone="UTC")
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[bool] = []
+
+    async def job() -> None:
+        started.set()
+        await release.wait()
+        finished.append(True)
+
+    add_periodic(scheduler, "slow", job, 3600)
+    scheduler.start()
+    scheduler.get_job("slow").modify(next_run_time=datetime.now(UTC))
+    await asyncio.wait_for(started.wait(), timeout=5)
+    stopping = asyncio.create_task(scheduler.stop())
+    await asyncio.sleep(0.2)
+    assert not stopping.done()  # the run is still going
+    release.set()
+    await asyncio.wait_for(stopping, timeout=5)
+    assert finished == [True] and not scheduler.running and not scheduler.in_flight
