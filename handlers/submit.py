@@ -93,12 +93,16 @@ async def submit_report(
         reply_due_at=now + timedelta(days=deadlines.reply_days),
         update_due_at=now + timedelta(days=deadlines.update_every_days),
     )
-    session.add(case)
-    await session.flush()
-    assert case.id is not None
     route = route_report(
         org, report_type=case.report_type, concerns_personnel=case.concerns_personnel, named_division=named
     )
+    # the rows below, copied onto the case as repo.sync_primary_divisions would, without reading them back
+    case.primary_division_ids = repo.primary_divisions_text(
+        directory.division_ids[(org.code, code)] for code in route.primary
+    )
+    session.add(case)
+    await session.flush()
+    assert case.id is not None
     for role, codes in (("primary", route.primary), ("informed", route.informed)):
         for div_code in codes:
             session.add(
@@ -106,7 +110,6 @@ async def submit_report(
                     case_id=case.id, division_id=directory.division_ids[(org.code, div_code)], role=role
                 )
             )
-    await repo.sync_primary_divisions(session, case)
     for f in draft.get("files") or []:
         session.add(
             Attachment(

@@ -146,7 +146,8 @@ class Case(SQLModel, table=True):
     rating: int | None = None
     # the ids of the case's primary divisions in case_divisions, ascending and comma-joined, None when
     # there is none: the statistics count by division from the period index, without a join. Kept in
-    # step by storage.repositories.sync_primary_divisions (migration 0007 filled the older cases).
+    # step by storage.repositories.sync_primary_divisions on a transfer; set from the routing on submit
+    # (handlers/submit.py); migration 0007 filled the older cases.
     primary_division_ids: str | None = Field(default=None, max_length=200)
 
 

@@ -142,7 +142,8 @@ def primary_divisions_text(division_ids: Iterable[int]) -> str | None:
 
 async def sync_primary_divisions(session: AsyncSession, case: Case) -> None:
     """Copy the case's primary divisions from case_divisions onto the case row. Call after every
-    change to its primary rows (routing, transfer): the statistics count from the copy."""
+    change to its primary rows (a transfer; a new case sets it from its routing without the read):
+    the statistics count from the copy."""
     await session.flush()  # rows added or deleted so far are what the query must see
     ids = await session.execute(
         select(CaseDivision.division_id).where(
