@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.logs import log_failed_pass
 from bot.metrics import Metrics
 from storage import repositories as repo
 from storage.crypto import Vault
@@ -121,7 +122,7 @@ class Inbox:
 
     async def run(self, *, idle_seconds: float = 1.0) -> None:
         loop = asyncio.get_running_loop()
-        streak = 0  # passes failed in a row: an outage is logged once with its traceback, then briefly
+        streak = 0  # passes failed in a row
         try:
             while True:
                 try:
@@ -130,10 +131,7 @@ class Inbox:
                     streak = 0
                 except Exception:
                     streak += 1
-                    if streak == 1:
-                        log.exception("inbox pass failed; retrying shortly")
-                    elif streak % 60 == 0:
-                        log.warning("inbox passes still failing (%d in a row)", streak)
+                    log_failed_pass(log, "inbox", streak)
                 self._start()
                 await self._sleep(loop, idle_seconds, streak)
         finally:

@@ -23,3 +23,12 @@ def setup_logging(level: str = "INFO") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def log_failed_pass(log: logging.Logger, worker: str, streak: int) -> None:
+    """A background worker's pass failed `streak` times in a row (inside an `except`): an outage is
+    logged once with its traceback, then briefly every 60th pass, not once a second."""
+    if streak == 1:
+        log.exception("%s pass failed; retrying shortly", worker)
+    elif streak % 60 == 0:
+        log.warning("%s passes still failing (%d in a row)", worker, streak)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from bot.logs import log_failed_pass
 from bot.metrics import Metrics
 from handlers.messages import Reply
 from storage.crypto import Vault
@@ -153,7 +154,7 @@ class OutboxDispatcher:
 
     async def run(self, *, idle_seconds: float = 1.0) -> None:
         """Send until cancelled; wakes on `kick()` or every `idle_seconds` for retries."""
-        streak = 0  # passes failed in a row: an outage is logged once with its traceback, then briefly
+        streak = 0  # passes failed in a row
         while True:
             self._wake.clear()
             try:
@@ -161,10 +162,7 @@ class OutboxDispatcher:
                 streak = 0
             except Exception:
                 streak += 1
-                if streak == 1:
-                    log.exception("outbox pass failed; retrying shortly")
-                elif streak % 60 == 0:
-                    log.warning("outbox passes still failing (%d in a row)", streak)
+                log_failed_pass(log, "outbox", streak)
                 claimed = 0
             if claimed == self.batch:
                 continue  # a full batch: more may be due already
