@@ -46,6 +46,9 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
+                # HTTPS_PROXY and friends, as httpx honours them: offices often reach the internet
+                # only through a proxy
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:

@@ -69,3 +69,31 @@ async def test_time_outs_and_refused_connections_are_python_telegram_bots_errors
             await request.do_request(closed, "POST", _data(chat_id=1))
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request(server, "POST", None)
+
+
+async def test_the_proxy_from_the_environment_is_used(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As python-telegram-bot's httpx request does: an office behind a proxy still reaches Telegram."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        async with AiohttpRequest() as request:
+            status, _ = await request.do_request(
+                "http://api.telegram.invalid/bot1:x/getMe", "POST", _data(a=1)
+            )
+        assert status == 200 and seen == ["http://api.telegram.invalid/bot1:x/getMe"]
+    finally:
+        await runner.cleanup()
