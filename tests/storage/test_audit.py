@@ -11,6 +11,7 @@ from handlers.submit import ReporterInfo, submit_report
 from storage.audit import append_event, verify_chain
 from storage.db import Database
 from tests.conftest import make_services
+from tests.support import raw_case_row
 
 DRAFT = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
 
@@ -107,13 +108,7 @@ async def test_upgrade_chains_events_written_before_the_chain_existed(db_url: st
                 ),
                 {"at": at},
             )
-            values = {
-                "org_id": 1, "be_year": 2569, "report_type": "grievance", "concerns_personnel": "no",
-                "category": "roads", "status": "received", "anonymous": True, "lang": "th",
-                "details_enc": "x", "reporter_enc": "x", "reporter_channel": "test", "reporter_key": "k",
-                "tracking_hash": "h", "created_at": at, "ack_due_at": at, "reply_due_at": at,
-                "update_due_at": at,
-            }  # fmt: skip
+            values = raw_case_row(at)
             for n in (1, 2):
                 row = {**values, "reference": f"CM-2569-00000{n}", "seq": n}
                 await conn.execute(

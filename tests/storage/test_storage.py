@@ -16,6 +16,7 @@ from storage import repositories as repo
 from storage.db import Database, downgrade_database, upgrade_database
 from storage.models import PERIOD_INDEX_COLUMNS, Case, Conversation, OutboxMessage
 from tests.conftest import make_services
+from tests.support import raw_case_row
 
 TABLES = {
     "organisations", "divisions", "chat_bindings", "staff", "staff_divisions", "conversations",
@@ -74,13 +75,7 @@ async def test_upgrade_copies_each_cases_primary_divisions_onto_its_row(db_url: 
             for division_id in (2, 3, 10):
                 division = {"id": division_id, "org_id": 1, "code": f"d{division_id}", "active": True}
                 await insert("divisions", {**division, "name_th": "x", "name_en": "x"})
-            values = {
-                "org_id": 1, "be_year": 2569, "report_type": "grievance", "concerns_personnel": "no",
-                "category": "roads", "status": "received", "anonymous": True, "lang": "th",
-                "details_enc": "x", "reporter_enc": "x", "reporter_channel": "test", "reporter_key": "k",
-                "tracking_hash": "h", "created_at": at, "ack_due_at": at, "reply_due_at": at,
-                "update_due_at": at,
-            }  # fmt: skip
+            values = raw_case_row(at)
             for case_id, rows in links.items():
                 await insert("cases", {**values, "id": case_id, "reference": f"CM-{case_id}", "seq": case_id})
                 for division_id, role in rows:
