@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_async
+
 log = logging.getLogger(__name__)
 
 SQLITE_PRAGMAS = (
@@ -54,6 +56,7 @@ def create_engine(url: str) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
+        event.listen(engine.sync_engine, "do_connect", _connect_in_one_trip_per_statement)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     engine = create_async_engine(
@@ -61,6 +64,11 @@ def create_engine(url: str) -> AsyncEngine:
     )
     event.listen(engine.sync_engine, "do_connect", _refused_is_operational)
     return engine
+
+
+def _connect_in_one_trip_per_statement(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    # SQLAlchemy's own arguments (file, timeout, ...), given to storage.sqlite_async.connect
+    return dialect.connect(*cargs, async_creator_fn=sqlite_async.connect, **cparams)
 
 
 def _refused_is_operational(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
