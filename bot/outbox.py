@@ -1,9 +1,11 @@
 """The outbox dispatcher: sends queued messages after their transaction committed, with retries.
 
 Delivery is at least once: a message is marked sent after the platform accepted it, so a crash
-between the two sends it again on restart. Successes are recorded a few at a time (up to
-`MARK_EVERY` messages or `MARK_WITHIN` seconds, and always at the end of a pass): one transaction
-instead of one per message, at the price of repeating at most those few after a crash.
+between the two sends it again on restart. Successes are recorded a few at a time: in the next
+pass's claim (the same transaction), or on their own after `MARK_EVERY` messages or `MARK_WITHIN`
+seconds, whichever comes first. That is one transaction instead of one per message, and none of
+them between a citizen's message and the reply, at the price of repeating at most those few after
+a crash.
 """
 
 from __future__ import annotations
@@ -143,32 +145,45 @@ class OutboxDispatcher:
         self.on_undeliverable = on_undeliverable
         self.senders: dict[str, Sender] = dict(senders or {})
         self._wake = asyncio.Event()
+        # set while the running dispatcher has sent everything due (benchmarks wait on it)
+        self.settled = asyncio.Event()
         # outcomes of sends the database could not take (it was away), by row id, written next pass
         self._missed: dict[int, dict[str, object]] = {}
-        self._missed_deliveries: list[_Delivered] = []
+        # accepted by the platform, not yet recorded as sent (still "sending" in the database)
+        self._delivered: list[_Delivered] = []
         self._claim_statement = _claim_statement(batch, skip_locked=db.dialect == "postgresql")
         self._slots = asyncio.Semaphore(SENDING_AT_ONCE)
 
     def kick(self) -> None:
+        self.settled.clear()
         self._wake.set()
 
     async def run(self, *, idle_seconds: float = 1.0) -> None:
         """Send until cancelled; wakes on `kick()` or every `idle_seconds` for retries."""
         streak = 0  # passes failed in a row
-        while True:
-            self._wake.clear()
-            try:
-                claimed, _ = await self._pass()
-                streak = 0
-            except Exception:
-                streak += 1
-                log_failed_pass(log, "outbox", streak)
-                claimed = 0
-            if claimed == self.batch:
-                continue  # a full batch: more may be due already
-            # A kick during the pass left the event set, so this returns at once for the new rows.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=idle_seconds)
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    claimed, _ = await self._pass()
+                    streak = 0
+                except Exception:
+                    streak += 1
+                    log_failed_pass(log, "outbox", streak)
+                    claimed = 0
+                if claimed == self.batch:
+                    continue  # a full batch: more may be due already
+                if streak == 0 and not self._wake.is_set():
+                    self.settled.set()
+                # deliveries not yet recorded: the next pass records them, MARK_WITHIN from now at the latest
+                wait = min(idle_seconds, MARK_WITHIN) if self._delivered else idle_seconds
+                # A kick during the pass left the event set, so this returns at once for the new rows.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        finally:
+            # stopping: what was delivered is recorded, or it would go out again after the restart
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._mark_sent(), timeout=2)
 
     async def recover(self) -> int:
         """At start-up on SQLite (one process by nature), messages claimed by a process that died
@@ -185,7 +200,7 @@ class OutboxDispatcher:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def drain(self) -> int:
-        """Send everything due now (tests and the console)."""
+        """Send everything due now and record it (tests and the console)."""
         total = 0
         while True:
             self._wake.clear()
@@ -193,14 +208,24 @@ class OutboxDispatcher:
             total += sent
             # Stop after a short batch unless the pass itself queued more (an alert to coordinators).
             if claimed < self.batch and not self._wake.is_set():
+                await self._mark_sent()
                 return total
 
     async def _claim(self) -> list[OutboxMessage]:
+        """Records the deliveries not yet recorded, then claims what is due, in one transaction."""
         now = self.clock()
         params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders)}
-        async with self.db.session(write=True) as session:
-            rows = list((await session.execute(self._claim_statement, params)).scalars())
-            await session.commit()
+        batch, self._delivered = self._delivered, []
+        try:
+            async with self.db.session(write=True) as session:
+                if batch:
+                    await self._record_sent(session, batch, now)
+                rows = list((await session.execute(self._claim_statement, params)).scalars())
+                await session.commit()
+        except Exception:
+            self._delivered[:0] = batch  # kept for the next pass
+            raise
+        self._recorded(batch, now)
         return sorted(rows, key=lambda row: row.id or 0)
 
     async def send_due(self) -> int:
@@ -208,6 +233,7 @@ class OutboxDispatcher:
         return (await self._pass())[1]
 
     async def _pass(self) -> tuple[int, int]:
+        """Claim and send; what went is recorded by the next pass or `_mark_sent`."""
         await self._record_missed()
         rows = await self._claim()
         # each chat's messages in order, different chats side by side: a send is mostly a wait for
@@ -215,43 +241,36 @@ class OutboxDispatcher:
         chats: dict[tuple[str | None, str | None], list[OutboxMessage]] = {}
         for row in rows:
             chats.setdefault((row.channel, row.chat_key), []).append(row)
-        delivered: list[_Delivered] = []
-        try:
-            # every chat finishes even if recording another's deliveries failed; then that is raised
-            outcomes = await asyncio.gather(
-                *(self._send_chat(chat_rows, delivered) for chat_rows in chats.values()),
-                return_exceptions=True,
-            )
-        finally:
-            if delivered:
-                await self._mark_sent(delivered)
+        # every chat finishes even if recording another's deliveries failed; then that is raised
+        outcomes = await asyncio.gather(
+            *(self._send_chat(chat_rows) for chat_rows in chats.values()), return_exceptions=True
+        )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         return len(rows), sum(n for n in outcomes if isinstance(n, int))
 
-    async def _send_chat(self, rows: list[OutboxMessage], delivered: list[_Delivered]) -> int:
+    async def _send_chat(self, rows: list[OutboxMessage]) -> int:
         """One chat's messages, in order; how many went."""
         held: set[tuple[str, str]] = set()  # a failure: the chat's later messages wait, keeping order
         sent = 0
         for row in rows:
             async with self._slots:
                 try:
-                    sent += await self._send_one(row, held, delivered)
+                    sent += await self._send_one(row, held)
                 except Exception:
                     # One bad row (unreadable, or its outcome not recorded) must not stop the others;
                     # its lease brings it back later.
                     self.metrics.errors["outbox"] += 1
                     log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
+            delivered = self._delivered
             if delivered and (
                 len(delivered) >= MARK_EVERY or time.monotonic() - delivered[0].at >= MARK_WITHIN
             ):
-                await self._mark_sent(delivered)
+                await self._mark_sent()
         return sent
 
-    async def _send_one(
-        self, row: OutboxMessage, held: set[tuple[str, str]], delivered: list[_Delivered]
-    ) -> int:
+    async def _send_one(self, row: OutboxMessage, held: set[tuple[str, str]]) -> int:
         assert row.channel is not None
         try:
             chat_id: str = self.vault.decrypt(row.chat_enc or "")
@@ -271,7 +290,7 @@ class OutboxDispatcher:
             row.chat_enc = self.vault.encrypt(moved.new_chat_id)
             row.chat_key = self.vault.lookup_key("outbox", row.channel, moved.new_chat_id)
             await self._update(row, chat_enc=row.chat_enc, chat_key=row.chat_key)
-            return await self._send_one(row, held, delivered)
+            return await self._send_one(row, held)
         except RetryLater as exc:
             held.add((row.channel, chat_id))
             wait = self.clock() + timedelta(seconds=exc.seconds)
@@ -304,31 +323,39 @@ class OutboxDispatcher:
             return 0
         self.metrics.messages_sent[row.channel] += 1
         card = row.kind == "case_card" and reply.media is None and message_id and row.case_id
-        delivered.append(_Delivered(row, chat_id, message_id if card else None, time.monotonic()))
+        self._delivered.append(_Delivered(row, chat_id, message_id if card else None, time.monotonic()))
         return 1
 
-    async def _mark_sent(self, delivered: list[_Delivered]) -> None:
-        """Record a few deliveries in one transaction; the list is emptied even if this fails
-        (the deliveries are then kept, and the next pass records them before claiming more)."""
-        batch = list(delivered)
-        delivered.clear()
+    async def _mark_sent(self) -> None:
+        """Record the deliveries not yet recorded, in one transaction of their own; if that fails
+        they are kept, and the next pass records them before claiming more."""
+        batch, self._delivered = self._delivered, []
+        if not batch:
+            return
         now = self.clock()
         try:
             async with self.db.session(write=True) as session:
-                # The payload may hold a tracking code: keep it no longer than needed.
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_([d.row.id for d in batch]))
-                    .values(status="sent", sent_at=now, payload_enc=None)
-                    .execution_options(synchronize_session=False)
-                )
-                await self._remember_cards(session, batch)
+                await self._record_sent(session, batch, now)
                 await session.commit()
         except Exception:
             self.metrics.errors["outbox"] += 1
             log.exception("deliveries could not be recorded", extra={"outbox_ids": [d.row.id for d in batch]})
-            self._missed_deliveries.extend(batch)
+            self._delivered[:0] = batch
             return
+        self._recorded(batch, now)
+
+    async def _record_sent(self, session: AsyncSession, batch: list[_Delivered], now: datetime) -> None:
+        # The payload may hold a tracking code: keep it no longer than needed.
+        await session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_([d.row.id for d in batch]))
+            .values(status="sent", sent_at=now, payload_enc=None)
+            .execution_options(synchronize_session=False)
+        )
+        await self._remember_cards(session, batch)
+
+    @staticmethod
+    def _recorded(batch: list[_Delivered], now: datetime) -> None:
         for d in batch:
             d.row.status, d.row.sent_at, d.row.payload_enc = "sent", now, None
 
@@ -399,6 +426,3 @@ class OutboxDispatcher:
         for row_id in list(self._missed):
             await self._write(row_id, self._missed[row_id])
             del self._missed[row_id]
-        if self._missed_deliveries:
-            batch, self._missed_deliveries = self._missed_deliveries, []
-            await self._mark_sent(batch)  # failing again, it keeps them for the pass after

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bot.channels.telegram import TelegramSender, build_application
 from bot.outbox import OutboxDispatcher
@@ -15,6 +15,7 @@ from bot.throttle import Throttle
 from handlers.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
+from storage.models import OutboxMessage
 from storage.outbox import queue_message
 from tests.e2e.conftest import Citizen, RunningBot, press
 from tests.e2e.fake_bot_api import FakeBotApi
@@ -50,13 +51,17 @@ async def test_the_outbox_holds_through_500s_429s_and_timeouts_then_drains(
         for chat in chats:
             await api.wait_for_messages(int(chat), 8, timeout=60)
     finally:
-        runner.cancel()
+        runner.cancel()  # stopping records what went
+        await asyncio.gather(runner, return_exceptions=True)
         await application.shutdown()
     for chat in chats:
         got = [m.text for m in api.messages_to(int(chat))]
         first_seen = list(dict.fromkeys(got))
         assert first_seen == expected[chat]  # none lost, each chat in order
         assert set(got) <= set(expected[chat])  # a repeat after a time-out is the same message, never another
+    async with sqlite_database.session() as s:
+        statuses = set((await s.execute(select(OutboxMessage.status))).scalars())
+    assert statuses == {"sent"}  # all recorded, the last ones when the dispatcher stopped
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite has no server to lose

@@ -49,7 +49,8 @@ async def test_a_group_over_its_limit_waits_while_other_chats_go_on(
     try:
         sent = await api.wait_for_messages(-100777, 12, timeout=20)
     finally:
-        runner.cancel()
+        runner.cancel()  # stopping records what went
+        await asyncio.gather(runner, return_exceptions=True)
         await application.shutdown()
     assert [m.text for m in sent] == texts  # in order, none lost, none twice
     assert time.monotonic() - started >= 2.0  # 12 messages at 5 a second

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.outbox import OutboxDispatcher, PermanentFailure, RetryLater
+from bot.outbox import MARK_WITHIN, OutboxDispatcher, PermanentFailure, RetryLater
 from handlers.messages import Reply
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -229,3 +229,43 @@ async def test_chats_are_sent_to_side_by_side_each_in_its_own_order(
     assert 1 < sender.most <= 8  # side by side, within the dispatcher's limit
     async with database.session() as s:
         assert {row.status for row in (await s.execute(select(OutboxMessage))).scalars()} == {"sent"}
+
+
+async def test_the_next_claim_records_a_pass_deliveries_first_so_they_never_hold_the_chat(
+    database: Database, vault, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    sender = FlakySender()
+    dispatcher = OutboxDispatcher(database, vault, {"test": sender}, clock=clock)
+    await _queue(database, vault, clock, "A", "a1")
+    assert await dispatcher.send_due() == 1
+    assert list((await _statuses(database)).values()) == ["sending"]  # delivered, not yet recorded
+    await _queue(database, vault, clock, "A", "a2")
+    assert await dispatcher.send_due() == 1  # a2 is not held back behind a1
+    assert list((await _statuses(database)).values()) == ["sent", "sending"]
+    assert await dispatcher.drain() == 0  # drain records what went before it returns
+    assert sender.delivered == [("A", "a1"), ("A", "a2")]
+    assert list((await _statuses(database)).values()) == ["sent", "sent"]
+
+
+async def test_the_running_dispatcher_records_deliveries_within_a_moment_and_when_stopped(
+    sqlite_database: Database, vault, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    sender = FlakySender()
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock)
+    running = asyncio.create_task(dispatcher.run(idle_seconds=30))
+    try:
+        await _queue(sqlite_database, vault, clock, "A", "a1")
+        dispatcher.kick()
+        await asyncio.wait_for(dispatcher.settled.wait(), timeout=5)
+        assert sender.delivered == [("A", "a1")]
+        # no new message comes to start a pass: the deliveries are recorded after MARK_WITHIN
+        await asyncio.sleep(MARK_WITHIN + 1)
+        assert list((await _statuses(sqlite_database)).values()) == ["sent"]
+        await _queue(sqlite_database, vault, clock, "B", "b1")
+        dispatcher.kick()
+        await asyncio.wait_for(dispatcher.settled.wait(), timeout=5)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert sender.delivered == [("A", "a1"), ("B", "b1")]
+    assert list((await _statuses(sqlite_database)).values()) == ["sent", "sent"]  # recorded on stopping
