@@ -2,39 +2,66 @@
 
 Each event's hash covers the previous hash and the event's content, so changing, removing or
 reordering any row breaks the chain from that row on; `verify_chain` finds the first break.
+
+Appending moves the chain's head row (its length and last hash), which serialises appenders: a row
+lock on PostgreSQL, the write lock on SQLite. This process remembers the head it last wrote, so an
+append usually moves it in one UPDATE that matches both values (taking the lock and checking them
+at once); when another process or a rolled-back transaction moved it, the UPDATE matches nothing
+and the head is read first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import AuditHead, CaseEvent
 
 GENESIS = "0" * 64
+_HASHED = ("seq", "case_id", "org_id", "kind", "actor", "status", "public_note", "internal_note")
+
+# Built once, as Core statements: building them per event cost more than running them.
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_TAKE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(length=_HEAD.c.length + 1)
+    .returning(_HEAD.c.length, _HEAD.c.last_hash)
+)
+_INSERT_EVENT = insert(CaseEvent.__table__)  # type: ignore[attr-defined]
+_SET_LAST_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("last_hash"))
+_MOVE_KNOWN_HEAD = (
+    update(_HEAD)
+    .where(
+        _HEAD.c.id == 1, _HEAD.c.length == bindparam("was_length"), _HEAD.c.last_hash == bindparam("was_hash")
+    )
+    .values(length=bindparam("length"), last_hash=bindparam("last_hash"))
+)
+# per database (its engine): the head as this process last wrote it
+_known_heads: WeakKeyDictionary[Any, tuple[int, str]] = WeakKeyDictionary()
 
 
-def event_hash(prev_hash: str, event: CaseEvent) -> str:
-    at = event.at.astimezone(UTC) if event.at.tzinfo else event.at.replace(tzinfo=UTC)
-    body = {
-        "seq": event.seq,
-        "case_id": event.case_id,
-        "org_id": event.org_id,
-        "kind": event.kind,
-        "actor": event.actor,
-        "status": event.status,
-        "public_note": event.public_note,
-        "internal_note": event.internal_note,
-        "at": at.isoformat(),
-        "data": json.loads(event.data_json) if event.data_json else None,
-    }
+def event_hash(prev_hash: str, event: CaseEvent | Mapping[str, Any]) -> str:
+    """The hash of an event (a row, or the values of one being written) after `prev_hash`."""
+    fields = (
+        event
+        if isinstance(event, Mapping)
+        else {name: getattr(event, name) for name in (*_HASHED, "at", "data_json")}
+    )
+    at: datetime = fields["at"]
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    body = {name: fields[name] for name in _HASHED}
+    body["at"] = at.isoformat()
+    body["data"] = json.loads(fields["data_json"]) if fields["data_json"] else None
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
@@ -51,34 +78,46 @@ async def append_event(
     public_note: str | None = None,
     internal_note: str | None = None,
     data: dict[str, Any] | None = None,
-) -> CaseEvent:
-    # Taking the head row first serialises appenders: a row lock on PostgreSQL, the write lock on SQLite.
-    head = (
-        await session.execute(
-            update(AuditHead)
-            .where(col(AuditHead.id) == 1)
-            .values(length=col(AuditHead.length) + 1)
-            .returning(col(AuditHead.length), col(AuditHead.last_hash))
+) -> None:
+    event: dict[str, Any] = {
+        "case_id": case_id,
+        "org_id": org_id,
+        "kind": kind,
+        "actor": actor,
+        "status": status,
+        "public_note": public_note,
+        "internal_note": internal_note,
+        "data_json": json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None,
+        "at": at,
+    }
+    database = session.get_bind()
+    known = _known_heads.get(database)
+    if known is not None:
+        _follow(event, *known)
+        moved = await session.execute(
+            _MOVE_KNOWN_HEAD,
+            {
+                "was_length": known[0],
+                "was_hash": known[1],
+                "length": event["seq"],
+                "last_hash": event["hash"],
+            },
         )
-    ).one()
-    seq, prev = int(head[0]), str(head[1])
-    event = CaseEvent(
-        case_id=case_id,
-        org_id=org_id,
-        kind=kind,
-        actor=actor,
-        status=status,
-        public_note=public_note,
-        internal_note=internal_note,
-        data_json=json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None,
-        at=at,
-        seq=seq,
-        prev_hash=prev,
-    )
-    event.hash = event_hash(prev, event)
-    session.add(event)
-    await session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(last_hash=event.hash))
-    return event
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            await session.execute(_INSERT_EVENT, event)
+            _known_heads[database] = (event["seq"], event["hash"])
+            return
+    seq, prev = (await session.execute(_TAKE_HEAD)).one()
+    _follow(event, int(seq) - 1, str(prev))
+    await session.execute(_INSERT_EVENT, event)
+    await session.execute(_SET_LAST_HASH, {"last_hash": event["hash"]})
+    _known_heads[database] = (event["seq"], event["hash"])
+
+
+def _follow(event: dict[str, Any], length: int, last_hash: str) -> None:
+    """Make `event` the next one after a head of `length` events ending in `last_hash`."""
+    event["seq"], event["prev_hash"] = length + 1, last_hash
+    event["hash"] = event_hash(last_hash, event)
 
 
 @dataclass(frozen=True)

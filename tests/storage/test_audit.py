@@ -132,3 +132,33 @@ async def test_upgrade_chains_events_written_before_the_chain_existed(db_url: st
         assert report.ok and report.length == 2
     finally:
         await db.dispose()
+
+
+async def test_appends_from_another_process_and_a_rolled_back_one_keep_one_chain(
+    database: Database, orgs, vault, clock
+) -> None:  # type: ignore[no-untyped-def]
+    await _cases(database, orgs, vault, clock, 1)
+    async with database.session() as s:
+        case_id, org_id = (await s.execute(text("SELECT id, org_id FROM cases"))).one()
+    other = Database(database.url)  # another process's engine: it remembers its own last head
+
+    async def append(db: Database, *, commit: bool = True) -> None:
+        async with db.session() as s:
+            actor = "this process" if db is database else "another process"  # events that differ
+            await append_event(
+                s, case_id=case_id, org_id=org_id, kind="note", actor=actor, status="received", at=clock()
+            )
+            if commit:
+                await s.commit()
+
+    try:
+        for db in (database, other, database, other):
+            await append(db)  # each finds the head moved by the other since its last append
+        await append(database, commit=False)  # rolled back: the head it remembers never was
+        await append(other)  # the same length as that head, another last hash
+        await append(database)
+    finally:
+        await other.dispose()
+    async with database.session() as s:
+        report = await verify_chain(s)
+    assert report.ok and report.length == 1 + 6
