@@ -22,7 +22,7 @@ from handlers.turn import Services
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
-from storage.models import OutboxMessage
+from storage.outbox import OutboxRow
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -60,7 +60,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     dispatcher = OutboxDispatcher(db, vault, clock=lambda: services.clock(), metrics=services.metrics)
     services.on_queued = dispatcher.kick
 
-    async def undeliverable(row: OutboxMessage) -> None:
+    async def undeliverable(row: OutboxRow) -> None:
         await alert_undeliverable(services, row, services.clock())
 
     dispatcher.on_undeliverable = undeliverable

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import BindParameter, Update, bindparam, update
+from sqlalchemy import BindParameter, Insert, Update, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from bot.logs import log_failed_pass
@@ -32,6 +31,7 @@ from handlers.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import CardMessage, ChatBinding, OutboxMessage
+from storage.outbox import OUTBOX, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -84,44 +84,61 @@ def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
     """
     now: BindParameter[datetime] = bindparam("now")
     unsent = ("pending", "sending")
-    earlier = aliased(OutboxMessage)
+    earlier = OUTBOX.alias("earlier")
     blocked = (
-        select(earlier.id)
+        select(earlier.c.id)
         .where(
-            earlier.chat_key == OutboxMessage.chat_key,
-            earlier.id < OutboxMessage.id,  # type: ignore[operator]
-            earlier.status.in_(unsent),  # type: ignore[attr-defined]
-            earlier.next_attempt_at > now,
+            earlier.c.chat_key == OUTBOX.c.chat_key,
+            earlier.c.id < OUTBOX.c.id,
+            earlier.c.status.in_(unsent),
+            earlier.c.next_attempt_at > now,
         )
         .exists()
     )
     due = (
-        select(OutboxMessage.id)
+        select(OUTBOX.c.id)
         .where(
-            col(OutboxMessage.status).in_(unsent),
-            col(OutboxMessage.channel).in_(bindparam("channels", expanding=True)),
-            col(OutboxMessage.next_attempt_at) <= now,
+            OUTBOX.c.status.in_(unsent),
+            OUTBOX.c.channel.in_(bindparam("channels", expanding=True)),
+            OUTBOX.c.next_attempt_at <= now,
             ~blocked,
         )
-        .order_by(col(OutboxMessage.id))
+        .order_by(OUTBOX.c.id)
         .limit(batch)
     )
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
+    # Core, not the ORM: its handling of an UPDATE named by a model cost more than the statement
     return (
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(due.scalar_subquery()))
         .values(status="sending", next_attempt_at=bindparam("lease_until"))
-        .returning(OutboxMessage)
-        .execution_options(synchronize_session=False)
+        .returning(*OUTBOX.c)
     )
+
+
+def _remember_card_statement(dialect: str) -> Insert:
+    table = CardMessage.__table__  # type: ignore[attr-defined]
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return upsert.on_conflict_do_update(
+        index_elements=["case_id", "channel", "chat_id"], set_={"message_id": upsert.excluded.message_id}
+    )
+
+
+# The payload may hold a tracking code: keep it no longer than needed. (Built once, as Core: it runs
+# after nearly every step.)
+_RECORD_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sent", sent_at=bindparam("now"), payload_enc=None)
+)
 
 
 @dataclass
 class _Delivered:
     """A message the platform accepted, not yet recorded as sent."""
 
-    row: OutboxMessage
+    row: OutboxRow
     chat_id: str
     card_message_id: str | None  # a case card's message, edited in place by later actions
     at: float  # time.monotonic() of the delivery
@@ -136,7 +153,7 @@ class OutboxDispatcher:
         *,
         clock: Callable[[], datetime] = _utcnow,
         batch: int = 50,
-        on_undeliverable: Callable[[OutboxMessage], Awaitable[None]] | None = None,
+        on_undeliverable: Callable[[OutboxRow], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
@@ -152,6 +169,7 @@ class OutboxDispatcher:
         # accepted by the platform, not yet recorded as sent (still "sending" in the database)
         self._delivered: list[_Delivered] = []
         self._claim_statement = _claim_statement(batch, skip_locked=db.dialect == "postgresql")
+        self._remember_card = _remember_card_statement(db.dialect)
         self._slots = asyncio.Semaphore(SENDING_AT_ONCE)
 
     def kick(self) -> None:
@@ -211,7 +229,7 @@ class OutboxDispatcher:
                 await self._mark_sent()
                 return total
 
-    async def _claim(self) -> list[OutboxMessage]:
+    async def _claim(self) -> list[OutboxRow]:
         """Records the deliveries not yet recorded, then claims what is due, in one transaction."""
         now = self.clock()
         params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders)}
@@ -220,13 +238,13 @@ class OutboxDispatcher:
             async with self.db.session(write=True) as session:
                 if batch:
                     await self._record_sent(session, batch, now)
-                rows = list((await session.execute(self._claim_statement, params)).scalars())
+                claimed = await session.execute(self._claim_statement, params)
                 await session.commit()
         except Exception:
             self._delivered[:0] = batch  # kept for the next pass
             raise
         self._recorded(batch, now)
-        return sorted(rows, key=lambda row: row.id or 0)
+        return sorted((OutboxRow(**row._mapping) for row in claimed), key=lambda row: row.id)
 
     async def send_due(self) -> int:
         """One pass: claim due messages, send them in order, record each outcome; returns how many went."""
@@ -238,7 +256,7 @@ class OutboxDispatcher:
         rows = await self._claim()
         # each chat's messages in order, different chats side by side: a send is mostly a wait for
         # the platform's answer, and one chat's wait should not hold every other chat's back
-        chats: dict[tuple[str | None, str | None], list[OutboxMessage]] = {}
+        chats: dict[tuple[str | None, str | None], list[OutboxRow]] = {}
         for row in rows:
             chats.setdefault((row.channel, row.chat_key), []).append(row)
         # every chat finishes even if recording another's deliveries failed; then that is raised
@@ -250,7 +268,7 @@ class OutboxDispatcher:
                 raise outcome
         return len(rows), sum(n for n in outcomes if isinstance(n, int))
 
-    async def _send_chat(self, rows: list[OutboxMessage]) -> int:
+    async def _send_chat(self, rows: list[OutboxRow]) -> int:
         """One chat's messages, in order; how many went."""
         held: set[tuple[str, str]] = set()  # a failure: the chat's later messages wait, keeping order
         sent = 0
@@ -270,7 +288,7 @@ class OutboxDispatcher:
                 await self._mark_sent()
         return sent
 
-    async def _send_one(self, row: OutboxMessage, held: set[tuple[str, str]]) -> int:
+    async def _send_one(self, row: OutboxRow, held: set[tuple[str, str]]) -> int:
         assert row.channel is not None
         try:
             chat_id: str = self.vault.decrypt(row.chat_enc or "")
@@ -345,13 +363,7 @@ class OutboxDispatcher:
         self._recorded(batch, now)
 
     async def _record_sent(self, session: AsyncSession, batch: list[_Delivered], now: datetime) -> None:
-        # The payload may hold a tracking code: keep it no longer than needed.
-        await session.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_([d.row.id for d in batch]))
-            .values(status="sent", sent_at=now, payload_enc=None)
-            .execution_options(synchronize_session=False)
-        )
+        await session.execute(_RECORD_SENT, {"ids": [d.row.id for d in batch], "now": now})
         await self._remember_cards(session, batch)
 
     @staticmethod
@@ -384,26 +396,19 @@ class OutboxDispatcher:
         }  # a card sent twice in one batch: the later one counts
         if not cards:
             return
-        table = CardMessage.__table__  # type: ignore[attr-defined]
-        upsert = (pg_insert if self.db.dialect == "postgresql" else sqlite_insert)(table)
         await session.execute(
-            upsert.values(
-                [
-                    {"case_id": case_id, "channel": channel, "chat_id": chat_id, "message_id": message_id}
-                    for (case_id, channel, chat_id), message_id in cards.items()
-                ]
-            ).on_conflict_do_update(
-                index_elements=["case_id", "channel", "chat_id"],
-                set_={"message_id": upsert.excluded.message_id},
-            )
+            self._remember_card,
+            [
+                {"case_id": case_id, "channel": channel, "chat_id": chat_id, "message_id": message_id}
+                for (case_id, channel, chat_id), message_id in cards.items()
+            ],
         )
 
-    async def _update(self, row: OutboxMessage, **values: object) -> None:
+    async def _update(self, row: OutboxRow, **values: object) -> None:
         """Record an outcome with one UPDATE by primary key (no read first)."""
         try:
             await self._write(row.id, values)
         except Exception:
-            assert row.id is not None
             self._missed.setdefault(row.id, {}).update(values)  # the next pass writes it
             raise
         for key, value in values.items():

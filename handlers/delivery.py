@@ -13,8 +13,8 @@ from handlers import cards
 from handlers.messages import Reply
 from handlers.turn import Services
 from storage import repositories as repo
-from storage.models import Case, ChatBinding, OutboxMessage
-from storage.outbox import queue_message
+from storage.models import Case, ChatBinding
+from storage.outbox import OutboxRow, queue_message
 
 log = logging.getLogger(__name__)
 COORDINATORS = "coordinators"
@@ -34,14 +34,14 @@ async def deliver_card(
     target: str,
     role: str,
     now: datetime,
-    bound: Sequence[ChatBinding] | None = None,
+    bound: Sequence[repo.BoundChat] | None = None,
 ) -> None:
     """Queue the card for every chat bound to `target`; with none, it waits and coordinators hear.
 
     `bound`: the organisation's bindings, when the caller delivers several cards (one query, not
     several per card)."""
 
-    async def bindings_for(target: str) -> list[ChatBinding]:
+    async def bindings_for(target: str) -> list[ChatBinding | repo.BoundChat]:
         if bound is None:
             return list(await repo.bindings_for(session, case.org_id, target))
         return [b for b in bound if b.target == target]
@@ -73,7 +73,7 @@ async def deliver_card(
         )
 
 
-def _chats(bindings: Sequence[ChatBinding]) -> list[tuple[str, str]]:
+def _chats(bindings: Sequence[ChatBinding | repo.BoundChat]) -> list[tuple[str, str]]:
     return [(b.channel, b.chat_id) for b in bindings]
 
 
@@ -152,7 +152,7 @@ async def notify_divisions(
             await queue_for(session, services, case, _chats(bindings), target, messages, now=now, kind=kind)
 
 
-async def alert_undeliverable(services: Services, row: OutboxMessage, now: datetime) -> None:
+async def alert_undeliverable(services: Services, row: OutboxRow, now: datetime) -> None:
     """A staff chat refused a message for good (bot removed, chat deleted): the coordinators hear."""
     if row.org_id is None or not row.target.startswith("division:") or row.case_id is None:
         return

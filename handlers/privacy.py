@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -57,13 +57,15 @@ async def due_for_purge(session: AsyncSession, org: OrgConfig, org_id: int, now:
     return (await session.execute(stmt.order_by(col(Case.closed_at)))).scalars().all()
 
 
+_REPORTS_SINCE = select(func.count()).where(
+    col(Case.reporter_key) == bindparam("reporter_key"), col(Case.created_at) > bindparam("since")
+)  # built once: it is on every submit's path
+
+
 async def too_many_reports(session: AsyncSession, org: OrgConfig, reporter_key: str, now: datetime) -> bool:
     """Counted from the stored cases, so the limit holds across restarts."""
-    recent = await session.execute(
-        select(func.count()).where(
-            col(Case.reporter_key) == reporter_key, col(Case.created_at) > now - timedelta(days=1)
-        )
-    )
+    since = now - timedelta(days=1)
+    recent = await session.execute(_REPORTS_SINCE, {"reporter_key": reporter_key, "since": since})
     return recent.scalar_one() >= org.privacy.max_reports_per_day
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.org_config import OrgConfig
@@ -20,6 +21,9 @@ from storage.audit import append_event
 from storage.models import Attachment, Case, CaseDivision
 
 log = logging.getLogger(__name__)
+# built once, as Core statements (one row per division or file, each list in one statement)
+_INSERT_DIVISIONS = insert(CaseDivision.__table__)  # type: ignore[attr-defined]
+_INSERT_ATTACHMENTS = insert(Attachment.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -103,27 +107,29 @@ async def submit_report(
     session.add(case)
     await session.flush()
     assert case.id is not None
-    for role, codes in (("primary", route.primary), ("informed", route.informed)):
-        for div_code in codes:
-            session.add(
-                CaseDivision(
-                    case_id=case.id, division_id=directory.division_ids[(org.code, div_code)], role=role
-                )
-            )
-    for f in draft.get("files") or []:
-        session.add(
-            Attachment(
-                case_id=case.id,
-                org_id=org_id,
-                kind=f["kind"],
-                channel=reporter.channel,
-                file_id=f["file_id"],
-                file_unique_id=f.get("file_unique_id"),
-                mime_type=f.get("mime_type"),
-                size=f.get("size"),
-                sha256=f.get("sha256"),
-            )
-        )
+    divisions = [
+        {"case_id": case.id, "division_id": directory.division_ids[(org.code, div_code)], "role": role}
+        for role, codes in (("primary", route.primary), ("informed", route.informed))
+        for div_code in codes
+    ]
+    if divisions:
+        await session.execute(_INSERT_DIVISIONS, divisions)
+    files = [
+        {
+            "case_id": case.id,
+            "org_id": org_id,
+            "kind": f["kind"],
+            "channel": reporter.channel,
+            "file_id": f["file_id"],
+            "file_unique_id": f.get("file_unique_id"),
+            "mime_type": f.get("mime_type"),
+            "size": f.get("size"),
+            "sha256": f.get("sha256"),
+        }
+        for f in draft.get("files") or []
+    ]
+    if files:
+        await session.execute(_INSERT_ATTACHMENTS, files)
     await append_event(
         session, case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,47 @@ def _insert(session: AsyncSession, model: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(model)
     return sqlite_insert(model)
+
+
+def _built_once(build: Callable[[Callable[[Any], Any]], Any]) -> Callable[[AsyncSession], Any]:
+    """A statement of every step's path, built once per dialect from `build(insert)`: building one
+    (and the ORM's handling of one named by its model) cost more than running it."""
+    built: dict[str, Any] = {}
+
+    def get(session: AsyncSession) -> Any:
+        name = session.get_bind().dialect.name
+        if name not in built:
+            built[name] = build(pg_insert if name == "postgresql" else sqlite_insert)
+        return built[name]
+
+    return get
+
+
+_CLAIM_UPDATE = _built_once(
+    lambda insert: insert(ProcessedUpdate.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+)
+_CONVERSATION = select(Conversation).where(
+    col(Conversation.channel) == bindparam("channel"), col(Conversation.chat_key) == bindparam("chat_key")
+)
+_COUNTERS = CaseCounter.__table__  # type: ignore[attr-defined]
+_NEXT_CASE_NUMBER = _built_once(
+    lambda insert: (
+        insert(_COUNTERS)
+        .values(last_seq=1)
+        .on_conflict_do_update(
+            index_elements=["org_id", "be_year"], set_={"last_seq": _COUNTERS.c.last_seq + 1}
+        )
+        .returning(_COUNTERS.c.last_seq)
+    )
+)
+_ORG_CHATS = (
+    select(col(ChatBinding.target), col(ChatBinding.channel), col(ChatBinding.chat_id))
+    .where(col(ChatBinding.org_id) == bindparam("org_id"))
+    .order_by(col(ChatBinding.target))
+)
+_TARGET_BINDINGS = select(ChatBinding).where(
+    col(ChatBinding.org_id) == bindparam("org_id"), col(ChatBinding.target) == bindparam("target")
+)
 
 
 # --- organisations -----------------------------------------------------------------------
@@ -91,12 +132,8 @@ async def claim_update(
     session: AsyncSession, channel: str, update_key: str, *, now: datetime | None = None
 ) -> bool:
     """Record an update as handled; False when it was handled before (a redelivery)."""
-    stmt = (
-        _insert(session, ProcessedUpdate)
-        .values(channel=channel, update_key=update_key, processed_at=now or datetime.now(UTC))
-        .on_conflict_do_nothing()
-    )
-    result = await session.execute(stmt)
+    values = {"channel": channel, "update_key": update_key, "processed_at": now or datetime.now(UTC)}
+    result = await session.execute(_CLAIM_UPDATE(session), values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -113,10 +150,8 @@ async def insert_new(session: AsyncSession, model: Any, rows: list[dict[str, Any
 
 
 async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -> Conversation | None:
-    stmt = select(Conversation).where(
-        col(Conversation.channel) == channel, col(Conversation.chat_key) == chat_key
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    found = await session.execute(_CONVERSATION, {"channel": channel, "chat_key": chat_key})
+    return found.scalar_one_or_none()
 
 
 # --- cases -------------------------------------------------------------------------------
@@ -125,12 +160,7 @@ async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -
 async def next_case_number(session: AsyncSession, org_id: int, be_year: int) -> int:
     """The next number in an organisation's year; the row lock serialises concurrent submits."""
     # one upsert: the year's first case creates the row, later ones add one under its lock
-    stmt = _insert(session, CaseCounter).values(org_id=org_id, be_year=be_year, last_seq=1)
-    result = await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["org_id", "be_year"], set_={"last_seq": col(CaseCounter.last_seq) + 1}
-        ).returning(col(CaseCounter.last_seq))
-    )
+    result = await session.execute(_NEXT_CASE_NUMBER(session), {"org_id": org_id, "be_year": be_year})
     return int(result.scalar_one())
 
 
@@ -179,8 +209,7 @@ async def case_by_reference(session: AsyncSession, reference: str) -> Case | Non
 
 
 async def bindings_for(session: AsyncSession, org_id: int, target: str) -> Sequence[ChatBinding]:
-    stmt = select(ChatBinding).where(col(ChatBinding.org_id) == org_id, col(ChatBinding.target) == target)
-    return (await session.execute(stmt)).scalars().all()
+    return (await session.execute(_TARGET_BINDINGS, {"org_id": org_id, "target": target})).scalars().all()
 
 
 async def bindings_of_chat(session: AsyncSession, channel: str, chat_id: str) -> Sequence[ChatBinding]:
@@ -188,9 +217,17 @@ async def bindings_of_chat(session: AsyncSession, channel: str, chat_id: str) ->
     return (await session.execute(stmt)).scalars().all()
 
 
-async def all_bindings(session: AsyncSession, org_id: int) -> Sequence[ChatBinding]:
-    stmt = select(ChatBinding).where(col(ChatBinding.org_id) == org_id).order_by(ChatBinding.target)
-    return (await session.execute(stmt)).scalars().all()
+class BoundChat(NamedTuple):
+    """Where a binding points (read as plain rows: cheaper than the ORM's objects)."""
+
+    target: str
+    channel: str
+    chat_id: str
+
+
+async def all_bindings(session: AsyncSession, org_id: int) -> list[BoundChat]:
+    rows = await session.execute(_ORG_CHATS, {"org_id": org_id})
+    return [BoundChat(*row) for row in rows]
 
 
 async def bind_chat(

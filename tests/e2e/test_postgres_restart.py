@@ -285,12 +285,12 @@ async def test_citizens_asked_to_try_again_while_postgresql_is_down_then_finish(
     assert status == 200 and body["database"] == "ok", body
     # A message already in the outbox, due while the server is down (a notice to the coordinators).
     notice = "RESTART-NOTICE ข้อความที่ค้างในคิวก่อนฐานข้อมูลเริ่มใหม่"
+    due = datetime.now(UTC) + timedelta(seconds=NOTICE_DUE)
     async with app.db.session() as session:
-        row = await queue_message(
+        await queue_message(
             session, app.services.vault, org_id=None, case_id=None, kind="alert", target="coordinators",
-            channel="telegram", chat_id=str(COORDINATORS), reply=Reply(text=notice), now=datetime.now(UTC),
+            channel="telegram", chat_id=str(COORDINATORS), reply=Reply(text=notice), now=due,
         )  # fmt: skip
-        due = row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=NOTICE_DUE)
         await session.commit()
     # When the server goes down, the first citizen's answer is on its way (claimed from the outbox,
     # Telegram slow to take it): it arrives, but that it went cannot be written down yet.

@@ -11,7 +11,7 @@ from bot.outbox import MARK_WITHIN, OutboxDispatcher, PermanentFailure, RetryLat
 from handlers.messages import Reply
 from storage.db import Database
 from storage.models import OutboxMessage
-from storage.outbox import queue_message
+from storage.outbox import OutboxRow, queue_message
 from tests.support import Clock
 
 
@@ -181,7 +181,7 @@ async def test_a_long_queue_for_a_held_chat_never_stalls_the_others(sqlite_datab
 async def test_transient_failures_are_retried_for_a_day_then_reported(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
     refused: list[int | None] = []
 
-    async def undeliverable(row: OutboxMessage) -> None:
+    async def undeliverable(row: OutboxRow) -> None:
         refused.append(row.id)
 
     sender = FlakySender({"x": [ConnectionError("LINE 503")] * 100})
