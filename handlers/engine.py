@@ -87,6 +87,8 @@ class Engine:
             await self._dispatch(turn)
             convo.state_enc = services.vault.encrypt(turn.state)
             convo.updated_at = turn.now
+            if convo.id is not None:  # a new one is inserted by the commit
+                await repo.save_conversation(session, convo)
             for reply in turn.replies:
                 await queue_message(
                     session,
