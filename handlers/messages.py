@@ -5,7 +5,7 @@ No platform type appears here: adapters translate to and from these.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ChatType = Literal["private", "group"]
@@ -91,7 +91,17 @@ class Reply:
     idempotency_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # written out: dataclasses.asdict copies deeply, field by field, and cost more than the
+        # rest of queueing a reply
+        return {
+            "text": self.text,
+            "buttons": [[dict(vars(b)) for b in row] for row in self.buttons],
+            "media": None if self.media is None else dict(vars(self.media)),
+            "remove_keyboard": self.remove_keyboard,
+            "force_reply": self.force_reply,
+            "edit_message_id": self.edit_message_id,
+            "idempotency_key": self.idempotency_key,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reply:

@@ -269,3 +269,18 @@ async def test_the_running_dispatcher_records_deliveries_within_a_moment_and_whe
         await asyncio.gather(running, return_exceptions=True)
     assert sender.delivered == [("A", "a1"), ("B", "b1")]
     assert list((await _statuses(sqlite_database)).values()) == ["sent", "sent"]  # recorded on stopping
+
+
+def test_a_queued_reply_is_stored_whole_and_read_back_the_same() -> None:
+    from dataclasses import asdict
+
+    from handlers.messages import Button, Media
+
+    replies = [
+        Reply(text="สวัสดี", buttons=[[Button("ใช่", "0.yes"), Button("แชร์", "loc", "location")]]),
+        Reply(media=Media("photo", file_id="AgAD", caption="หลักฐาน"), remove_keyboard=True),
+        Reply(text="แก้ไข", edit_message_id="42", force_reply=True),
+    ]
+    for reply in replies:
+        assert reply.to_dict() == asdict(reply)  # every field, as dataclasses would give it
+        assert Reply.from_dict(reply.to_dict()) == reply
