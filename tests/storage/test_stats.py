@@ -88,3 +88,36 @@ async def test_counts_months_divisions_and_medians_match_the_rows(
     assert got == _expected(rows, tz)
     assert len(got.by_month) == 12 and got.by_division["coordinators"] > 0
     assert empty == Summary() and empty.by_month == Counter()
+
+    # one more acknowledged and closed case: each median now over a count of the other parity
+    async with database.session() as session:
+        created = start + timedelta(days=100)
+        session.add(
+            Case(
+                org_id=org_id,
+                reference="T-last",
+                be_year=2569,
+                seq=len(moments) + 1,
+                report_type="grievance",
+                concerns_personnel="no",
+                category="roads",
+                status="closed",
+                anonymous=True,
+                details_enc="x",
+                reporter_enc="x",
+                reporter_channel="test",
+                reporter_key="k-last",
+                tracking_hash="x",
+                created_at=created,
+                ack_due_at=created,
+                reply_due_at=created,
+                update_due_at=created,
+                acknowledged_at=created + timedelta(hours=7),
+                closed_at=created + timedelta(days=9),
+            )
+        )
+        await session.commit()
+    async with database.session() as session:
+        rows = await case_rows(session, org_id=org_id, start=start, end=end)
+        again = await summarise(session, org, org_id=org_id, start=start, end=end)
+    assert again == _expected(rows, tz) and again.total == got.total + 1
