@@ -22,20 +22,14 @@ import aiosqlite
 _Outcome = tuple[Any, int, int | None, list[Any]]
 
 
-def _execute(conn: sqlite3.Connection, sql: str, parameters: Any) -> _Outcome:
+def _statement(conn: sqlite3.Connection, many: bool, sql: str, parameters: Any) -> _Outcome:
+    """Run on the database thread: the statement, its rows, and what SQLAlchemy reads after it."""
     cursor = conn.cursor()
     try:
-        cursor.execute(sql, parameters)
-        rows = cursor.fetchall() if cursor.description else []
-        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
-    finally:
-        cursor.close()
-
-
-def _executemany(conn: sqlite3.Connection, sql: str, parameters: Iterable[Any]) -> _Outcome:
-    cursor = conn.cursor()
-    try:
-        cursor.executemany(sql, parameters)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
         rows = cursor.fetchall() if cursor.description else []
         return cursor.description, cursor.rowcount, cursor.lastrowid, rows
     finally:
@@ -65,10 +59,10 @@ class Cursor:
         return self
 
     async def execute(self, sql: str, parameters: Any = None) -> Cursor:
-        return self._keep(await self._connection.run(_execute, sql, parameters or ()))
+        return self._keep(await self._connection.run(_statement, False, sql, parameters or ()))
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> Cursor:
-        return self._keep(await self._connection.run(_executemany, sql, parameters))
+        return self._keep(await self._connection.run(_statement, True, sql, parameters))
 
     async def fetchone(self) -> Any:
         return self._rows.pop(0) if self._rows else None
