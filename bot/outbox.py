@@ -20,8 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import BindParameter, Insert, Update, bindparam, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -32,6 +30,7 @@ from storage.crypto import Vault
 from storage.db import Database
 from storage.models import CardMessage, ChatBinding, OutboxMessage
 from storage.outbox import OUTBOX, OutboxRow
+from storage.repositories import insert_for
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +118,11 @@ def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
 
 def _remember_card_statement(dialect: str) -> Insert:
     table = CardMessage.__table__  # type: ignore[attr-defined]
-    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    return upsert.on_conflict_do_update(
+    upsert = insert_for(dialect)(table)
+    statement: Insert = upsert.on_conflict_do_update(
         index_elements=["case_id", "channel", "chat_id"], set_={"message_id": upsert.excluded.message_id}
     )
+    return statement
 
 
 # The payload may hold a tracking code: keep it no longer than needed. (Built once, as Core: it runs

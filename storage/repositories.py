@@ -29,10 +29,13 @@ from storage.models import (
 )
 
 
+def insert_for(dialect: str) -> Callable[[Any], Any]:
+    """The dialect's INSERT, which knows ON CONFLICT (both databases have it, spelled alike)."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
 def _insert(session: AsyncSession, model: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(model)
-    return sqlite_insert(model)
+    return insert_for(session.get_bind().dialect.name)(model)
 
 
 def _built_once(build: Callable[[Callable[[Any], Any]], Any]) -> Callable[[AsyncSession], Any]:
@@ -43,7 +46,7 @@ def _built_once(build: Callable[[Callable[[Any], Any]], Any]) -> Callable[[Async
     def get(session: AsyncSession) -> Any:
         name = session.get_bind().dialect.name
         if name not in built:
-            built[name] = build(pg_insert if name == "postgresql" else sqlite_insert)
+            built[name] = build(insert_for(name))
         return built[name]
 
     return get
