@@ -72,11 +72,12 @@ async def test_time_outs_and_refused_connections_are_python_telegram_bots_errors
 
 
 async def test_the_proxy_from_the_environment_is_used(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """As python-telegram-bot's httpx request does: an office behind a proxy still reaches Telegram."""
-    seen: list[str] = []
+    """As python-telegram-bot's httpx request does: an office behind a proxy still reaches Telegram,
+    with the proxy's credentials, and NO_PROXY's hosts are reached directly."""
+    seen: list[tuple[str, str | None]] = []
 
     async def proxy(request: web.Request) -> web.Response:
-        seen.append(str(request.url))
+        seen.append((str(request.url), request.headers.get("Proxy-Authorization")))
         return web.json_response({"ok": True, "result": True})
 
     app = web.Application()
@@ -86,14 +87,20 @@ async def test_the_proxy_from_the_environment_is_used(server: str, monkeypatch: 
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://office:s3cret@127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.delenv("no_proxy", raising=False)
     try:
         async with AiohttpRequest() as request:
-            status, _ = await request.do_request(
-                "http://api.telegram.invalid/bot1:x/getMe", "POST", _data(a=1)
+            for _ in range(2):
+                status, _ = await request.do_request(
+                    "http://api.telegram.invalid/bot1:x/getMe", "POST", _data(a=1)
+                )
+                assert status == 200
+            direct = AiohttpRequest.parse_json_payload(
+                (await request.do_request(server, "POST", _data(b=2)))[1]
             )
-        assert status == 200 and seen == ["http://api.telegram.invalid/bot1:x/getMe"]
+        assert seen == [("http://api.telegram.invalid/bot1:x/getMe", "Basic b2ZmaWNlOnMzY3JldA==")] * 2
+        assert direct["fields"] == {"b": "2"}
     finally:
         await runner.cleanup()
