@@ -5,25 +5,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
-    ForceReply,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputFile,
-    KeyboardButton,
     Message,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
 )
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter  # how python-telegram-bot builds a request
 
 from bot.channels.telegram_http import AiohttpRequest
 from bot.i18n import LANGUAGES, t
@@ -106,25 +104,26 @@ def _message_content(msg: Message) -> dict[str, object]:
     return {"unsupported": "other"}
 
 
-def render_markup(buttons: list[list[Button]]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+def render_markup(buttons: list[list[Button]]) -> dict[str, Any] | None:
+    """The Bot API's reply_markup for our buttons, as plain JSON."""
     if not buttons:
         return None
     flat = [b for row in buttons for b in row]
     if any(b.kind != "payload" for b in flat):
         # Sharing a location or contact needs a reply keyboard; its other buttons send their label.
-        rows = [
-            [
-                KeyboardButton(
-                    b.label, request_location=b.kind == "location", request_contact=b.kind == "contact"
-                )
-                for b in row
-            ]
-            for row in buttons
-        ]
-        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.payload) for b in row] for row in buttons]
-    )
+        rows = [[_keyboard_button(b) for b in row] for row in buttons]
+        return {"keyboard": rows, "resize_keyboard": True, "one_time_keyboard": True}
+    return {
+        "inline_keyboard": [[{"text": b.label, "callback_data": b.payload} for b in row] for row in buttons]
+    }
+
+
+def _keyboard_button(button: Button) -> dict[str, Any]:
+    if button.kind == "location":
+        return {"text": button.label, "request_location": True}
+    if button.kind == "contact":
+        return {"text": button.label, "request_contact": True}
+    return {"text": button.label}
 
 
 class TelegramSender:
@@ -141,7 +140,6 @@ class TelegramSender:
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
-        markup = render_markup(reply.buttons)
         while True:
             chat_wait = self.throttle.chat_wait(chat_id)
             if chat_wait > 0:
@@ -158,24 +156,27 @@ class TelegramSender:
             if reply.edit_message_id is not None:
                 return await self._edit(chat_id, reply)
             if media is None:
-                final = markup or (
-                    ForceReply(selective=False)
+                markup = render_markup(reply.buttons) or (
+                    {"force_reply": True, "selective": False}
                     if reply.force_reply
-                    else ReplyKeyboardRemove()
+                    else {"remove_keyboard": True}
                     if reply.remove_keyboard
                     else None
                 )
                 # the outbox already cut long texts into pieces (storage/outbox.py)
-                sent = await bot.send_message(chat_id, reply.text[:TEXT_LIMIT], reply_markup=final)
-            elif media.kind == "photo":
+                sent = await self._call(
+                    "sendMessage", chat_id=chat_id, text=reply.text[:TEXT_LIMIT], reply_markup=markup
+                )
+                return str(sent["message_id"])
+            if media.kind == "photo":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
-                sent = await bot.send_photo(chat_id, self._file(media), caption=caption)
+                message = await bot.send_photo(chat_id, self._file(media), caption=caption)
             elif media.kind == "document":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
-                sent = await bot.send_document(chat_id, self._file(media), caption=caption)
+                message = await bot.send_document(chat_id, self._file(media), caption=caption)
             else:
-                sent = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
-            return str(sent.message_id)
+                message = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
+            return str(message.message_id)
         except ChatMigrated as exc:
             raise ChatMoved(str(exc.new_chat_id)) from exc
         except RetryAfter as exc:
@@ -187,6 +188,14 @@ class TelegramSender:
             # counted when the request is done, not when it was decided: Telegram's window sees
             # the arrival, and a margin of one round trip keeps us inside it
             self.throttle.record(chat_id)
+
+    async def _call(self, method: str, **fields: Any) -> Any:
+        """A Bot API method through python-telegram-bot's request, which maps Telegram's errors
+        to its exceptions, but without its objects: building them around a text message and parsing
+        the message Telegram sends back cost more than the rest of sending it. The answer as JSON."""
+        bot = self.application.bot
+        form = RequestData([RequestParameter.from_input(k, v) for k, v in fields.items() if v is not None])
+        return await bot.request.post(f"{bot.base_url}/{method}", form)
 
     def _file(self, media: Media) -> str | InputFile:
         if media.data_b64 is not None:
@@ -204,16 +213,46 @@ class TelegramSender:
     async def _edit(self, chat_id: str, reply: Reply) -> str | None:
         markup = render_markup(reply.buttons)
         try:
-            await self.application.bot.edit_message_text(
-                reply.text[:TEXT_LIMIT],
+            await self._call(
+                "editMessageText",
                 chat_id=chat_id,
                 message_id=int(reply.edit_message_id or 0),
-                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
+                text=reply.text[:TEXT_LIMIT],
+                # an edit can carry only an inline keyboard; leaving it out removes the one there
+                reply_markup=markup if markup is not None and "inline_keyboard" in markup else None,
             )
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():
                 raise
         return reply.edit_message_id
+
+
+class ParsedUpdates:
+    """Updates as python-telegram-bot parsed them at getUpdates, kept until their lane handles them.
+
+    So each is parsed once, not again from its stored copy: parsing is a tenth of the event loop's
+    work under load. One not kept (stored by another process, or before a restart, or pushed out
+    by `limit`) is parsed from the inbox's copy.
+    """
+
+    def __init__(self, bot: Bot, limit: int = 4096) -> None:
+        self.bot = bot
+        self.limit = limit  # bounds what a kept update that is never handled here can hold
+        self._kept: dict[int, Update] = {}
+
+    def keep(self, updates: Sequence[Update]) -> None:
+        for update in updates:
+            self._kept[update.update_id] = update
+        while len(self._kept) > self.limit:
+            del self._kept[next(iter(self._kept))]  # the oldest
+
+    def forget(self, updates: Sequence[Update]) -> None:
+        for update in updates:
+            self._kept.pop(update.update_id, None)
+
+    def take(self, payload: dict[str, Any]) -> Update:
+        kept = self._kept.pop(payload.get("update_id", -1), None)
+        return kept if kept is not None else Update.de_json(payload, self.bot)
 
 
 def build_application(token: str, *, base_url: str, base_file_url: str) -> Application:  # type: ignore[type-arg]
