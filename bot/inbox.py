@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 
 from bot.logs import log_failed_pass
@@ -38,6 +38,25 @@ MAX_TAKEN = 2_000  # read but not yet marked handled: past this, reading waits f
 MARK_EVERY = 20  # handled events marked in one statement ...
 MARK_WITHIN = 0.2  # ... or after this many seconds, whichever comes first
 SWEEP_EVERY = 5.0  # seconds between full reads, for rows committed after a row with a larger id
+
+
+# built once: building them each pass cost as much as running them
+_READ = (
+    select(col(InboxEvent.id), col(InboxEvent.channel), col(InboxEvent.payload_enc), col(InboxEvent.attempts))
+    .where(
+        col(InboxEvent.processed_at).is_(None),
+        col(InboxEvent.attempts) < MAX_ATTEMPTS,
+        col(InboxEvent.id) > bindparam("floor"),
+    )
+    .order_by(col(InboxEvent.id))
+    .limit(FETCH)
+)
+_EVENTS = InboxEvent.__table__  # type: ignore[attr-defined]
+_MARK_DONE = (  # on the table: the ORM would look for the rows among its objects too
+    update(_EVENTS)
+    .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(processed_at=bindparam("now"), payload_enc=bindparam("blank"))
+)
 
 
 @dataclass
@@ -158,23 +177,7 @@ class Inbox:
             return
         floor = 0 if sweep else self._last_id
         async with self.db.session() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        col(InboxEvent.id),
-                        col(InboxEvent.channel),
-                        col(InboxEvent.payload_enc),
-                        col(InboxEvent.attempts),
-                    )
-                    .where(
-                        col(InboxEvent.processed_at).is_(None),
-                        col(InboxEvent.attempts) < MAX_ATTEMPTS,
-                        col(InboxEvent.id) > floor,
-                    )
-                    .order_by(col(InboxEvent.id))
-                    .limit(FETCH)
-                )
-            ).all()
+            rows = (await session.execute(_READ, {"floor": floor})).all()
         if sweep:
             self._swept_at = asyncio.get_running_loop().time()
         for row_id, channel, payload_enc, attempts in rows:
@@ -260,11 +263,8 @@ class Inbox:
         ids, self._done = self._done, []
         try:
             async with self.db.session(write=True) as session:
-                await session.execute(
-                    update(InboxEvent)
-                    .where(col(InboxEvent.id).in_(ids))
-                    .values(processed_at=datetime.now(UTC), payload_enc=self.vault.encrypt({}))
-                )
+                blank = self.vault.encrypt({})  # handled: keep no message content
+                await session.execute(_MARK_DONE, {"ids": ids, "now": datetime.now(UTC), "blank": blank})
                 await session.commit()
         except BaseException:
             self._done = ids + self._done
