@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -148,8 +149,14 @@ async def insert_once(session: AsyncSession, model: Any, values: dict[str, Any])
 
 async def insert_new(session: AsyncSession, model: Any, rows: list[dict[str, Any]], *, key: Any) -> set[Any]:
     """Insert the rows whose unique key is not there yet, in one statement; the keys inserted."""
-    stmt = _insert(session, model).values(rows).on_conflict_do_nothing().returning(key)
-    return set((await session.execute(stmt)).scalars())
+    stmt = _insert_new(session.get_bind().dialect.name, model.__table__, key.name)
+    return set((await session.execute(stmt, rows)).scalars())
+
+
+@functools.cache
+def _insert_new(dialect: str, table: Any, key: str) -> Any:
+    # built once, on the table; SQLAlchemy sends the rows as one multi-row INSERT
+    return insert_for(dialect)(table).on_conflict_do_nothing().returning(table.c[key])
 
 
 async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -> Conversation | None:
