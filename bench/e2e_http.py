@@ -50,7 +50,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from bot.org_config import load_organisations
+from kernel.org_config import load_organisations
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async

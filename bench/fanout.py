@@ -40,7 +40,7 @@ from sqlalchemy import func, select
 from bot.channels import telegram as tg
 from bot.outbox import OutboxDispatcher
 from bot.throttle import Throttle
-from handlers.messages import Reply
+from kernel.messages import Reply
 from storage.models import OutboxMessage
 from storage.outbox import queue_message
 from tests.e2e.fake_bot_api import FakeBotApi, _ApiError

@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 
 from bot.app import App, build_app
 from bot.settings import Settings
-from handlers.messages import Reply
+from kernel.messages import Reply
 from storage import repositories as repo
 from storage.models import Case, OutboxMessage
 

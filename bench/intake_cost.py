@@ -51,7 +51,7 @@ from storage.models import Case, OutboxMessage
 GOAL_MS = 15.0
 GOAL = f"p99 under {GOAL_MS:.0f} ms per conversation step on SQLite (variant b)"
 FIRST_CHAT = 700_000_000
-MAX_REPORTS = 5  # [privacy] max_reports_per_day of bot/orgs/cm-pao.toml
+MAX_REPORTS = 5  # [privacy] max_reports_per_day of kernel/orgs/cm-pao.toml
 
 
 @dataclass

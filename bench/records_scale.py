@@ -24,12 +24,12 @@ PostgreSQL; the load is timed apart and is not part of the goal):
 Then each operation is timed through the code the bot runs for it, each sample in its own session, for
 random reporters, divisions, organisations and years, after a warm-up:
 
-* /status: `handlers.tracking.show_my_cases` (the reply with the reporter's latest cases and buttons),
+* /status: `handlers.citizen.tracking.show_my_cases` (the reply with the reporter's latest cases and buttons),
   for reporters with at least two cases;
-* a division's open-case list: `/cases` in the division's chat (`handlers.staff.command`);
-* the round summary: `handlers.plan_rounds.build_summary` and `summary_text` (the /summary reply and
+* a division's open-case list: `/cases` in the division's chat (`handlers.staff.case_buttons.command`);
+* the round summary: `handlers.plan.rounds.build_summary` and `summary_text` (the /summary reply and
   `damrongtham round summary`, without the chart);
-* the yearly statistics: `handlers.stats.summarise` and `summary_table` for a fiscal
+* the yearly statistics: `handlers.cases.stats.summarise` and `summary_table` for a fiscal
   year's 12-month round (`damrongtham stats`).
 
 No case events, attachments or outbox rows are loaded: none of these reads touches them.
@@ -67,19 +67,19 @@ from sqlalchemy import Table, event, text
 from sqlalchemy.engine import make_url
 
 from bot.app import freeze_startup_objects
-from bot.org_config import Organisations, OrgConfig, load_organisations
-from handlers import staff as staff_handlers
-from handlers.deadlines import buddhist_year
+from handlers.cases.stats import summarise, summary_table
+from handlers.citizen.tracking import show_my_cases
+from handlers.core.turn import Services, Turn
 from handlers.engine import STEPS
-from handlers.fiscal import ROUNDS, fiscal_year_of, local_day_bounds, round_due, round_period
-from handlers.lifecycle import OPEN_STATES
-from handlers.messages import Incoming
-from handlers.plan_rounds import build_summary
-from handlers.progress_summary import summary_text
-from handlers.routing import Route, route_report
-from handlers.stats import summarise, summary_table
-from handlers.tracking import show_my_cases
-from handlers.turn import Services, Turn
+from handlers.plan.rounds import build_summary
+from handlers.plan.summary import summary_text
+from handlers.staff import case_buttons as staff_handlers
+from kernel.deadlines import buddhist_year
+from kernel.fiscal import ROUNDS, fiscal_year_of, local_day_bounds, round_due, round_period
+from kernel.lifecycle import OPEN_STATES
+from kernel.messages import Incoming
+from kernel.org_config import Organisations, OrgConfig, load_organisations
+from kernel.routing import Route, route_report
 from storage import repositories as repo
 from storage.crypto import Vault, hash_tracking_code, new_tracking_code
 from storage.db import Database, upgrade_database

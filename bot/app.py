@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.org_config import Organisations, load_organisations
 from bot.outbox import OutboxDispatcher
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.throttle import Throttle
-from handlers.delivery import alert_coordinators, alert_undeliverable
+from handlers.cases.delivery import alert_coordinators, alert_undeliverable
+from handlers.core.turn import Services
 from handlers.engine import Engine
-from handlers.turn import Services
+from kernel.org_config import Organisations, load_organisations
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async

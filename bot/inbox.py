@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 
 from bot.logs import log_failed_pass
-from bot.metrics import Metrics
+from handlers.core.metrics import Metrics
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.logs import log_failed_pass
-from bot.metrics import Metrics
-from handlers.messages import Reply
+from handlers.core.metrics import Metrics
+from kernel.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import CardMessage, ChatBinding, OutboxMessage

@@ -14,9 +14,9 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 
-from handlers.plan_reminders import send_plan_reminders
-from handlers.reminders import send_due_reminders
-from handlers.turn import Services
+from handlers.cases.reminders import send_due_reminders
+from handlers.core.turn import Services
+from handlers.plan.reminders import send_plan_reminders
 from storage.housekeeping import Pruned, prune_delivery_records
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,14 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.i18n import LANGUAGES, t
-from handlers import intake, privacy, progress, reporter_cases, staff
-from handlers.messages import Incoming, Reply
-from handlers.tracking import TRACK_STEP, check_reference, show_my_cases
-from handlers.turn import Services, Step, Turn
+from handlers.citizen import intake, privacy
+from handlers.citizen import my_cases as reporter_cases
+from handlers.citizen.tracking import TRACK_STEP, check_reference, show_my_cases
+from handlers.core.turn import Services, Step, Turn
+from handlers.plan import progress
+from handlers.staff import case_buttons as staff
+from kernel.i18n import LANGUAGES, t
+from kernel.messages import Incoming, Reply
 from storage import repositories as repo
 from storage.models import Conversation
 from storage.outbox import queue_message

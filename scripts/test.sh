@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run every check: ruff, mypy, then the whole pytest suite (SQLite and PostgreSQL).
+# Set up and run every check: ruff, mypy, the import layers, then the whole pytest suite (SQLite and PostgreSQL).
 # PostgreSQL comes from TEST_POSTGRES_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test);
 # without a server those tests skip with the reason, unless CI=true, where they are required.
 set -euo pipefail
@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy bot handlers storage
+.venv/bin/mypy kernel storage handlers bot
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest "$@"

@@ -15,7 +15,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from handlers.messages import TEXT_LIMIT, Reply, split_text
+from kernel.messages import TEXT_LIMIT, Reply, split_text
 from storage.crypto import Vault
 from storage.models import OutboxMessage
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.org_config import Organisations
+from kernel.org_config import Organisations
 from storage.crypto import Vault
 from storage.models import (
     AccessAttempt,

@@ -15,9 +15,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.org_config import Organisations, load_organisations
 from bot.outbox import OutboxDispatcher
-from handlers.turn import Services
+from handlers.core.turn import Services
+from kernel.org_config import Organisations, load_organisations
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async

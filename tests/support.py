@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.outbox import OutboxDispatcher
 from handlers.engine import Engine
-from handlers.messages import FileRef, Incoming, Reply
+from kernel.messages import FileRef, Incoming, Reply
 
 _UPDATE_IDS = itertools.count(1)  # unique across every chat of a test, like Telegram's update ids
 

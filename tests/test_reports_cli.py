@@ -10,11 +10,11 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.org_config import load_organisations
 from bot.settings import Settings
-from handlers.case_actions import Actor, apply_action
-from handlers.fiscal import fiscal_year_of, round_period
-from handlers.submit import ReporterInfo, submit_report
+from handlers.cases.actions import Actor, apply_action
+from handlers.cases.submit import ReporterInfo, submit_report
+from kernel.fiscal import fiscal_year_of, round_period
+from kernel.org_config import load_organisations
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database
 from tests.conftest import make_services

@@ -12,7 +12,7 @@ import sys
 from typing import Literal, TextIO
 
 from bot.app import App
-from handlers.messages import Button, FileRef, Incoming, Reply
+from kernel.messages import Button, FileRef, Incoming, Reply
 
 CHANNEL = "console"
 CHAT_ID = "console"

@@ -36,7 +36,7 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 
 from bot.outbox import PermanentFailure, RetryLater
-from handlers.messages import Button, FileRef, Incoming, Reply
+from kernel.messages import Button, FileRef, Incoming, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "line"

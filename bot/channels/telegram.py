@@ -24,11 +24,11 @@ from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter  # how python-telegram-bot builds a request
 
 from bot.channels.telegram_http import AiohttpRequest
-from bot.i18n import LANGUAGES, t
 from bot.outbox import ChatMoved, PermanentFailure, RetryLater
 from bot.throttle import Throttle
 from handlers.engine import Engine
-from handlers.messages import Button, FileRef, Incoming, Media, Reply
+from kernel.i18n import LANGUAGES, t
+from kernel.messages import Button, FileRef, Incoming, Media, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"

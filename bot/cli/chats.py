@@ -19,7 +19,7 @@ from bot.cli.common import (
     with_db,
 )
 from bot.cli.staff import issue_code
-from handlers.bindings import binding_conflict
+from kernel.bindings import binding_conflict
 
 
 def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: str) -> None:

@@ -10,8 +10,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from bot.logs import setup_logging
-from bot.org_config import ConfigError, Organisations, OrgConfig, load_organisations
 from bot.settings import Settings, SettingsError
+from kernel.org_config import ConfigError, Organisations, OrgConfig, load_organisations
 
 T = TypeVar("T")
 

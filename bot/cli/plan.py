@@ -31,7 +31,7 @@ def plan_import(file: Path, org: OrgOption = None) -> None:
 
     Idempotent by code; with any invalid row nothing is stored and every problem is listed.
     """
-    from handlers.plan_import import ImportError_, parse_plan
+    from handlers.plan.importer import ImportError_, parse_plan
     from storage.plan import upsert_item
 
     settings = load_settings()
@@ -105,7 +105,7 @@ def progress_import(
     The latest report before a round's due date counts, so a spreadsheet kept during the year is
     imported with the date it was reported on.
     """
-    from handlers.plan_import import ImportError_, parse_progress
+    from handlers.plan.importer import ImportError_, parse_progress
     from storage.plan import add_report, items_in_year, reports_for
 
     check_round(fiscal_year, round_name)
@@ -160,8 +160,8 @@ def round_list(
     org: OrgOption = None,
 ) -> None:
     """Rounds of the previous, current and next fiscal years with their due dates and reporting."""
-    from handlers.fiscal import round_period, rounds_around
-    from handlers.plan_rounds import due_date, unreported
+    from handlers.plan.rounds import due_date, unreported
+    from kernel.fiscal import round_period, rounds_around
     from storage.plan import items_in_year
 
     settings = load_settings()
@@ -195,7 +195,7 @@ def round_set_due(
     org: OrgOption = None,
 ) -> None:
     """Override one year's due date (the commission sometimes extends E-Plan entry)."""
-    from handlers.fiscal import round_period
+    from kernel.fiscal import round_period
     from storage.plan import set_due
 
     check_round(fiscal_year, round_name)
@@ -228,8 +228,8 @@ def round_summary(
 ) -> None:
     """Per dimension the share of items done (two decimals) and overall, as in the seed's overview."""
     from bot.exports import write_table
-    from handlers.plan_rounds import build_summary
-    from handlers.progress_summary import THAI_DIGITS, summary_rows, summary_text
+    from handlers.plan.rounds import build_summary
+    from handlers.plan.summary import THAI_DIGITS, summary_rows, summary_text
 
     check_round(fiscal_year, round_name)
     settings = load_settings()
@@ -246,7 +246,7 @@ def round_summary(
     if fmt == "text":
         typer.echo(summary_text(summary, chosen, lang, thai_digits=thai_digits))
         return
-    from bot.i18n import t
+    from kernel.i18n import t
 
     rows = summary_rows(summary, chosen, lang)
     if thai_digits:

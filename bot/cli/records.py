@@ -23,13 +23,13 @@ from bot.cli.common import (
     privacy_app,
     with_db,
 )
-from bot.org_config import Organisations, OrgConfig
 from bot.settings import Settings
+from kernel.org_config import Organisations, OrgConfig
 
 
 async def _rows(settings: Settings, orgs: Organisations, org: OrgConfig, first: date, last: date):  # type: ignore[no-untyped-def]
-    from handlers.fiscal import local_day_bounds
-    from handlers.stats import case_rows
+    from handlers.cases.stats import case_rows
+    from kernel.fiscal import local_day_bounds
 
     start, end = local_day_bounds(first, last, org.tz())
     db, directory, _vault = await with_db(settings, orgs)
@@ -41,8 +41,8 @@ async def _rows(settings: Settings, orgs: Organisations, org: OrgConfig, first: 
 
 
 async def _summary(settings: Settings, orgs: Organisations, org: OrgConfig, first: date, last: date):  # type: ignore[no-untyped-def]
-    from handlers.fiscal import local_day_bounds
-    from handlers.stats import summarise
+    from handlers.cases.stats import summarise
+    from kernel.fiscal import local_day_bounds
 
     start, end = local_day_bounds(first, last, org.tz())
     db, directory, _vault = await with_db(settings, orgs)
@@ -64,7 +64,7 @@ def cases_export(
 ) -> None:
     """Cases received in a period, one row each, without personal data."""
     from bot.exports import write_table
-    from handlers.stats import export_header, export_row
+    from handlers.cases.stats import export_header, export_row
 
     settings = load_settings()
     orgs = load_orgs(settings)
@@ -90,8 +90,8 @@ def stats(
 ) -> None:
     """The complaint summary for a fiscal year's 6- or 12-month round."""
     from bot.exports import write_table
-    from handlers.fiscal import round_period
-    from handlers.stats import summary_table
+    from handlers.cases.stats import summary_table
+    from kernel.fiscal import round_period
 
     settings = load_settings()
     orgs = load_orgs(settings)
@@ -111,7 +111,7 @@ def stats(
                 typer.echo(f"  {item}: {value}")
         return
     path = output_path(fmt, output, f"stats-{chosen.code}-{fiscal_year}-{round_name}")
-    from bot.i18n import t
+    from kernel.i18n import t
 
     header = [t(lang, "stats.section"), t(lang, "stats.item"), t(lang, "stats.value")]
     write_table(path, header, table, sheet=f"{fiscal_year}-{round_name}")
@@ -146,14 +146,14 @@ def privacy_purge(
     org: OrgOption = None,
 ) -> None:
     """Erase reporters' personal data from cases closed longer ago than the retention period."""
-    from handlers.privacy import due_for_purge, erase_personal_data
+    from handlers.citizen.privacy import due_for_purge, erase_personal_data
 
     settings = load_settings()
     orgs = load_orgs(settings)
     chosen = [pick_org(orgs, org)] if org or orgs.single else orgs.all
 
     async def main() -> list[str]:
-        from handlers.turn import Services
+        from handlers.core.turn import Services
 
         db, directory, vault = await with_db(settings, orgs)
         services = Services(db=db, orgs=orgs, directory=directory, vault=vault)

@@ -22,8 +22,8 @@ from bot.cli.common import (
     secret_app,
     telegram_app,
 )
-from bot.org_config import ConfigError, load_org_file, load_organisations
 from bot.settings import Settings, SettingsError
+from kernel.org_config import ConfigError, load_org_file, load_organisations
 
 
 @app.command()

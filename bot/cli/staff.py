@@ -18,7 +18,7 @@ from bot.cli.common import (
     staff_app,
     with_db,
 )
-from bot.org_config import OrgConfig
+from kernel.org_config import OrgConfig
 from storage.staff import ROLES, add_staff, create_code, deactivate_staff, list_staff
 
 CODE_TTL = timedelta(days=7)

@@ -244,7 +244,7 @@ async def test_rich_menu_shortcuts_start_the_flow(line: LineBot) -> None:
 
 
 async def test_long_lists_are_shown_a_page_at_a_time(line: LineBot) -> None:
-    from handlers.messages import Button, Reply
+    from kernel.messages import Button, Reply
 
     api = line.api
     user = FakeLineApi.new_user_id()

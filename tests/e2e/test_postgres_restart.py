@@ -22,11 +22,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from bot.i18n import t
 from bot.inbox import Inbox
 from bot.logs import SafeFormatter, setup_logging
 from bot.web import build_web_app
-from handlers.messages import Reply
+from kernel.i18n import t
+from kernel.messages import Reply
 from storage.models import Case, InboxEvent, OutboxMessage
 from storage.outbox import queue_message
 from tests.e2e.conftest import (

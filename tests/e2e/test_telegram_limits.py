@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from bot.channels.telegram import TelegramSender, build_application
 from bot.outbox import OutboxDispatcher
 from bot.throttle import Throttle
-from handlers.messages import Reply
+from kernel.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
 from storage.outbox import queue_message

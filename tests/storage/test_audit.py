@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from handlers.submit import ReporterInfo, submit_report
+from handlers.cases.submit import ReporterInfo, submit_report
 from storage.audit import append_event, verify_chain
 from storage.db import Database
 from tests.conftest import make_services

@@ -7,9 +7,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from statistics import median
 
-from bot.org_config import Organisations
-from handlers.fiscal import local_day_bounds, round_period
-from handlers.stats import CaseRow, Summary, case_rows, summarise
+from handlers.cases.stats import CaseRow, Summary, case_rows, summarise
+from kernel.fiscal import local_day_bounds, round_period
+from kernel.org_config import Organisations
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import Case, CaseDivision

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlmodel import SQLModel
 
-from handlers.submit import ReporterInfo, submit_report
+from handlers.cases.submit import ReporterInfo, submit_report
 from storage import repositories as repo
 from storage.db import Database, downgrade_database, upgrade_database
 from storage.models import PERIOD_INDEX_COLUMNS, Case, Conversation, OutboxMessage

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
-from bot.org_config import load_organisations
 from bot.scheduler import ADVISORY_KEY, build_scheduler, run_reminder_job
+from kernel.org_config import load_organisations
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database

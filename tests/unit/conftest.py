@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.org_config import Organisations
 from bot.outbox import OutboxDispatcher
+from handlers.core.turn import Services
 from handlers.engine import Engine
-from handlers.turn import Services
+from kernel.org_config import Organisations
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database

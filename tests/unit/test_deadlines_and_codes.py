@@ -4,8 +4,8 @@ import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from handlers.deadlines import add_working_days, buddhist_year, format_date, format_datetime
-from handlers.submit import format_reference
+from handlers.cases.submit import format_reference
+from kernel.deadlines import add_working_days, buddhist_year, format_date, format_datetime
 from storage.crypto import hash_tracking_code, new_tracking_code, verify_tracking_code
 
 BKK = ZoneInfo("Asia/Bangkok")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import LANGUAGES, catalogue, t
+from kernel.i18n import LANGUAGES, catalogue, t
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -304,7 +304,7 @@ async def test_several_organisations_deep_link_or_question(
 
     import tomli_w
 
-    from bot.org_config import default_config_path, load_organisations
+    from kernel.org_config import default_config_path, load_organisations
     from tests.unit.conftest import make_desk
 
     data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
@@ -401,7 +401,7 @@ async def test_thai_digits_in_a_tracking_code_are_read_as_digits(desk: Desk) -> 
 
 async def test_a_staff_chat_that_refuses_messages_makes_the_coordinators_hear(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
     from bot.outbox import PermanentFailure
-    from handlers.delivery import alert_undeliverable
+    from handlers.cases.delivery import alert_undeliverable
     from tests.support import Chat, RecordingSender
 
     class BotRemovedFromOffice(RecordingSender):

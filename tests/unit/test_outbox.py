@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from bot.outbox import MARK_WITHIN, OutboxDispatcher, PermanentFailure, RetryLater
-from handlers.messages import Reply
+from kernel.messages import Reply
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.outbox import OutboxRow, queue_message
@@ -274,7 +274,7 @@ async def test_the_running_dispatcher_records_deliveries_within_a_moment_and_whe
 def test_a_queued_reply_is_stored_whole_and_read_back_the_same() -> None:
     from dataclasses import asdict
 
-    from handlers.messages import Button, Media
+    from kernel.messages import Button, Media
 
     replies = [
         Reply(text="สวัสดี", buttons=[[Button("ใช่", "0.yes"), Button("แชร์", "loc", "location")]]),

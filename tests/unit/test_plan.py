@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.org_config import load_organisations
-from handlers.fiscal import fiscal_year_of, local_day_bounds, round_due, round_period
-from handlers.plan_reminders import plan_slot, send_plan_reminders
-from handlers.progress_summary import share
+from handlers.plan.reminders import plan_slot, send_plan_reminders
+from handlers.plan.summary import share
+from kernel.fiscal import fiscal_year_of, local_day_bounds, round_due, round_period
+from kernel.org_config import load_organisations
 from storage.models import ProgressReport
 from storage.plan import upsert_item
 from tests.support import Document, Press
@@ -168,7 +168,7 @@ async def test_summary_for_coordinators_with_a_chart(desk: Desk, clock) -> None:
 
 
 async def test_outsiders_cannot_report_progress(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
-    from handlers.messages import Incoming
+    from kernel.messages import Incoming
 
     await _plan(desk, clock)
     clock.now = datetime(2027, 3, 27, 3, 0, tzinfo=UTC)

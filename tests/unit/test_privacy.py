@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from handlers.case_actions import Actor, apply_action
+from handlers.cases.actions import Actor, apply_action
+from handlers.citizen.privacy import due_for_purge, erase_personal_data
 from handlers.engine import Engine
-from handlers.privacy import due_for_purge, erase_personal_data
 from storage.audit import verify_chain
 from storage.models import Case, CaseEvent
 from tests.support import Press

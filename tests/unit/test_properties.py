@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.org_config import load_organisations
 from handlers.engine import Engine
-from handlers.messages import FileRef, Incoming
+from kernel.messages import FileRef, Incoming
+from kernel.org_config import load_organisations
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database
 from storage.models import Case, Conversation, OutboxMessage

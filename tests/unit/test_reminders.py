@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from handlers.cases.reminders import send_due_reminders
 from handlers.engine import Engine
-from handlers.reminders import send_due_reminders
 from tests.support import Press
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_intake import report_until_summary

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bot.org_config import load_organisations
-from handlers.routing import Route, route_report
+from kernel.org_config import load_organisations
+from kernel.routing import Route, route_report
 
 CM = load_organisations("").single
 assert CM is not None

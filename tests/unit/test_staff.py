@@ -91,7 +91,7 @@ async def test_outsiders_and_other_divisions_cannot_act(desk: Desk, caplog) -> N
     stranger = _staff(desk, "999")
     assert "ไม่มีสิทธิ์" in await stranger.say(Press("รับเรื่อง"))
     office_staff = desk.chat(STAFF_CHATS["office"], chat_type="group", user_id="601")
-    forged = await office_staff.say(__import__("handlers.messages", fromlist=["Incoming"]).Incoming(
+    forged = await office_staff.say(__import__("kernel.messages", fromlist=["Incoming"]).Incoming(
         channel="test", chat_id=STAFF_CHATS["office"], user_id="601", chat_type="group",
         update_key="forged-1", payload=f"s.resolve.{case_id}",
     ))  # fmt: skip
@@ -176,7 +176,7 @@ async def test_reporter_can_withdraw_an_open_case(desk: Desk) -> None:
     assert await _status(desk) == "withdrawn"
     assert any("ผู้แจ้งถอนเรื่อง" in r.text for r in desk.sender.to(PERSONNEL_CHAT))
     other = desk.chat("2222")
-    from handlers.messages import Incoming
+    from kernel.messages import Incoming
 
     answer = await other.say(
         Incoming(channel="test", chat_id="2222", user_id="2222", update_key="x", payload="c.add.1")
@@ -250,7 +250,7 @@ async def _named_tip(desk: Desk, division_label: str, concerns: str = "ใช่
 
 
 async def test_a_case_never_moves_to_the_division_it_is_about(desk: Desk) -> None:
-    from handlers.messages import Incoming
+    from kernel.messages import Incoming
 
     await _named_tip(desk, "กองการเจ้าหน้าที่")  # about Personnel: Legal acts, the coordinators see it
     await desk.add_staff("201", "legal")
@@ -266,7 +266,7 @@ async def test_a_case_never_moves_to_the_division_it_is_about(desk: Desk) -> Non
 
 
 async def test_an_informed_division_sees_the_case_but_does_not_act(desk: Desk) -> None:
-    from handlers.messages import Incoming
+    from kernel.messages import Incoming
 
     await _submitted(desk)  # Personnel responsible, Legal informed
     legal_card = desk.sender.to(STAFF_CHATS["legal"])[0]
@@ -290,8 +290,8 @@ async def test_case_details_are_shown_only_where_they_belong(desk: Desk) -> None
 
 
 async def test_every_staff_action_is_refused_to_outsiders_and_logged(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
-    from handlers.lifecycle import STAFF_ACTIONS
-    from handlers.messages import Incoming
+    from kernel.lifecycle import STAFF_ACTIONS
+    from kernel.messages import Incoming
 
     citizen, case_id = await _submitted(desk)
     await desk.add_staff("601", "office")

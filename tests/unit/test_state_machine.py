@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import func, select
 
-from bot.org_config import load_organisations
 from handlers.engine import Engine
-from handlers.messages import FileRef, Incoming, Reply
+from kernel.messages import FileRef, Incoming, Reply
+from kernel.org_config import load_organisations
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database
 from storage.models import Case, CaseEvent, Conversation, OutboxMessage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from handlers.tracking_codes import TrackingCodes
+from handlers.core.tracking_codes import TrackingCodes
 from storage.crypto import verify_tracking_code
 from tests.support import Press
 from tests.unit.conftest import Desk

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from bot.org_config import OrgConfig
+from kernel.org_config import OrgConfig
 
 PLAN_HEADER = ("code", "title_th", "title_en", "dimension", "division", "fiscal_years", "budget")
 PROGRESS_HEADER = ("code", "status", "note")

@@ -10,14 +10,16 @@ import logging
 
 from sqlmodel import col, select
 
-from handlers import lifecycle
-from handlers.case_actions import apply_action, current_card, staff_actor
-from handlers.deadlines import format_datetime
-from handlers.messages import Button, Reply
-from handlers.turn import Turn, reply_with
+from handlers.cases.actions import apply_action, current_card, division_codes, staff_actor, transfer_targets
+from handlers.core.turn import Turn, reply_with
+from kernel import lifecycle
+from kernel.bindings import binding_conflict
+from kernel.deadlines import format_datetime
+from kernel.messages import Button, Reply
 from storage import repositories as repo
 from storage import staff as staff_repo
 from storage.audit import append_event
+from storage.case_queries import open_cases
 from storage.models import Case, CaseEvent, Staff
 
 log = logging.getLogger(__name__)
@@ -90,8 +92,6 @@ async def press(turn: Turn) -> None:
 
 
 async def _choose_division(turn: Turn, org, case: Case) -> None:  # type: ignore[no-untyped-def]
-    from handlers.case_actions import transfer_targets
-
     codes = await transfer_targets(turn.session, org, case)
     rows = [[Button(org.division(c).name(turn.lang), f"s.xfer.{case.id}.{c}")] for c in codes]
     rows.append([Button(turn.text("staff.cancel"), "s.cancel.0")])
@@ -168,8 +168,6 @@ async def _join(turn: Turn, args: list[str]) -> None:
 
 
 async def _bind(turn: Turn, args: list[str]) -> None:
-    from handlers.bindings import binding_conflict
-
     inc = turn.incoming
     if inc.chat_type == "private":
         return turn.say("staff.bind_in_group")
@@ -224,8 +222,6 @@ async def _list_cases(turn: Turn) -> None:
         wanted = {directory.division_ids[(org.code, c)] for c in codes} & mine or mine
     else:
         wanted = {directory.division_ids[(org.code, c)] for c in codes}
-    from handlers.case_queries import open_cases
-
     cases = await open_cases(turn.session, org_id=org_id, division_ids=wanted or None)
     if not cases:
         return turn.say("staff.no_open_cases")
@@ -248,8 +244,6 @@ async def _list_cases(turn: Turn) -> None:
 
 async def _may_show_here(turn: Turn, case: Case) -> bool:
     """A case is shown in a private chat, or in a chat of one of its divisions or the coordinators."""
-    from handlers.case_actions import division_codes
-
     inc = turn.incoming
     if inc.chat_type == "private":
         return True

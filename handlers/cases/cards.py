@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.i18n import t
-from bot.org_config import OrgConfig
-from handlers.deadlines import format_datetime
-from handlers.lifecycle import staff_actions_for
-from handlers.messages import Button, Media, Reply
-from handlers.routing import Route
+from kernel.deadlines import format_datetime
+from kernel.i18n import t
+from kernel.lifecycle import staff_actions_for
+from kernel.messages import Button, Media, Reply
+from kernel.org_config import OrgConfig
+from kernel.routing import Route
 from storage.models import Case
 
 if TYPE_CHECKING:
-    from handlers.turn import Turn
+    from handlers.core.turn import Turn
 
 STAFF_LANG = "th"  # staff chats of a Thai local government read Thai
 

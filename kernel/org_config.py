@@ -281,7 +281,7 @@ def _cross_check(cfg: OrgConfig) -> list[str]:
 
 
 def default_config_path() -> Path:
-    return Path(str(resources.files("bot") / "orgs" / "cm-pao.toml"))
+    return Path(str(resources.files("kernel") / "orgs" / "cm-pao.toml"))
 
 
 def _format_validation_error(exc: ValidationError) -> list[str]:

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.org_config import OrgConfig
-from handlers import cards
-from handlers.messages import Reply
-from handlers.turn import Services
+from handlers.cases import cards
+from handlers.core.turn import Services
+from kernel.i18n import t
+from kernel.messages import Reply
+from kernel.org_config import OrgConfig
 from storage import repositories as repo
 from storage.models import Case, ChatBinding
 from storage.outbox import OutboxRow, queue_message
@@ -171,8 +172,6 @@ async def alert_undeliverable(services: Services, row: OutboxRow, now: datetime)
 
 async def alert_coordinators(services: Services, key: str, **values: str) -> None:
     """A system alert (not about one case) to every organisation's coordinators' chat."""
-    from bot.i18n import t
-
     now = services.clock()
     async with services.db.session() as session:
         for org_id in services.directory.org_ids.values():

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.i18n import t
-from bot.org_config import OrgConfig
-from handlers.case_actions import division_codes
-from handlers.deadlines import format_datetime
-from handlers.delivery import COORDINATORS, notify_divisions, queue_for
-from handlers.lifecycle import OPEN_STATES
-from handlers.messages import Reply
-from handlers.turn import Services
+from handlers.cases.actions import division_codes
+from handlers.cases.delivery import COORDINATORS, notify_divisions, queue_for
+from handlers.core.turn import Services
+from kernel.deadlines import format_datetime
+from kernel.i18n import t
+from kernel.lifecycle import OPEN_STATES
+from kernel.messages import Reply
+from kernel.org_config import OrgConfig
 from storage import repositories as repo
 from storage.models import Case, ReminderLog
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from handlers.lifecycle import OPEN_STATES
+from kernel.lifecycle import OPEN_STATES
 from storage.models import Case, CaseDivision
 
 

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.org_config import OrgConfig
-from handlers import cards
-from handlers.deadlines import add_working_days, buddhist_year
-from handlers.delivery import COORDINATORS, deliver_card, division_target
-from handlers.routing import route_report
-from handlers.turn import Services
+from handlers.cases import cards
+from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
+from handlers.core.turn import Services
+from kernel.deadlines import add_working_days, buddhist_year
+from kernel.org_config import OrgConfig
+from kernel.routing import route_report
 from storage import repositories as repo
 from storage.audit import append_event
 from storage.models import Attachment, Case, CaseDivision

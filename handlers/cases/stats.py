@@ -19,10 +19,10 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.i18n import t
-from bot.org_config import OrgConfig
-from handlers.cards import category_label
-from handlers.deadlines import BE_OFFSET, EN_MONTHS, TH_MONTHS, format_date
+from handlers.cases.cards import category_label
+from kernel.deadlines import BE_OFFSET, EN_MONTHS, TH_MONTHS, format_date
+from kernel.i18n import t
+from kernel.org_config import OrgConfig
 from storage.models import Case, CaseDivision, Division
 
 

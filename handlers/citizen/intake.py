@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 
-from bot.org_config import Organisations
-from handlers import cards
-from handlers.messages import Button, Reply
-from handlers.submit import ReporterInfo, submit_report
-from handlers.turn import Step, Turn, reply_with
+from handlers.cases import cards
+from handlers.cases.submit import ReporterInfo, submit_report
+from handlers.citizen.privacy import too_many_reports
+from handlers.citizen.tracking import show_my_cases
+from handlers.core.turn import Step, Turn, reply_with, take_text
+from kernel.messages import Button, Reply
+from kernel.org_config import Organisations
 
 DRAFT_KEYS = (
     "type", "concerns", "named_division", "category", "description", "when", "where",
@@ -83,8 +85,6 @@ async def handle_menu(turn: Turn) -> None:
             return turn.go("category")
         return turn.go("personnel")
     if pressed == "track":
-        from handlers.tracking import show_my_cases
-
         await show_my_cases(turn)
         return turn.go("track")
     if pressed == "lang":
@@ -158,30 +158,6 @@ def prompt_description(turn: Turn) -> Reply:
             max=limits.description_max_chars,
         )
     )
-
-
-def clean_text(text: str) -> str:
-    # Control characters would garble staff cards and logs; keep line breaks and tabs.
-    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
-
-
-def take_text(turn: Turn, *, min_chars: int, max_chars: int) -> str | None:
-    """The typed answer, or None after telling the user what to send instead."""
-    inc = turn.incoming
-    if inc.text is None:
-        turn.fail("errors.text_expected")
-        return None
-    text = clean_text(inc.text)
-    if not text:
-        turn.fail("errors.empty")
-        return None
-    if len(text) < min_chars:
-        turn.fail("errors.too_short", min=min_chars, length=len(text))
-        return None
-    if len(text) > max_chars:
-        turn.fail("errors.too_long", max=max_chars, length=len(text))
-        return None
-    return text
 
 
 async def handle_description(turn: Turn) -> None:
@@ -360,7 +336,6 @@ async def handle_summary(turn: Turn) -> None:
     if turn.pressed != "submit":
         return turn.fail("errors.use_buttons")
     inc = turn.incoming
-    from handlers.privacy import too_many_reports
 
     reporter_key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
     if await too_many_reports(turn.session, turn.org, reporter_key, turn.now):

@@ -9,17 +9,17 @@ of days); a restart never repeats one: the reminder log's key is written with th
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import t
-from bot.org_config import OrgConfig
-from handlers.deadlines import format_date
-from handlers.delivery import COORDINATORS, division_target
-from handlers.messages import Reply
-from handlers.plan_rounds import Round, open_rounds, unreported
-from handlers.turn import Services
+from handlers.cases.delivery import COORDINATORS, division_target
+from handlers.core.turn import Services
+from handlers.plan.rounds import Round, open_rounds, unreported
+from kernel.deadlines import format_date
+from kernel.i18n import t
+from kernel.messages import Reply
+from kernel.org_config import OrgConfig
 from storage import repositories as repo
 from storage.models import PlanItem, ReminderLog
 from storage.outbox import queue_message
@@ -77,8 +77,6 @@ async def _claim(session: AsyncSession, key: str, now: datetime) -> bool:
 
 
 def _due(org: OrgConfig, r: Round) -> str:
-    from datetime import time
-
     return format_date(datetime.combine(r.due, time(12), org.tz()), lang=LANG, tz=org.tz())
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import normalise_lang, t
-from bot.metrics import Metrics
-from bot.org_config import Organisations, OrgConfig
-from handlers.messages import Button, Incoming, Reply
-from handlers.tracking_codes import TrackingCodes
+from handlers.core.metrics import Metrics
+from handlers.core.tracking_codes import TrackingCodes
+from kernel.i18n import normalise_lang, t
+from kernel.messages import Button, Incoming, Reply
+from kernel.org_config import Organisations, OrgConfig
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import Conversation
@@ -107,3 +107,27 @@ class Turn:
 
 def reply_with(text: str, *rows: list[Button]) -> Reply:
     return Reply(text=text, buttons=[row for row in rows if row])
+
+
+def clean_text(text: str) -> str:
+    # Control characters would garble staff cards and logs; keep line breaks and tabs.
+    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+
+
+def take_text(turn: Turn, *, min_chars: int, max_chars: int) -> str | None:
+    """The typed answer, or None after telling the user what to send instead."""
+    inc = turn.incoming
+    if inc.text is None:
+        turn.fail("errors.text_expected")
+        return None
+    text = clean_text(inc.text)
+    if not text:
+        turn.fail("errors.empty")
+        return None
+    if len(text) < min_chars:
+        turn.fail("errors.too_short", min=min_chars, length=len(text))
+        return None
+    if len(text) > max_chars:
+        turn.fail("errors.too_long", max=max_chars, length=len(text))
+        return None
+    return text

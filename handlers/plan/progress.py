@@ -12,13 +12,14 @@ import json
 import logging
 from datetime import date, datetime, time
 
-from bot.i18n import t
-from bot.org_config import OrgConfig
-from handlers.deadlines import format_date
-from handlers.messages import Button, Media, Reply
-from handlers.plan_rounds import Round, build_summary, due_date, open_rounds, unreported
-from handlers.progress_summary import summary_text
-from handlers.turn import Turn, reply_with
+from handlers.core.turn import Turn, reply_with
+from handlers.plan.chart import bar_chart
+from handlers.plan.rounds import Round, build_summary, due_date, open_rounds, unreported
+from handlers.plan.summary import summary_text
+from kernel.deadlines import format_date
+from kernel.i18n import t
+from kernel.messages import Button, Media, Reply
+from kernel.org_config import OrgConfig
 from storage import plan as plan_repo
 from storage import staff as staff_repo
 from storage.models import PlanItem, ProgressReport, Staff
@@ -221,8 +222,6 @@ async def _summary(turn: Turn, org: OrgConfig, org_id: int, staff: Staff, args: 
     codes = {div_id: code for (oc, code), div_id in directory.division_ids.items() if oc == org.code}
     summary = await build_summary(turn.session, org, org_id, codes, r.fiscal_year, r.name, turn.now)
     turn.replies.append(Reply(text=summary_text(summary, org, lang, thai_digits="thai" in args)))
-    from bot.charts import bar_chart
-
     bars = [
         (
             t(lang, "plan.dimension_label", number=d.number, name=org.plan.dimension(d.number).name(lang)),

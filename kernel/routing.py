@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.org_config import OrgConfig
+from kernel.org_config import OrgConfig
 
 
 @dataclass(frozen=True)

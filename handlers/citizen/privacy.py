@@ -11,10 +11,10 @@ from sqlalchemy import bindparam, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.org_config import OrgConfig
-from handlers.lifecycle import TERMINAL_STATES
-from handlers.messages import Button, Reply
-from handlers.turn import Services, Turn, reply_with
+from handlers.core.turn import Services, Turn, reply_with
+from kernel.lifecycle import TERMINAL_STATES
+from kernel.messages import Button, Reply
+from kernel.org_config import OrgConfig
 from storage import repositories as repo
 from storage.audit import append_event
 from storage.models import Attachment, Case

@@ -22,7 +22,7 @@ def _flatten(prefix: str, table: dict[str, Any], out: dict[str, str]) -> None:
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    text = (resources.files("bot") / "i18n" / f"{lang}.toml").read_text(encoding="utf-8")
+    text = (resources.files("kernel") / "i18n" / f"{lang}.toml").read_text(encoding="utf-8")
     out: dict[str, str] = {}
     _flatten("", tomllib.loads(text), out)
     return out

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from bot.i18n import t
-from bot.org_config import OrgConfig
-from handlers.deadlines import BE_OFFSET
+from kernel.deadlines import BE_OFFSET
+from kernel.i18n import t
+from kernel.org_config import OrgConfig
 from storage.models import PlanItem, ProgressReport
 
 THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.org_config import OrgConfig
+from kernel.org_config import OrgConfig
 
 COORDINATORS = "coordinators"
 

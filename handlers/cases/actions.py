@@ -15,17 +15,25 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.i18n import t
-from bot.org_config import OrgConfig
-from handlers import cards, lifecycle
-from handlers.deadlines import format_datetime
-from handlers.delivery import deliver_card, division_target, notify_divisions, notify_reporter, queue_for
-from handlers.messages import Button, Media, Reply
-from handlers.routing import route_report
-from handlers.turn import Services
+from handlers.cases import cards
+from handlers.cases.delivery import (
+    deliver_card,
+    division_target,
+    notify_divisions,
+    notify_reporter,
+    queue_for,
+)
+from handlers.core.turn import Services
+from kernel import lifecycle
+from kernel.deadlines import format_datetime
+from kernel.i18n import t
+from kernel.messages import Button, Media, Reply
+from kernel.org_config import OrgConfig
+from kernel.routing import route_report
 from storage import repositories as repo
 from storage.audit import append_event
 from storage.models import Attachment, CardMessage, Case, CaseDivision, Division, Staff
+from storage.staff import staff_division_ids
 
 log = logging.getLogger(__name__)
 STAFF_LANG = cards.STAFF_LANG
@@ -187,8 +195,6 @@ async def _transfer(
         raise lifecycle.TransitionRefused("staff.conflict_of_interest")
     giving = primary
     if actor.staff is not None and actor.staff.role == "staff":
-        from storage.staff import staff_division_ids
-
         mine = await staff_division_ids(session, actor.staff.id or 0)
         giving = [c for c in primary if directory.division_ids[(org.code, c)] in mine]
         if not giving:  # only a responsible division hands a case over

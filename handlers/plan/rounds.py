@@ -7,9 +7,9 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.org_config import OrgConfig
-from handlers.fiscal import round_due, round_period, rounds_around
-from handlers.progress_summary import RoundSummary, summarise_round
+from handlers.plan.summary import RoundSummary, summarise_round
+from kernel.fiscal import round_due, round_period, rounds_around
+from kernel.org_config import OrgConfig
 from storage import plan as plan_repo
 from storage.models import PlanItem
 

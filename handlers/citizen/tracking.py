@@ -6,10 +6,11 @@ import asyncio
 import logging
 import re
 
-from handlers.cards import category_label
-from handlers.deadlines import format_datetime
-from handlers.messages import Reply
-from handlers.turn import Step, Turn, reply_with
+from handlers.cases.cards import category_label
+from handlers.core.turn import Step, Turn, reply_with
+from kernel.deadlines import format_datetime
+from kernel.lifecycle import is_open
+from kernel.messages import Button, Reply
 from storage import repositories as repo
 from storage.crypto import verify_tracking_code
 from storage.models import Case
@@ -38,8 +39,6 @@ async def show_my_cases(turn: Turn) -> None:
     if not cases:
         turn.say("status.none")
         return
-    from handlers.lifecycle import is_open
-    from handlers.reporter_cases import case_buttons
 
     lines = [turn.text("status.mine")] + [_case_line(turn, c) for c in cases]
     # what a reporter can do with an open case: add information, withdraw (the newest few)
@@ -86,3 +85,10 @@ async def handle_track(turn: Turn) -> None:
 
 
 TRACK_STEP = Step(prompt_track, handle_track, drafting=False)
+
+
+def case_buttons(turn: Turn, case: Case) -> list[Button]:
+    return [
+        Button(turn.text("reporter.add_button", reference=case.reference), f"c.add.{case.id}"),
+        Button(turn.text("reporter.withdraw_button", reference=case.reference), f"c.wd.{case.id}"),
+    ]

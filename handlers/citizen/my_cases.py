@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from handlers import lifecycle
-from handlers.case_actions import rate, reporter_message, withdraw
-from handlers.messages import Button, Media, Reply
-from handlers.turn import Step, Turn, reply_with
+from handlers.cases.actions import rate, reporter_message, withdraw
+from handlers.core.turn import Step, Turn, reply_with, take_text
+from kernel import lifecycle
+from kernel.messages import Button, Media, Reply
 from storage import repositories as repo
 from storage.models import Attachment, Case
 
@@ -29,13 +29,6 @@ async def _own_case(turn: Turn, case_id: str) -> Case | None:
 
 def _org(turn: Turn, case: Case):  # type: ignore[no-untyped-def]
     return turn.services.orgs[turn.services.directory.org_code(case.org_id)]
-
-
-def case_buttons(turn: Turn, case: Case) -> list[Button]:
-    return [
-        Button(turn.text("reporter.add_button", reference=case.reference), f"c.add.{case.id}"),
-        Button(turn.text("reporter.withdraw_button", reference=case.reference), f"c.wd.{case.id}"),
-    ]
 
 
 def _enter(turn: Turn, step: str) -> None:
@@ -125,8 +118,6 @@ async def handle_case_input(turn: Turn) -> None:
         media = Media(kind=inc.file.kind, file_id=inc.file.file_id)
         text = None
     else:
-        from handlers.intake import take_text
-
         text = take_text(turn, min_chars=1, max_chars=org.intake.description_max_chars)
         if text is None:
             return
@@ -143,7 +134,6 @@ def prompt_rating_comment(turn: Turn) -> Reply:
 async def handle_rating_comment(turn: Turn) -> None:
     if turn.pressed == "skip":
         return _leave(turn)
-    from handlers.intake import take_text
 
     text = take_text(turn, min_chars=1, max_chars=1000)
     if text is None:

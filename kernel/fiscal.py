@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.deadlines import BE_OFFSET
+from kernel.deadlines import BE_OFFSET
 
 ROUNDS = ("6m", "12m")
 
@@ -27,8 +27,6 @@ def round_period(fiscal_year_be: int, round_name: str) -> tuple[date, date]:
 
 def local_day_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start of `first`, start of the day after `last`) in the organisation's time zone."""
-    from datetime import timedelta
-
     return datetime.combine(first, time(), tz), datetime.combine(last + timedelta(days=1), time(), tz)
 
 

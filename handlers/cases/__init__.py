@@ -1,0 +1,1 @@
+"""Use cases on cases: submit, staff actions, delivery to chats, cards, reminders, statistics."""

@@ -1,0 +1,1 @@
+"""The citizen's conversations: intake, tracking, their cases, privacy."""

@@ -1,0 +1,1 @@
+"""What every conversation uses: the turn, text input, counters, tracking codes."""

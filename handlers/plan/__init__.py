@@ -1,0 +1,1 @@
+"""The anti-corruption plan: progress reports, rounds, summaries, reminders, import."""

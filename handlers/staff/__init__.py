@@ -1,0 +1,1 @@
+"""Staff in their division chats: case buttons, case views, enrolment."""
