@@ -14,14 +14,18 @@ from telegram import (
     Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     InputFile,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
-from telegram.request import RequestData
-from telegram.request._requestparameter import RequestParameter  # how python-telegram-bot builds a request
 
 from bot.channels.telegram_http import AiohttpRequest
 from bot.outbox import ChatMoved, PermanentFailure, RetryLater
@@ -104,26 +108,39 @@ def _message_content(msg: Message) -> dict[str, object]:
     return {"unsupported": "other"}
 
 
-def render_markup(buttons: list[list[Button]]) -> dict[str, Any] | None:
-    """The Bot API's reply_markup for our buttons, as plain JSON."""
-    if not buttons:
-        return None
-    flat = [b for row in buttons for b in row]
-    if any(b.kind != "payload" for b in flat):
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ForceReply | ReplyKeyboardRemove
+
+
+def render_markup(reply: Reply) -> Markup | None:
+    """The keyboard (or keyboard change) that goes with a reply."""
+    if reply.buttons:
+        flat = [b for row in reply.buttons for b in row]
+        if all(b.kind == "payload" for b in flat):
+            return InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(b.label, callback_data=b.payload) for b in row]
+                    for row in reply.buttons
+                ]
+            )
         # Sharing a location or contact needs a reply keyboard; its other buttons send their label.
-        rows = [[_keyboard_button(b) for b in row] for row in buttons]
-        return {"keyboard": rows, "resize_keyboard": True, "one_time_keyboard": True}
-    return {
-        "inline_keyboard": [[{"text": b.label, "callback_data": b.payload} for b in row] for row in buttons]
-    }
+        return ReplyKeyboardMarkup(
+            [[_keyboard_button(b) for b in row] for row in reply.buttons],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    if reply.force_reply:
+        return ForceReply(selective=False)
+    if reply.remove_keyboard:
+        return ReplyKeyboardRemove()
+    return None
 
 
-def _keyboard_button(button: Button) -> dict[str, Any]:
-    if button.kind == "location":
-        return {"text": button.label, "request_location": True}
-    if button.kind == "contact":
-        return {"text": button.label, "request_contact": True}
-    return {"text": button.label}
+def _keyboard_button(button: Button) -> KeyboardButton:
+    return KeyboardButton(
+        button.label,
+        request_location=button.kind == "location" or None,
+        request_contact=button.kind == "contact" or None,
+    )
 
 
 class TelegramSender:
@@ -156,19 +173,11 @@ class TelegramSender:
             if reply.edit_message_id is not None:
                 return await self._edit(chat_id, reply)
             if media is None:
-                markup = render_markup(reply.buttons) or (
-                    {"force_reply": True, "selective": False}
-                    if reply.force_reply
-                    else {"remove_keyboard": True}
-                    if reply.remove_keyboard
-                    else None
-                )
                 # the outbox already cut long texts into pieces (storage/outbox.py)
-                sent = await self._call(
-                    "sendMessage", chat_id=chat_id, text=reply.text[:TEXT_LIMIT], reply_markup=markup
+                message = await bot.send_message(
+                    chat_id, reply.text[:TEXT_LIMIT], reply_markup=render_markup(reply)
                 )
-                return str(sent["message_id"])
-            if media.kind == "photo":
+            elif media.kind == "photo":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
                 message = await bot.send_photo(chat_id, self._file(media), caption=caption)
             elif media.kind == "document":
@@ -189,14 +198,6 @@ class TelegramSender:
             # the arrival, and a margin of one round trip keeps us inside it
             self.throttle.record(chat_id)
 
-    async def _call(self, method: str, **fields: Any) -> Any:
-        """A Bot API method through python-telegram-bot's request, which maps Telegram's errors
-        to its exceptions, but without its objects: building them around a text message and parsing
-        the message Telegram sends back cost more than the rest of sending it. The answer as JSON."""
-        bot = self.application.bot
-        form = RequestData([RequestParameter.from_input(k, v) for k, v in fields.items() if v is not None])
-        return await bot.request.post(f"{bot.base_url}/{method}", form)
-
     def _file(self, media: Media) -> str | InputFile:
         if media.data_b64 is not None:
             return InputFile(base64.b64decode(media.data_b64), filename=media.file_name or "chart.png")
@@ -211,15 +212,14 @@ class TelegramSender:
         return file_id
 
     async def _edit(self, chat_id: str, reply: Reply) -> str | None:
-        markup = render_markup(reply.buttons)
+        markup = render_markup(reply)
         try:
-            await self._call(
-                "editMessageText",
+            await self.application.bot.edit_message_text(
+                reply.text[:TEXT_LIMIT],
                 chat_id=chat_id,
                 message_id=int(reply.edit_message_id or 0),
-                text=reply.text[:TEXT_LIMIT],
                 # an edit can carry only an inline keyboard; leaving it out removes the one there
-                reply_markup=markup if markup is not None and "inline_keyboard" in markup else None,
+                reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None,
             )
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():
