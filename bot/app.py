@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,6 @@ from storage.outbox import OutboxRow
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-    from bot.channels.telegram import ParsedUpdates
     from bot.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -85,8 +84,7 @@ async def run_telegram(
     if stop is None:
         stop, signals = _signal_stop()
     inbox = Inbox(app.db, app.services.vault, metrics=app.services.metrics)
-    parsed = tg.ParsedUpdates(application.bot)
-    inbox.attach(tg.CHANNEL, _telegram_handler(application, parsed), tg.lane)
+    inbox.attach(tg.CHANNEL, _telegram_handler(application), tg.lane)
     await application.initialize()
     tasks: list[asyncio.Task[None]] = []
     scheduler = build_scheduler(app.services)
@@ -97,7 +95,7 @@ async def run_telegram(
         tasks = [
             asyncio.create_task(app.dispatcher.run(), name="outbox"),
             asyncio.create_task(inbox.run(), name="inbox"),
-            asyncio.create_task(_poll(application, inbox, parsed), name="polling"),
+            asyncio.create_task(_poll(application, inbox), name="polling"),
         ]
         scheduler.start()
         on_started()
@@ -113,7 +111,7 @@ async def run_telegram(
         await application.shutdown()
 
 
-async def _poll(application: Application, inbox: Inbox, parsed: ParsedUpdates) -> None:  # type: ignore[type-arg]
+async def _poll(application: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]
     from telegram.error import NetworkError, TimedOut
 
     offset: int | None = None
@@ -127,12 +125,10 @@ async def _poll(application: Application, inbox: Inbox, parsed: ParsedUpdates) -
         if not updates:
             continue
         # stored (in one transaction) before the next getUpdates, with the new offset, confirms
-        # them to Telegram; kept first, as their lanes may take them as soon as they are stored
-        parsed.keep(updates)
+        # them to Telegram
         try:
             await inbox.store_many("telegram", [(str(u.update_id), u.to_dict()) for u in updates])
         except Exception:
-            parsed.forget(updates)
             # The database is out of reach: handled at once instead, the engine answers "please
             # try again in a moment" (straight through the Bot API, as the outbox is out of reach
             # too) and nothing of the drafts changes.
@@ -142,9 +138,11 @@ async def _poll(application: Application, inbox: Inbox, parsed: ParsedUpdates) -
         offset = updates[-1].update_id + 1
 
 
-def _telegram_handler(application: Application, parsed: ParsedUpdates):  # type: ignore[no-untyped-def,type-arg]
+def _telegram_handler(application: Application) -> Callable[[dict[str, Any]], Awaitable[None]]:  # type: ignore[type-arg]
+    from telegram import Update
+
     async def handle(payload: dict[str, Any]) -> None:
-        await application.process_update(parsed.take(payload))
+        await application.process_update(Update.de_json(payload, application.bot))
 
     return handle
 
@@ -189,8 +187,8 @@ async def run_server(
         application = _telegram(app)
         await application.initialize()
         await tg.register_commands(application)
-        # a webhook's updates are stored as they came and parsed once, in their lane
-        inbox.attach(tg.CHANNEL, _telegram_handler(application, tg.ParsedUpdates(application.bot)), tg.lane)
+        # a webhook's updates are stored as they came and parsed in their lane
+        inbox.attach(tg.CHANNEL, _telegram_handler(application), tg.lane)
     line_secret = await _attach_line(app, inbox) if s.line_enabled else ""
     scheduler = build_scheduler(app.services)
     web_app = build_web_app(

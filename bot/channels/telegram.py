@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from telegram import (
-    Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
     ForceReply,
@@ -225,34 +223,6 @@ class TelegramSender:
             if "not modified" not in exc.message.lower():
                 raise
         return reply.edit_message_id
-
-
-class ParsedUpdates:
-    """Updates as python-telegram-bot parsed them at getUpdates, kept until their lane handles them.
-
-    So each is parsed once, not again from its stored copy: parsing is a tenth of the event loop's
-    work under load. One not kept (stored by another process, or before a restart, or pushed out
-    by `limit`) is parsed from the inbox's copy.
-    """
-
-    def __init__(self, bot: Bot, limit: int = 4096) -> None:
-        self.bot = bot
-        self.limit = limit  # bounds what a kept update that is never handled here can hold
-        self._kept: dict[int, Update] = {}
-
-    def keep(self, updates: Sequence[Update]) -> None:
-        for update in updates:
-            self._kept[update.update_id] = update
-        while len(self._kept) > self.limit:
-            del self._kept[next(iter(self._kept))]  # the oldest
-
-    def forget(self, updates: Sequence[Update]) -> None:
-        for update in updates:
-            self._kept.pop(update.update_id, None)
-
-    def take(self, payload: dict[str, Any]) -> Update:
-        kept = self._kept.pop(payload.get("update_id", -1), None)
-        return kept if kept is not None else Update.de_json(payload, self.bot)
 
 
 def build_application(token: str, *, base_url: str, base_file_url: str) -> Application:  # type: ignore[type-arg]
