@@ -27,6 +27,7 @@ from storage.outbox import OutboxRow
 if TYPE_CHECKING:
     from telegram.ext import Application
 
+    from bot.channels.line import LineChannel
     from bot.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ async def run_server(
         await tg.register_commands(application)
         # a webhook's updates are stored as they came and parsed in their lane
         inbox.attach(tg.CHANNEL, _telegram_handler(application), tg.lane)
-    line_secret = await _attach_line(app, inbox) if s.line_enabled else ""
+    line = _attach_line(app, inbox) if s.line_enabled else None
+    line_secret = s.line_credentials()[0] if line is not None else ""
     scheduler = build_scheduler(app.services)
     web_app = build_web_app(
         app.services,
@@ -224,15 +226,19 @@ async def run_server(
         await runner.cleanup()
         if application is not None:
             await application.shutdown()
+        if line is not None:
+            await line.close()
 
 
-async def _attach_line(app: App, inbox: Inbox) -> str:
+def _attach_line(app: App, inbox: Inbox) -> LineChannel:
     """LINE events go through the inbox to the engine; the outbox sends through LINE's API."""
+    from linebot.v3.webhooks import Event
+
     from bot.channels.line import CHANNEL, LineChannel, lane
     from bot.web import signed_file_url
 
     s = app.settings
-    secret, token = s.line_credentials()
+    _secret, token = s.line_credentials()
 
     async def quota_spent() -> None:
         await alert_coordinators(app.services, "alerts.line_quota")
@@ -250,7 +256,7 @@ async def _attach_line(app: App, inbox: Inbox) -> str:
     app.dispatcher.senders[CHANNEL] = line
 
     async def handle_line(event: dict[str, Any]) -> None:
-        incoming = await line.to_incoming(event)
+        incoming = await line.to_incoming(Event.from_dict(event))
         if incoming is None:
             return
         outcome = await app.engine.handle(incoming)
@@ -258,7 +264,7 @@ async def _attach_line(app: App, inbox: Inbox) -> str:
             await line.send(incoming.chat_id, reply)
 
     inbox.attach(CHANNEL, handle_line, lane)
-    return secret
+    return line
 
 
 def freeze_startup_objects() -> None:

@@ -17,12 +17,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import BindParameter, Insert, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.channels.base import ChatMoved, PermanentFailure, RetryLater, Sender
 from bot.logs import log_failed_pass
 from handlers.core.metrics import Metrics
 from kernel.messages import Reply
@@ -40,34 +40,6 @@ MARK_WITHIN = 0.5  # seconds
 SENDING_AT_ONCE = 8  # sends under way at a time, each to a different chat
 # transient failures are retried this long (LINE keeps a retry key for 24 hours); then coordinators hear
 GIVE_UP_AFTER = timedelta(hours=24)
-
-
-class RetryLater(Exception):
-    """The platform asked us to wait (Telegram's RetryAfter, LINE's 429)."""
-
-    def __init__(self, seconds: float, *, ours: bool = False) -> None:
-        super().__init__(f"retry after {seconds}s")
-        self.seconds = seconds
-        # our own throttle holding a chat back is routine, not a warning
-        self.ours = ours
-
-
-class PermanentFailure(Exception):
-    """The platform will never accept this message (chat gone, bot blocked)."""
-
-
-class ChatMoved(Exception):
-    """The chat has a new id (Telegram: a group upgraded to a supergroup)."""
-
-    def __init__(self, new_chat_id: str) -> None:
-        super().__init__("chat moved")
-        self.new_chat_id = new_chat_id
-
-
-class Sender(Protocol):
-    async def send(self, chat_id: str, reply: Reply) -> str | None:
-        """Deliver one message; returns the platform's id of the message that carries the buttons."""
-        ...
 
 
 def _utcnow() -> datetime:

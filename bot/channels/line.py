@@ -7,9 +7,7 @@ twice (LINE answers 409 for a key it already accepted).
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import logging
 import time
 import uuid
@@ -34,8 +32,21 @@ from linebot.v3.messaging import (
     TextMessage,
 )
 from linebot.v3.messaging.exceptions import ApiException
+from linebot.v3.webhooks import (
+    Event,
+    FileMessageContent,
+    FollowEvent,
+    GroupSource,
+    ImageMessageContent,
+    LocationMessageContent,
+    MessageEvent,
+    PostbackEvent,
+    RoomSource,
+    Source,
+    TextMessageContent,
+)
 
-from bot.outbox import PermanentFailure, RetryLater
+from bot.channels.base import PermanentFailure, RetryLater
 from kernel.messages import Button, FileRef, Incoming, Reply
 
 log = logging.getLogger(__name__)
@@ -47,12 +58,6 @@ RETRY_NAMESPACE = uuid.UUID("6f1c1a52-8a4e-4d2b-9c55-2f0c1d7e9a31")
 UNSUPPORTED = {"sticker": "sticker", "audio": "voice", "video": "video"}
 EVIDENCE_ELSEWHERE = "หลักฐานเก็บไว้ในระบบ ขอดูได้จากผู้ดูแลระบบ / evidence is stored; ask the administrator"
 MAX_FETCH = 20 * 1024 * 1024
-
-
-def valid_signature(body: bytes, signature: str, channel_secret: str) -> bool:
-    """LINE signs the raw body: base64(HMAC-SHA256(secret, body)), compared in constant time."""
-    digest = hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()
-    return hmac.compare_digest(base64.b64encode(digest), signature.encode())
 
 
 def _utf16_len(text: str) -> int:
@@ -69,18 +74,19 @@ def fit_label(label: str, limit: int = LABEL_MAX) -> str:
 
 
 def lane(event: dict[str, Any]) -> str:
-    """The chat an event belongs to: the inbox keeps each chat's order."""
-    return chat_of(event.get("source") or {})[0]
+    """The chat a stored event belongs to: the inbox keeps each chat's order."""
+    source = event.get("source") or {}
+    key = {"group": "groupId", "room": "roomId"}.get(str(source.get("type")), "userId")
+    return str(source.get(key))
 
 
-def chat_of(source: dict[str, Any]) -> tuple[str, str]:
+def chat_of(source: Source | None) -> tuple[str, str]:
     """(chat id, chat type) of an event's source: a user's chat, a group or a room."""
-    kind = source.get("type")
-    if kind == "group":
-        return str(source.get("groupId")), "group"
-    if kind == "room":
-        return str(source.get("roomId")), "group"
-    return str(source.get("userId")), "private"
+    if isinstance(source, GroupSource):
+        return source.group_id, "group"
+    if isinstance(source, RoomSource):
+        return source.room_id, "group"
+    return str(getattr(source, "user_id", None)), "private"
 
 
 class LineChannel:
@@ -98,8 +104,11 @@ class LineChannel:
     ) -> None:
         # a signed public https address for a stored file, when the server has one
         self.file_url = file_url
-        self._api_config = Configuration(host=api_base_url, access_token=access_token)
-        self._data_config = Configuration(host=data_api_base_url, access_token=access_token)
+        # one HTTP session per host for the whole run (`close` at shutdown); content is on its own host
+        self._client = AsyncApiClient(Configuration(host=api_base_url, access_token=access_token))
+        self._data_client = AsyncApiClient(Configuration(host=data_api_base_url, access_token=access_token))
+        self._api = AsyncMessagingApi(self._client)
+        self._blob = AsyncMessagingApiBlob(self._data_client)
         self.files_dir = files_dir
         self.on_quota = on_quota
         self._tokens: dict[str, tuple[str, float]] = {}
@@ -109,57 +118,65 @@ class LineChannel:
 
     # --- incoming ---------------------------------------------------------------------
 
-    async def to_incoming(self, event: dict[str, Any]) -> Incoming | None:
-        source = event.get("source") or {}
+    async def close(self) -> None:
+        await self._client.close()
+        await self._data_client.close()
+
+    async def to_incoming(self, event: Event) -> Incoming | None:
+        source = event.source
         chat_id, chat_type = chat_of(source)
-        user_id = str(source.get("userId") or chat_id)
-        if event.get("replyToken"):
-            self._tokens[chat_id] = (str(event["replyToken"]), time.monotonic())
+        reply_token = getattr(event, "reply_token", None)
+        if reply_token:
+            self._tokens[chat_id] = (reply_token, time.monotonic())
         base: dict[str, Any] = {
             "channel": CHANNEL,
             "chat_id": chat_id,
-            "user_id": user_id,
+            "user_id": str(getattr(source, "user_id", None) or chat_id),
             "chat_type": chat_type,
-            "update_key": str(event.get("webhookEventId") or _event_digest(event)),
+            "update_key": event.webhook_event_id,
         }
-        event_type = event.get("type")
-        if event_type == "postback":
-            data = str((event.get("postback") or {}).get("data", ""))
+        if isinstance(event, PostbackEvent):
+            data = event.postback.data
             if data.startswith("lp.") and data[3:].isdigit():
                 await self._next_page(chat_id, int(data[3:]))
                 return None
             return Incoming(**base, payload=data)
-        if event_type == "follow":
+        if isinstance(event, FollowEvent):
             return Incoming(**base, text="/start")
-        if event_type != "message":
+        if not isinstance(event, MessageEvent):
             return None  # join, leave, unfollow, read receipts...
-        message = event.get("message") or {}
-        mtype = message.get("type")
-        if mtype == "text":
-            return Incoming(**base, text=str(message.get("text", "")))
-        if mtype == "location":
-            return Incoming(**base, location=(float(message["latitude"]), float(message["longitude"])))
-        if mtype in ("image", "file"):
-            kind: Literal["photo", "document"] = "photo" if mtype == "image" else "document"
-            size = message.get("fileSize")
-            if chat_type != "private" or (isinstance(size, int) and size > MAX_FETCH):
-                # group photos are not evidence, and an oversized file is refused by the conversation
-                ref = FileRef(kind, f"line-msg:{message['id']}", None, message.get("fileName"), None, size)
-                return Incoming(**base, file=ref)
-            try:
-                ref = await self._fetch(str(message["id"]), kind, message.get("fileName"))
-            except Exception:
-                log.exception("could not fetch a LINE file; the user is asked to send it again")
-                return Incoming(**base, unsupported="file_unavailable")
-            return Incoming(**base, file=ref)
-        return Incoming(**base, unsupported=UNSUPPORTED.get(str(mtype), str(mtype)))
+        message = event.message
+        if isinstance(message, TextMessageContent):
+            return Incoming(**base, text=message.text)
+        if isinstance(message, LocationMessageContent):
+            return Incoming(**base, location=(message.latitude, message.longitude))
+        if isinstance(message, ImageMessageContent | FileMessageContent):
+            return await self._file_incoming(base, message, private=chat_type == "private")
+        return Incoming(**base, unsupported=UNSUPPORTED.get(message.type, message.type))
+
+    async def _file_incoming(
+        self, base: dict[str, Any], message: ImageMessageContent | FileMessageContent, *, private: bool
+    ) -> Incoming:
+        kind: Literal["photo", "document"] = (
+            "photo" if isinstance(message, ImageMessageContent) else "document"
+        )
+        name = message.file_name if isinstance(message, FileMessageContent) else None
+        size = message.file_size if isinstance(message, FileMessageContent) else None
+        if not private or (size is not None and size > MAX_FETCH):
+            # group photos are not evidence, and an oversized file is refused by the conversation
+            return Incoming(**base, file=FileRef(kind, f"line-msg:{message.id}", None, name, None, size))
+        try:
+            ref = await self._fetch(message.id, kind, name)
+        except Exception:
+            log.exception("could not fetch a LINE file; the user is asked to send it again")
+            return Incoming(**base, unsupported="file_unavailable")
+        return Incoming(**base, file=ref)
 
     async def _fetch(
         self, message_id: str, kind: Literal["photo", "document"], file_name: str | None
     ) -> FileRef:
         # LINE keeps content for a limited time only: fetch and keep it now, under its SHA-256.
-        async with AsyncApiClient(self._data_config) as client:
-            data = bytes(await AsyncMessagingApiBlob(client).get_message_content(message_id))
+        data = bytes(await self._blob.get_message_content(message_id))
         sha = hashlib.sha256(data).hexdigest()
         self.files_dir.mkdir(parents=True, exist_ok=True)
         path = self.files_dir / sha
@@ -234,37 +251,35 @@ class LineChannel:
     async def send(self, chat_id: str, reply: Reply, *, page: int = 0) -> str | None:
         reply = self._page(chat_id, reply, page)
         messages = self.to_messages(reply)
-        async with AsyncApiClient(self._api_config) as client:
-            api = AsyncMessagingApi(client)
-            token = self._fresh_token(chat_id)
-            if token is not None:
-                self._tokens.pop(chat_id, None)  # a token is good for one call
-                try:
-                    response = await api.reply_message(
-                        ReplyMessageRequest(replyToken=token, messages=messages)
-                    )
-                    return _first_id(response)
-                except ApiException as exc:
-                    if exc.status != 400:
-                        raise self._translate(exc) from exc
-                    # expired or used after all: push instead
-            # one key per outbox message, the same for each of its attempts (a message sent outside
-            # the outbox gets a fresh key)
-            retry_key = (
-                str(uuid.uuid5(RETRY_NAMESPACE, reply.idempotency_key))
-                if reply.idempotency_key
-                else str(uuid.uuid4())
-            )
+        token = self._fresh_token(chat_id)
+        if token is not None:
+            self._tokens.pop(chat_id, None)  # a token is good for one call
             try:
-                response = await api.push_message(
-                    PushMessageRequest(to=chat_id, messages=messages), x_line_retry_key=retry_key
+                response = await self._api.reply_message(
+                    ReplyMessageRequest(replyToken=token, messages=messages)
                 )
+                return _first_id(response)
             except ApiException as exc:
-                if exc.status == 409:
-                    return None  # accepted before: a retry of a push that went through
-                raise await self._translate_async(exc) from exc
-            self._quota_reported = False  # pushes go through again: a later exhaustion is reported anew
-            return _first_id(response)
+                if exc.status != 400:
+                    raise self._translate(exc) from exc
+                # expired or used after all: push instead
+        # one key per outbox message, the same for each of its attempts (a message sent outside
+        # the outbox gets a fresh key)
+        retry_key = (
+            str(uuid.uuid5(RETRY_NAMESPACE, reply.idempotency_key))
+            if reply.idempotency_key
+            else str(uuid.uuid4())
+        )
+        try:
+            response = await self._api.push_message(
+                PushMessageRequest(to=chat_id, messages=messages), x_line_retry_key=retry_key
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return None  # accepted before: a retry of a push that went through
+            raise await self._translate_async(exc) from exc
+        self._quota_reported = False  # pushes go through again: a later exhaustion is reported anew
+        return _first_id(response)
 
     def _translate(self, exc: ApiException) -> Exception:
         if exc.status == 429:
@@ -286,49 +301,6 @@ class LineChannel:
         return self._translate(exc)
 
 
-def _event_digest(event: dict[str, Any]) -> str:
-    import json
-
-    return hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
-
-
 def _first_id(response: Any) -> str | None:
     sent = getattr(response, "sent_messages", None) or []
     return str(sent[0].id) if sent else None
-
-
-RICH_MENU_AREAS = ("m.corruption", "m.grievance", "m.track", "m.lang")  # left to right, as in the image
-
-
-async def setup_rich_menu(
-    *, access_token: str, api_base_url: str, data_api_base_url: str, image: bytes
-) -> str:
-    """Create the default rich menu (report corruption, file a grievance, track, language)."""
-    from linebot.v3.messaging import RichMenuArea, RichMenuBounds, RichMenuRequest, RichMenuSize
-
-    width, height = 2500, 843
-    cell = width // len(RICH_MENU_AREAS)
-    areas = [
-        RichMenuArea(
-            bounds=RichMenuBounds(x=i * cell, y=0, width=cell, height=height),
-            action=PostbackAction(label=data.removeprefix("m."), data=data),
-        )
-        for i, data in enumerate(RICH_MENU_AREAS)
-    ]
-    request = RichMenuRequest(
-        size=RichMenuSize(width=width, height=height),
-        selected=True,
-        name="damrongtham-main",
-        chatBarText="เมนู / Menu",
-        areas=areas,
-    )
-    async with AsyncApiClient(Configuration(host=api_base_url, access_token=access_token)) as client:
-        menu_id = str((await AsyncMessagingApi(client).create_rich_menu(request)).rich_menu_id)
-    async with AsyncApiClient(Configuration(host=data_api_base_url, access_token=access_token)) as client:
-        # the SDK sends no content type of its own for the image
-        await AsyncMessagingApiBlob(client).set_rich_menu_image(
-            menu_id, image, _headers={"Content-Type": "image/png"}
-        )
-    async with AsyncApiClient(Configuration(host=api_base_url, access_token=access_token)) as client:
-        await AsyncMessagingApi(client).set_default_rich_menu(menu_id)
-    return menu_id

@@ -25,8 +25,8 @@ from telegram import (
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bot.channels.base import ChatMoved, PermanentFailure, RetryLater
 from bot.channels.telegram_http import AiohttpRequest
-from bot.outbox import ChatMoved, PermanentFailure, RetryLater
 from bot.throttle import Throttle
 from handlers.engine import Engine
 from kernel.i18n import LANGUAGES, t
@@ -231,6 +231,7 @@ def build_application(token: str, *, base_url: str, base_file_url: str) -> Appli
         .token(token)
         .base_url(base_url)
         .base_file_url(base_file_url)
+        # measured against PTB's default HTTPXRequest: bench/README.md, e2e_http.py
         .request(AiohttpRequest())
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()

@@ -152,7 +152,7 @@ def line_setup() -> None:
     """Create the LINE rich menu (report corruption, file a grievance, track my case, language)."""
     from importlib import resources
 
-    from bot.channels.line import setup_rich_menu
+    from bot.channels.line_setup import setup_rich_menu
 
     settings = load_settings()
     try:

@@ -400,7 +400,7 @@ async def test_thai_digits_in_a_tracking_code_are_read_as_digits(desk: Desk) -> 
 
 
 async def test_a_staff_chat_that_refuses_messages_makes_the_coordinators_hear(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.outbox import PermanentFailure
+    from bot.channels.base import PermanentFailure
     from handlers.cases.delivery import alert_undeliverable
     from tests.support import Chat, RecordingSender
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bot.outbox import MARK_WITHIN, OutboxDispatcher, PermanentFailure, RetryLater
+from bot.channels.base import PermanentFailure, RetryLater
+from bot.outbox import MARK_WITHIN, OutboxDispatcher
 from kernel.messages import Reply
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -119,7 +120,7 @@ async def test_an_unreadable_row_is_marked_failed_and_does_not_block_others(
 
 
 async def test_a_moved_chat_takes_its_binding_along(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
-    from bot.outbox import ChatMoved
+    from bot.channels.base import ChatMoved
     from storage.models import ChatBinding, Organisation
 
     async with sqlite_database.session() as s:
