@@ -116,8 +116,6 @@ class LineChannel:
         # long button lists shown a page at a time: the last such list per chat
         self._pages: dict[str, Reply] = {}
 
-    # --- incoming ---------------------------------------------------------------------
-
     async def close(self) -> None:
         await self._client.close()
         await self._data_client.close()
@@ -186,8 +184,6 @@ class LineChannel:
             partial.replace(path)  # atomic: a crash never leaves a truncated file under the hash
         mime = "image/jpeg" if kind == "photo" else None
         return FileRef(kind, f"line:{sha}", sha, file_name, mime, len(data), sha256=sha)
-
-    # --- outgoing ---------------------------------------------------------------------
 
     def to_messages(self, reply: Reply) -> list[Message]:
         media = reply.media
@@ -265,11 +261,8 @@ class LineChannel:
                 # expired or used after all: push instead
         # one key per outbox message, the same for each of its attempts (a message sent outside
         # the outbox gets a fresh key)
-        retry_key = (
-            str(uuid.uuid5(RETRY_NAMESPACE, reply.idempotency_key))
-            if reply.idempotency_key
-            else str(uuid.uuid4())
-        )
+        key = reply.idempotency_key
+        retry_key = str(uuid.uuid5(RETRY_NAMESPACE, key) if key else uuid.uuid4())
         try:
             response = await self._api.push_message(
                 PushMessageRequest(to=chat_id, messages=messages), x_line_retry_key=retry_key
