@@ -1,0 +1,204 @@
+"""The outbox dispatcher: sends queued messages after their transaction committed, with retries.
+
+Delivery is at least once: a message is marked sent after the platform accepted it, so a crash
+between the two sends it again on restart. Successes are recorded a few at a time: in the next
+pass's claim (the same transaction), or on their own after `MARK_EVERY` messages or `MARK_WITHIN`
+seconds, whichever comes first. That is one transaction instead of one per message, and none of
+them between a citizen's message and the reply, at the price of repeating at most those few after
+a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import BindParameter, Update, bindparam, update
+from sqlmodel import col, select
+
+from bot.channels.base import Sender
+from bot.logs import log_failed_pass
+from bot.outbox.sending import MARK_WITHIN, SENDING_AT_ONCE, Delivered, Delivery, remember_card_statement
+from handlers.core.metrics import Metrics
+from storage.crypto import Vault
+from storage.db import Database
+from storage.models import OutboxMessage
+from storage.outbox import OUTBOX, OutboxRow
+
+log = logging.getLogger("bot.outbox")
+
+LEASE = timedelta(minutes=5)  # a claimed message not confirmed by then is sent again
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
+    """Due messages, each only when no earlier message to its chat is still waiting, marked as
+    being sent and returned in one statement (built once: building it costs more than running it).
+
+    The held chats are filtered in SQL, before the batch limit: otherwise a long queue for one
+    held chat (a group over its limit) would fill every batch and stall all the others.
+    """
+    now: BindParameter[datetime] = bindparam("now")
+    unsent = ("pending", "sending")
+    earlier = OUTBOX.alias("earlier")
+    blocked = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.chat_key == OUTBOX.c.chat_key,
+            earlier.c.id < OUTBOX.c.id,
+            earlier.c.status.in_(unsent),
+            earlier.c.next_attempt_at > now,
+        )
+        .exists()
+    )
+    due = (
+        select(OUTBOX.c.id)
+        .where(
+            OUTBOX.c.status.in_(unsent),
+            OUTBOX.c.channel.in_(bindparam("channels", expanding=True)),
+            OUTBOX.c.next_attempt_at <= now,
+            ~blocked,
+        )
+        .order_by(OUTBOX.c.id)
+        .limit(batch)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    # Core, not the ORM: its handling of an UPDATE named by a model cost more than the statement
+    return (
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(due.scalar_subquery()))
+        .values(status="sending", next_attempt_at=bindparam("lease_until"))
+        .returning(*OUTBOX.c)
+    )
+
+
+class OutboxDispatcher(Delivery):
+    def __init__(
+        self,
+        db: Database,
+        vault: Vault,
+        senders: dict[str, Sender] | None = None,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        batch: int = 50,
+        on_undeliverable: Callable[[OutboxRow], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self.db, self.vault, self.clock, self.batch = db, vault, clock, batch
+        # told about messages the platform refused for good (for staff chats: alert coordinators)
+        self.on_undeliverable = on_undeliverable
+        self.senders: dict[str, Sender] = dict(senders or {})
+        self._wake = asyncio.Event()
+        # set while the running dispatcher has sent everything due (benchmarks wait on it)
+        self.settled = asyncio.Event()
+        # outcomes of sends the database could not take (it was away), by row id, written next pass
+        self._missed: dict[int, dict[str, object]] = {}
+        # accepted by the platform, not yet recorded as sent (still "sending" in the database)
+        self._delivered: list[Delivered] = []
+        self._claim_statement = _claim_statement(batch, skip_locked=db.dialect == "postgresql")
+        self._remember_card = remember_card_statement(db.dialect)
+        self._slots = asyncio.Semaphore(SENDING_AT_ONCE)
+
+    def kick(self) -> None:
+        self.settled.clear()
+        self._wake.set()
+
+    async def run(self, *, idle_seconds: float = 1.0) -> None:
+        """Send until cancelled; wakes on `kick()` or every `idle_seconds` for retries."""
+        streak = 0  # passes failed in a row
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    claimed, _ = await self._pass()
+                    streak = 0
+                except Exception:
+                    streak += 1
+                    log_failed_pass(log, "outbox", streak)
+                    claimed = 0
+                if claimed == self.batch:
+                    continue  # a full batch: more may be due already
+                if streak == 0 and not self._wake.is_set():
+                    self.settled.set()
+                # deliveries not yet recorded: the next pass records them, MARK_WITHIN from now at the latest
+                wait = min(idle_seconds, MARK_WITHIN) if self._delivered else idle_seconds
+                # A kick during the pass left the event set, so this returns at once for the new rows.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        finally:
+            # stopping: what was delivered is recorded, or it would go out again after the restart
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._mark_sent(), timeout=2)
+
+    async def recover(self) -> int:
+        """At start-up on SQLite (one process by nature), messages claimed by a process that died
+        are due again at once instead of after their lease."""
+        if self.db.dialect != "sqlite":
+            return 0
+        async with self.db.session(write=True) as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.status) == "sending")
+                .values(status="pending", next_attempt_at=self.clock())
+            )
+            await session.commit()
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def drain(self) -> int:
+        """Send everything due now and record it (tests and the console)."""
+        total = 0
+        while True:
+            self._wake.clear()
+            claimed, sent = await self._pass()
+            total += sent
+            # Stop after a short batch unless the pass itself queued more (an alert to coordinators).
+            if claimed < self.batch and not self._wake.is_set():
+                await self._mark_sent()
+                return total
+
+    async def _claim(self) -> list[OutboxRow]:
+        """Records the deliveries not yet recorded, then claims what is due, in one transaction."""
+        now = self.clock()
+        params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders)}
+        batch, self._delivered = self._delivered, []
+        try:
+            async with self.db.session(write=True) as session:
+                if batch:
+                    await self._record_sent(session, batch, now)
+                claimed = await session.execute(self._claim_statement, params)
+                await session.commit()
+        except Exception:
+            self._delivered[:0] = batch  # kept for the next pass
+            raise
+        self._recorded(batch, now)
+        return sorted((OutboxRow(**row._mapping) for row in claimed), key=lambda row: row.id)
+
+    async def send_due(self) -> int:
+        """One pass: claim due messages, send them in order, record each outcome; returns how many went."""
+        return (await self._pass())[1]
+
+    async def _pass(self) -> tuple[int, int]:
+        """Claim and send; what went is recorded by the next pass or `_mark_sent`."""
+        await self._record_missed()
+        rows = await self._claim()
+        # each chat's messages in order, different chats side by side: a send is mostly a wait for
+        # the platform's answer, and one chat's wait should not hold every other chat's back
+        chats: dict[tuple[str | None, str | None], list[OutboxRow]] = {}
+        for row in rows:
+            chats.setdefault((row.channel, row.chat_key), []).append(row)
+        # every chat finishes even if recording another's deliveries failed; then that is raised
+        outcomes = await asyncio.gather(
+            *(self._send_chat(chat_rows) for chat_rows in chats.values()), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return len(rows), sum(n for n in outcomes if isinstance(n, int))
