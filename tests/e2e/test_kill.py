@@ -18,7 +18,7 @@ from bot.settings import Settings
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import Case
-from tests.e2e.fake_bot_api import FakeBotApi
+from tests.fakes.fake_bot_api import FakeBotApi
 
 OFFICE = -100500
 SEEDS = int(os.environ.get("KILL_SEEDS", "20"))

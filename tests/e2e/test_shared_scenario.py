@@ -14,7 +14,7 @@ from bot.app import build_app, run_server
 from bot.channels.console import CHAT_ID, ConsoleSender, to_incoming
 from bot.settings import Settings
 from tests.e2e.conftest import Citizen, RunningBot
-from tests.e2e.fake_line_api import FakeLineApi
+from tests.fakes.fake_line_api import FakeLineApi
 
 # (what the citizen does, the button label or text, what the answer must contain)
 SCENARIO: list[tuple[str, str, str]] = [
