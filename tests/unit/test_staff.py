@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from storage.audit import verify_chain
 from storage.models import Case, CaseDivision, CaseEvent, Division
-from tests.support import Chat, Photo, Press
+from tests.support.chat import Chat
+from tests.support.inputs import Photo, Press
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_intake import report_until_summary
 
