@@ -1,5 +1,6 @@
 """Test helpers, one module a concern: `clock`, `sender` (the recording outbox sender), `inputs` (what a
-user sends), `chat` (a chat with the in-process engine), `rows` (raw rows for old schema revisions).
+user sends), `chat` (a chat with the in-process engine), `transcript` (dialogues with strict answers,
+driven on the console engine, Telegram and LINE), `rows` (raw rows for old schema revisions).
 
 The names are re-exported here so `from tests.support import Clock` keeps working."""
 
