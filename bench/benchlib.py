@@ -1,7 +1,7 @@
 """Shared helpers for the benchmark scripts in this folder (not a benchmark itself).
 
 Importing this module puts the repository root on `sys.path`, so the scripts can use
-`tests/e2e/fake_bot_api.py` when run as `python bench/<name>.py` from the repository root.
+`tests/fakes/fake_bot_api.py` when run as `python bench/<name>.py` from the repository root.
 """
 
 from __future__ import annotations

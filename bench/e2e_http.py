@@ -3,7 +3,7 @@
 The bot runs as users run it: `python -m bot run` (`build_app` + `run_telegram`: our own long-polling
 loop storing every update in the inbox, the inbox handling them, the outbox dispatcher sending) in a
 process of its own, talking HTTP to a local stand-in Bot API server
-(`tests/e2e/fake_bot_api.FakeBotApi`, subclassed here to take the times) in this process. The
+(`tests/fakes/fake_bot_api.FakeBotApi`, subclassed here to take the times) in this process. The
 database is prepared first: the shipped organisation, every division's staff group and the
 coordinators' group bound, so a submit sends case cards to the staff chats.
 
@@ -55,7 +55,7 @@ from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
 from storage.models import Case, CaseDivision, Division, InboxEvent, OutboxMessage
-from tests.e2e.fake_bot_api import FakeBotApi, JSONDict
+from tests.fakes.fake_bot_api import FakeBotApi, JSONDict
 
 GOAL_S = 1.0
 GOAL = "p99 under 1 s from the submit press to the reporter's confirmation and to the staff cards"

@@ -11,7 +11,7 @@ local stand-in Bot API server that ENFORCES Telegram's limits:
 * 20 messages in any 60 seconds per group,
 
 and answers 429 "Too Many Requests" with `retry_after` when one is broken (the stand-in is
-`tests/e2e/fake_bot_api.FakeBotApi` with those checks in front of sendMessage).
+`tests/fakes/fake_bot_api.FakeBotApi` with those checks in front of sendMessage).
 
 Notifications come in bursts of 1-3 messages to one chat (a reply and the next question, a case
 card with its photo and location), bursts in random order (fixed seed). No group gets more than 20
@@ -43,7 +43,7 @@ from bot.throttle import Throttle
 from kernel.messages import Reply
 from storage.models import OutboxMessage
 from storage.outbox import queue_message
-from tests.e2e.fake_bot_api import FakeBotApi, _ApiError
+from tests.fakes.fake_bot_api import FakeBotApi, _ApiError
 
 GOAL_RATE = 27.0
 GOAL = f"zero 429s and at least {GOAL_RATE:.0f} messages/s (90% of Telegram's 30/s)"

@@ -21,7 +21,8 @@ from kernel.org_config import Organisations, load_organisations
 from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
-from tests.support import Clock, RecordingSender
+from tests.support.clock import Clock
+from tests.support.sender import RecordingSender
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 

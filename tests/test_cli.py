@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import tomli_w
@@ -88,7 +89,12 @@ def test_secret_generate_prints_a_usable_key() -> None:
     from cryptography.fernet import Fernet
 
     result = runner.invoke(app, ["secret", "generate"])
-    Fernet(result.output.strip().encode())
+    assert result.exit_code == 0
+    key, newline = result.output[:-1], result.output[-1:]
+    assert newline == "\n" and re.fullmatch(r"[A-Za-z0-9_-]{43}=", key), result.output
+    token = Fernet(key.encode()).encrypt(b"probe")
+    assert Fernet(key.encode()).decrypt(token) == b"probe"
+    assert runner.invoke(app, ["secret", "generate"]).output != result.output  # a new key each time
 
 
 def test_settings_names_and_defaults(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from kernel.org_config import load_organisations
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database
 from tests.conftest import make_services
-from tests.support import Clock
+from tests.support.clock import Clock
 
 runner = CliRunner()
 OFFICER = Actor("staff:1", "สมศรี")

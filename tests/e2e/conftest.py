@@ -14,7 +14,7 @@ import pytest
 from bot.app import App, build_app, run_telegram
 from bot.settings import Settings
 from storage import repositories as repo
-from tests.e2e.fake_bot_api import FakeBotApi, SentMessage
+from tests.fakes.fake_bot_api import FakeBotApi, SentMessage
 
 OFFICE, LEGAL, PERSONNEL, COORDINATORS = -100101, -100102, -100103, -100109
 

@@ -18,7 +18,7 @@ from storage.db import Database
 from storage.models import OutboxMessage
 from storage.outbox import queue_message
 from tests.e2e.conftest import Citizen, RunningBot, press
-from tests.e2e.fake_bot_api import FakeBotApi
+from tests.fakes.fake_bot_api import FakeBotApi
 
 
 async def test_the_outbox_holds_through_500s_429s_and_timeouts_then_drains(

@@ -18,7 +18,7 @@ from bot.app import App, build_app, run_server
 from bot.settings import Settings
 from storage import repositories as repo
 from storage.models import Attachment, Case
-from tests.e2e.fake_line_api import FakeLineApi
+from tests.fakes.fake_line_api import FakeLineApi
 
 
 def _free_port() -> int:
@@ -364,7 +364,7 @@ async def test_the_monthly_quota_is_reported_once_and_messages_wait(line: LineBo
 async def test_evidence_from_line_reaches_telegram_staff_and_line_staff_by_a_signed_link(
     db_url: str, secret_key: str, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.e2e.fake_bot_api import FakeBotApi
+    from tests.fakes.fake_bot_api import FakeBotApi
 
     async with FakeLineApi() as lapi, FakeBotApi() as tapi:
         settings = Settings(

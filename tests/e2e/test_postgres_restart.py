@@ -37,8 +37,8 @@ from tests.e2e.conftest import (
     press,
     start_bound_bot,
 )
-from tests.e2e.fake_bot_api import FakeBotApi
 from tests.e2e.private_postgres import PrivatePostgres, private_postgres_or_skip
+from tests.fakes.fake_bot_api import FakeBotApi
 
 TRY_AGAIN = t("th", "errors.try_again")
 UNEXPECTED = t("th", "errors.unexpected")

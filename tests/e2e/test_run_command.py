@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import sys
 
-from tests.e2e.fake_bot_api import FakeBotApi
+from tests.fakes.fake_bot_api import FakeBotApi
 
 
 async def test_run_command_polls_answers_and_stops_cleanly(api: FakeBotApi, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from kernel.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
 from storage.outbox import queue_message
-from tests.e2e.fake_bot_api import FakeBotApi
+from tests.fakes.fake_bot_api import FakeBotApi
 
 
 async def _queue(db: Database, vault: Vault, chat_id: str, texts: list[str]) -> None:

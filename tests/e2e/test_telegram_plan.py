@@ -9,7 +9,7 @@ from bot.scheduler import run_reminder_job
 from storage.plan import upsert_item
 from storage.staff import add_staff
 from tests.e2e.conftest import COORDINATORS, OFFICE, RunningBot
-from tests.support import Clock
+from tests.support.clock import Clock
 
 CLERK = 770001
 

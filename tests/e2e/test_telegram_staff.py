@@ -11,7 +11,7 @@ from storage.audit import verify_chain
 from storage.models import Case, CaseEvent
 from storage.staff import add_staff
 from tests.e2e.conftest import LEGAL, PERSONNEL, Citizen, RunningBot, press
-from tests.e2e.fake_bot_api import FakeBotApi
+from tests.fakes.fake_bot_api import FakeBotApi
 
 OFFICER, STRANGER, OFFICE_CLERK = 880001, 880002, 880003
 

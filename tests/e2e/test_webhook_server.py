@@ -15,7 +15,7 @@ import pytest
 from bot.app import App, build_app, run_server
 from bot.inbox import Inbox
 from bot.settings import Settings
-from tests.e2e.fake_bot_api import FakeBotApi
+from tests.fakes.fake_bot_api import FakeBotApi
 
 SECRET = "webhook-secret-0123456789abcdef"
 

@@ -11,7 +11,7 @@ from handlers.cases.submit import ReporterInfo, submit_report
 from storage.audit import append_event, verify_chain
 from storage.db import Database
 from tests.conftest import make_services
-from tests.support import raw_case_row
+from tests.support.rows import raw_case_row
 
 DRAFT = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
 

@@ -12,7 +12,7 @@ from storage.crypto import Vault
 from storage.db import Database
 from storage.models import InboxEvent, OutboxMessage, ProcessedUpdate
 from tests.conftest import make_services
-from tests.support import Clock
+from tests.support.clock import Clock
 
 
 async def test_settled_rows_go_after_their_period_and_the_rest_stay(

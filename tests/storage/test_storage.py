@@ -16,7 +16,7 @@ from storage import repositories as repo
 from storage.db import Database, downgrade_database, upgrade_database
 from storage.models import PERIOD_INDEX_COLUMNS, Case, Conversation, OutboxMessage
 from tests.conftest import make_services
-from tests.support import raw_case_row
+from tests.support.rows import raw_case_row
 
 TABLES = {
     "organisations", "divisions", "chat_bindings", "staff", "staff_divisions", "conversations",

@@ -17,7 +17,7 @@ from storage.db import Database
 from storage.models import OutboxMessage, ReminderLog
 from storage.plan import upsert_item
 from tests.conftest import make_database, make_services, require_postgres
-from tests.support import Clock
+from tests.support.clock import Clock
 
 
 @pytest.fixture

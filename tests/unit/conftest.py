@@ -13,7 +13,9 @@ from storage import repositories as repo
 from storage.crypto import Vault
 from storage.db import Database
 from tests.conftest import make_services
-from tests.support import Chat, Clock, RecordingSender
+from tests.support.chat import Chat
+from tests.support.clock import Clock
+from tests.support.sender import RecordingSender
 
 STAFF_CHATS = {"office": "-1001", "legal": "-1002", "personnel": "-1003", "coordinators": "-1009"}
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from handlers.engine import Engine
 from storage.models import Attachment, Case, CaseDivision, Conversation, Division, OutboxMessage
 from tests.conftest import make_services
-from tests.support import Contact, Document, Location, Photo, Press, Sticker
+from tests.support.inputs import Contact, Document, Location, Photo, Press, Sticker
 from tests.unit.conftest import STAFF_CHATS, Desk
 
 DESCRIPTION_TH = "เจ้าหน้าที่เรียกเงินห้าพันบาทเพื่อเร่งอนุมัติใบอนุญาตก่อสร้างของร้านค้า"
@@ -402,7 +402,8 @@ async def test_thai_digits_in_a_tracking_code_are_read_as_digits(desk: Desk) -> 
 async def test_a_staff_chat_that_refuses_messages_makes_the_coordinators_hear(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
     from bot.channels.base import PermanentFailure
     from handlers.cases.delivery import alert_undeliverable
-    from tests.support import Chat, RecordingSender
+    from tests.support.chat import Chat
+    from tests.support.sender import RecordingSender
 
     class BotRemovedFromOffice(RecordingSender):
         async def send(self, chat_id, reply):  # type: ignore[no-untyped-def]

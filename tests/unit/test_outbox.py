@@ -13,7 +13,7 @@ from kernel.messages import Reply
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.outbox import OutboxRow, queue_message
-from tests.support import Clock
+from tests.support.clock import Clock
 
 
 @dataclass

@@ -15,7 +15,7 @@ from kernel.fiscal import fiscal_year_of, local_day_bounds, round_due, round_per
 from kernel.org_config import load_organisations
 from storage.models import ProgressReport
 from storage.plan import upsert_item
-from tests.support import Document, Press
+from tests.support.inputs import Document, Press
 from tests.unit.conftest import STAFF_CHATS, Desk
 
 CM = load_organisations("").single

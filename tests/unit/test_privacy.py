@@ -12,7 +12,7 @@ from handlers.citizen.privacy import due_for_purge, erase_personal_data
 from handlers.engine import Engine
 from storage.audit import verify_chain
 from storage.models import Case, CaseEvent
-from tests.support import Press
+from tests.support.inputs import Press
 from tests.unit.conftest import Desk
 from tests.unit.test_intake import report_until_summary
 

@@ -19,7 +19,7 @@ from storage.crypto import Vault
 from storage.db import Database, upgrade_database
 from storage.models import Case, Conversation, OutboxMessage
 from tests.conftest import make_services
-from tests.support import Clock
+from tests.support.clock import Clock
 
 ORGS = load_organisations("")
 TEMPLATE = Path(tempfile.mkdtemp()) / "template.sqlite3"

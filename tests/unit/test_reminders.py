@@ -6,7 +6,7 @@ import asyncio
 
 from handlers.cases.reminders import send_due_reminders
 from handlers.engine import Engine
-from tests.support import Press
+from tests.support.inputs import Press
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_intake import report_until_summary
 

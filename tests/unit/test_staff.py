@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from storage.audit import verify_chain
 from storage.models import Case, CaseDivision, CaseEvent, Division
-from tests.support import Chat, Photo, Press
+from tests.support.chat import Chat
+from tests.support.inputs import Photo, Press
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_intake import report_until_summary
 
@@ -44,11 +45,22 @@ async def test_accept_ask_answer_resolve_rate(desk: Desk) -> None:
     assert await _status(desk) == "accepted"
     assert "ได้รับการตอบรับแล้ว" in desk.sender.to(citizen.chat_id)[-1].text
     # every posted card is edited to show the state and who acted
-    edits = [
-        r for c, r in desk.sender.sent if r.edit_message_id and c in (PERSONNEL_CHAT, STAFF_CHATS["legal"])
+    edits = {
+        c: r for c, r in desk.sender.sent if r.edit_message_id and c in (PERSONNEL_CHAT, STAFF_CHATS["legal"])
+    }
+    assert len([r for _c, r in desk.sender.sent if r.edit_message_id]) == 2
+    for edit in edits.values():
+        assert "สถานะ: ตอบรับแล้ว" in edit.text and "โดย สมศรี วินัยดี" in edit.text
+    # the responsible division's card offers the accepted case's next actions, and only those;
+    # the card sent for information has none
+    assert [[b.label for b in row] for row in edits[PERSONNEL_CHAT].buttons] == [
+        ["🔍 เริ่มตรวจสอบ", "❓ ถามผู้แจ้ง"],
+        ["📣 แจ้งความคืบหน้า", "↪️ โอนเรื่อง"],
+        ["🏁 ดำเนินการแล้วเสร็จ", "📤 ส่งต่อหน่วยงานอื่น"],
+        ["⛔ ยุติเรื่อง", "📝 บันทึกภายใน"],
     ]
-    assert len(edits) == 2 and "สถานะ: ตอบรับแล้ว" in edits[0].text and "โดย สมศรี วินัยดี" in edits[0].text
-    assert "ถามผู้แจ้ง" in str(edits[0].button_payloads()) or edits[0].buttons
+    assert edits[PERSONNEL_CHAT].button_payloads()["❓ ถามผู้แจ้ง"] == "s.ask.1"
+    assert edits[STAFF_CHATS["legal"]].buttons == []
 
     officer.look()
     assert "กรุณาพิมพ์ข้อความที่จะแจ้งผู้แจ้ง" in await officer.say(Press("ถามผู้แจ้ง"))

@@ -22,7 +22,7 @@ from storage.db import Database, upgrade_database
 from storage.models import Case, CaseEvent, Conversation, OutboxMessage
 from storage.outbox import queue_message  # noqa: F401  (the outbox rows inspected below)
 from tests.conftest import make_services
-from tests.support import Clock
+from tests.support.clock import Clock
 
 ORGS = load_organisations("")
 TEMPLATE = Path(tempfile.mkdtemp()) / "template.sqlite3"

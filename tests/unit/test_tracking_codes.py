@@ -7,7 +7,7 @@ import re
 
 from handlers.core.tracking_codes import TrackingCodes
 from storage.crypto import verify_tracking_code
-from tests.support import Press
+from tests.support.inputs import Press
 from tests.unit.conftest import Desk
 from tests.unit.test_intake import report_until_summary
 

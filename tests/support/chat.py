@@ -1,79 +1,17 @@
-"""Test helpers: a controllable clock, a recording sender and a dialogue transcript."""
+"""One citizen's or staff member's chat with the in-process engine, through the real outbox."""
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from bot.outbox import OutboxDispatcher
 from handlers.engine import Engine
 from kernel.messages import FileRef, Incoming, Reply
+from tests.support.inputs import Contact, Document, Location, Photo, Press, Sticker
+from tests.support.sender import RecordingSender
 
 _UPDATE_IDS = itertools.count(1)  # unique across every chat of a test, like Telegram's update ids
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@dataclass
-class RecordingSender:
-    """The outside world's inbox: every message the dispatcher delivered, by chat."""
-
-    sent: list[tuple[str, Reply]] = field(default_factory=list)
-
-    async def send(self, chat_id: str, reply: Reply) -> str | None:
-        self.sent.append((chat_id, reply))
-        return str(len(self.sent))
-
-    def to(self, chat_id: str) -> list[Reply]:
-        return [r for c, r in self.sent if c == chat_id]
-
-
-@dataclass(frozen=True)
-class Press:
-    """Press the button whose label contains `label` on the latest message with buttons."""
-
-    label: str
-
-
-@dataclass(frozen=True)
-class Photo:
-    file_id: str = "photo-1"
-    size: int = 80_000
-
-
-@dataclass(frozen=True)
-class Document:
-    file_id: str = "doc-1"
-    name: str = "evidence.pdf"
-    size: int = 120_000
-
-
-@dataclass(frozen=True)
-class Location:
-    latitude: float
-    longitude: float
-
-
-@dataclass(frozen=True)
-class Contact:
-    phone: str
-    own: bool = True
-
-
-@dataclass(frozen=True)
-class Sticker:
-    pass
 
 
 class Chat:
@@ -161,15 +99,3 @@ class Chat:
         for what, expected in dialogue:
             answer = await self.say(what)
             assert expected in answer, f"after {what!r} expected {expected!r} in:\n{answer}"
-
-
-def raw_case_row(at: datetime) -> dict[str, Any]:
-    """A case's required columns for inserting it with plain SQL, as tests of older schema revisions
-    must (the models describe the newest one); add id, reference and seq."""
-    return {
-        "org_id": 1, "be_year": 2569, "report_type": "grievance", "concerns_personnel": "no",
-        "category": "roads", "status": "received", "anonymous": True, "lang": "th",
-        "details_enc": "x", "reporter_enc": "x", "reporter_channel": "test", "reporter_key": "k",
-        "tracking_hash": "h", "created_at": at, "ack_due_at": at, "reply_due_at": at,
-        "update_due_at": at,
-    }  # fmt: skip

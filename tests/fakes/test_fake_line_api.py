@@ -56,7 +56,7 @@ from linebot.v3.webhooks import (
 from PIL import Image
 from pydantic.v1 import ValidationError
 
-from tests.e2e.fake_line_api import FakeLineApi
+from tests.fakes.fake_line_api import FakeLineApi
 
 pytestmark = pytest.mark.asyncio
 

@@ -37,7 +37,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.e2e.fake_bot_api import FakeBotApi, UploadedFile
+from tests.fakes.fake_bot_api import FakeBotApi, UploadedFile
 
 pytestmark = pytest.mark.asyncio
 
