@@ -52,12 +52,19 @@ class TransitionRefused(ValueError):
         self.values = values
 
 
-def check(action_name: str, state: str, note: str | None = None) -> Action:
+def allowed(action_name: str, state: str) -> Action:
+    """The action, if `state` allows it (whether it needs a note is the action's own `needs_note`)."""
     action = ACTIONS.get(action_name)
     if action is None:
         raise TransitionRefused("lifecycle.unknown_action")
     if state not in action.allowed_from:
         raise TransitionRefused("lifecycle.not_allowed", state=state, action=action_name)
+    return action
+
+
+def check(action_name: str, state: str, note: str | None = None) -> Action:
+    """`allowed`, and the note it needs is there."""
+    action = allowed(action_name, state)
     if action.needs_note and not (note and note.strip()):
         raise TransitionRefused("lifecycle.note_required")
     return action

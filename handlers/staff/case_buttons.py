@@ -71,7 +71,7 @@ async def press(turn: Turn) -> None:
         return
     org = _org_for_case(turn, case)
     try:
-        act = lifecycle.check(action, case.status, note="-")
+        act = lifecycle.allowed(action, case.status)
     except lifecycle.TransitionRefused as refused:
         return _refused(turn, refused)
     if action == "transfer" and transfer_to is None:

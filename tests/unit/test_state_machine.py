@@ -165,3 +165,16 @@ Conversations.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_conversation_state_machine = Conversations.TestCase
+
+
+def test_allowed_answers_whether_the_state_allows_an_action_without_a_note() -> None:
+    import pytest
+
+    from kernel import lifecycle
+
+    assert lifecycle.allowed("ask", "accepted").needs_note
+    with pytest.raises(lifecycle.TransitionRefused) as refused:
+        lifecycle.allowed("accept", "resolved")
+    assert refused.value.reason == "lifecycle.not_allowed"
+    with pytest.raises(lifecycle.TransitionRefused):
+        lifecycle.allowed("fly", "received")
