@@ -75,20 +75,20 @@ class Engine:
             turn = Turn(services, session, incoming, convo, {}, services.clock(), STEPS)
             if convo.state_enc:
                 try:
-                    turn.state = services.vault.decrypt(convo.state_enc)
+                    turn.restore(services.vault.decrypt(convo.state_enc))
                 except InvalidToken:
                     # A damaged row: the draft cannot come back, but the chat must not stay stuck on it.
                     log.error("conversation state unreadable with the current key; starting afresh")
                     convo.step = "idle"
                     turn.say("errors.draft_lost")
-            if not intake.draft_fits(services.orgs, turn.state):
+            if not intake.draft_fits(turn):
                 # The organisation file changed under a draft (a division or category is gone).
                 log.warning("draft no longer fits its organisation; starting afresh")
-                turn.state = {}
+                turn.restore({})
                 convo.step = "idle"
                 turn.say("errors.draft_lost")
             await self._dispatch(turn)
-            convo.state_enc = services.vault.encrypt(turn.state)
+            convo.state_enc = services.vault.encrypt(turn.to_store())
             convo.updated_at = turn.now
             if convo.id is not None:  # a new one is inserted by the commit
                 await repo.save_conversation(session, convo)
@@ -186,7 +186,7 @@ class Engine:
 
     async def _menu_shortcut(self, turn: Turn, choice: str) -> None:
         """A persistent menu (LINE's rich menu) works from any step, like the welcome's buttons."""
-        if turn.state.get("type"):
+        if turn.draft.started:
             if turn.convo.step != "resume":
                 turn.state["resume_step"] = turn.convo.step
             return turn.go("resume")
@@ -233,7 +233,7 @@ class Engine:
 
     async def _command(self, turn: Turn, name: str, args: list[str]) -> None:
         step = turn.convo.step
-        drafting = bool(turn.state.get("type"))
+        drafting = turn.draft.started
         if name == "start":
             if drafting:
                 # A deep link never switches the organisation of a report in progress.

@@ -13,6 +13,7 @@ from bot.cli import app
 from bot.settings import Settings
 from handlers.cases.actions import Actor, apply_action
 from handlers.cases.submit import ReporterInfo, submit_report
+from kernel.draft import Draft
 from kernel.fiscal import fiscal_year_of, round_period
 from kernel.org_config import load_organisations
 from storage.crypto import Vault
@@ -45,12 +46,9 @@ async def _seed() -> None:
     try:
         for i, (when, rtype, category, ack_days, close_days) in enumerate(plans):
             async with db.session() as s:
-                draft = {
-                    "type": rtype,
-                    "concerns": "no",
-                    "category": category,
-                    "description": "รายละเอียดเรื่อง",
-                }
+                draft = Draft.from_dict(
+                    {"type": rtype, "concerns": "no", "category": category, "description": "รายละเอียดเรื่อง"}
+                )
                 reporter = ReporterInfo(channel="test", chat_id=str(i), user_id=str(i), lang="th")
                 result = await submit_report(s, services, org=org, draft=draft, reporter=reporter, now=when)
                 from storage.models import Case

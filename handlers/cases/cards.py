@@ -26,28 +26,27 @@ def category_label(org: OrgConfig, report_type: str, code: str, lang: str) -> st
 
 
 def draft_summary(turn: Turn) -> str:
-    s, lang, org = turn.state, turn.lang, turn.org
+    d, lang, org = turn.draft, turn.lang, turn.org
+    assert d.type is not None and d.category is not None, "the summary comes after the category"
     dash = turn.text("summary.none")
     lines = [turn.text("summary.title"), ""]
-    lines.append(f"{turn.text('summary.type')}: {turn.text('type.' + s['type'])}")
-    if s["type"] != "information":
-        lines.append(
-            f"{turn.text('summary.personnel')}: {turn.text('answer.' + s.get('concerns', 'unsure'))}"
-        )
-        named = s.get("named_division")
+    lines.append(f"{turn.text('summary.type')}: {turn.text('type.' + d.type)}")
+    if d.type != "information":
+        lines.append(f"{turn.text('summary.personnel')}: {turn.text('answer.' + (d.concerns or 'unsure'))}")
+        named = d.named_division
         lines.append(f"{turn.text('summary.division')}: {org.division(named).name(lang) if named else dash}")
-    lines.append(f"{turn.text('summary.category')}: {category_label(org, s['type'], s['category'], lang)}")
-    lines.append(f"{turn.text('summary.description')}: {s.get('description')}")
-    lines.append(f"{turn.text('summary.when')}: {s.get('when') or dash}")
-    where = s.get("where") or (turn.text("summary.shared_location") if s.get("location") else dash)
+    lines.append(f"{turn.text('summary.category')}: {category_label(org, d.type, d.category, lang)}")
+    lines.append(f"{turn.text('summary.description')}: {d.description}")
+    lines.append(f"{turn.text('summary.when')}: {d.when or dash}")
+    where = d.where or (turn.text("summary.shared_location") if d.location else dash)
     lines.append(f"{turn.text('summary.where')}: {where}")
-    lines.append(f"{turn.text('summary.people')}: {s.get('people') or dash}")
-    lines.append(f"{turn.text('summary.files')}: {len(s.get('files') or [])}")
-    if s.get("anonymous", True):
+    lines.append(f"{turn.text('summary.people')}: {d.people or dash}")
+    lines.append(f"{turn.text('summary.files')}: {len(d.files)}")
+    if d.anonymous:
         lines.append(f"{turn.text('summary.identity')}: {turn.text('answer.anonymous')}")
     else:
-        lines.append(f"{turn.text('summary.identity')}: {s.get('name')}")
-        lines.append(f"{turn.text('summary.contact')}: {s.get('phone') or s.get('contact') or dash}")
+        lines.append(f"{turn.text('summary.identity')}: {d.name}")
+        lines.append(f"{turn.text('summary.contact')}: {d.phone or d.contact or dash}")
     lines += ["", turn.text("summary.check")]
     return "\n".join(lines)
 

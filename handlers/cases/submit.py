@@ -14,6 +14,7 @@ from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
 from handlers.core.turn import Services
 from kernel.deadlines import add_working_days, buddhist_year
+from kernel.draft import Draft
 from kernel.org_config import OrgConfig
 from kernel.routing import route_report
 from storage import repositories as repo
@@ -50,10 +51,12 @@ async def submit_report(
     services: Services,
     *,
     org: OrgConfig,
-    draft: dict[str, Any],
+    draft: Draft,
     reporter: ReporterInfo,
     now: datetime,
 ) -> Submitted:
+    if draft.type is None or draft.category is None:
+        raise ValueError("a draft without its report type or category cannot be submitted")
     vault, directory = services.vault, services.directory
     org_id = directory.org_ids[org.code]
     be_year = buddhist_year(now, org.tz())
@@ -62,27 +65,27 @@ async def submit_report(
     code, tracking_hash = await services.codes.take()
     seq = await repo.next_case_number(session, org_id, be_year)
     reference = format_reference(org.code, be_year, seq)
-    named = draft.get("named_division")
-    anonymous = bool(draft.get("anonymous", True))
+    named, anonymous = draft.named_division, draft.anonymous
     identity: dict[str, Any] = {"chat_id": reporter.chat_id}
     if not anonymous:
-        identity.update(
-            user_id=reporter.user_id,
-            name=draft.get("name"),
-            phone=draft.get("phone"),
-            contact=draft.get("contact"),
-        )
-    details = {k: draft.get(k) for k in ("description", "when", "where", "location", "people")}
+        identity.update(user_id=reporter.user_id, name=draft.name, phone=draft.phone, contact=draft.contact)
+    details = {
+        "description": draft.description,
+        "when": draft.when,
+        "where": draft.where,
+        "location": list(draft.location) if draft.location else None,
+        "people": draft.people,
+    }
     deadlines = org.deadlines
     case = Case(
         org_id=org_id,
         reference=reference,
         be_year=be_year,
         seq=seq,
-        report_type=draft["type"],
-        concerns_personnel=draft.get("concerns") or "unsure",
+        report_type=draft.type,
+        concerns_personnel=draft.concerns or "unsure",
         named_division_id=directory.division_ids[(org.code, named)] if named else None,
-        category=draft["category"],
+        category=draft.category,
         anonymous=anonymous,
         lang=reporter.lang,
         details_enc=vault.encrypt(details),
@@ -118,15 +121,15 @@ async def submit_report(
         {
             "case_id": case.id,
             "org_id": org_id,
-            "kind": f["kind"],
+            "kind": f.kind,
             "channel": reporter.channel,
-            "file_id": f["file_id"],
-            "file_unique_id": f.get("file_unique_id"),
-            "mime_type": f.get("mime_type"),
-            "size": f.get("size"),
-            "sha256": f.get("sha256"),
+            "file_id": f.file_id,
+            "file_unique_id": f.file_unique_id,
+            "mime_type": f.mime_type,
+            "size": f.size,
+            "sha256": f.sha256,
         }
-        for f in draft.get("files") or []
+        for f in draft.files
     ]
     if files:
         await session.execute(_INSERT_ATTACHMENTS, files)
@@ -134,9 +137,7 @@ async def submit_report(
         session, case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
     )
 
-    card = cards.case_card(
-        org, case, details=details, identity=identity, files=draft.get("files") or [], route=route
-    )
+    card = cards.case_card(org, case, details=details, identity=identity, files=files, route=route)
     bound = await repo.all_bindings(session, org_id)
     for role, codes in (("primary", route.primary), ("informed", route.informed)):
         for div_code in codes:

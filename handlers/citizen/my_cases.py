@@ -42,7 +42,7 @@ def _leave(turn: Turn) -> None:
     back = turn.state.pop("return_step", "menu")
     turn.state.pop("case_input", None)
     turn.state.pop("rating_case", None)
-    if turn.state.get("type"):
+    if turn.draft.started:
         turn.state["resume_step"] = back
         return turn.go("resume")
     turn.go("menu")

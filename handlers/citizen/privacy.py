@@ -92,7 +92,7 @@ async def my_data(turn: Turn) -> None:
         closed += case.status in TERMINAL_STATES
     if not cases:
         lines.append(turn.text("privacy.nothing_held"))
-    if turn.state.get("type"):
+    if turn.draft.started:
         lines.append(turn.text("privacy.held_draft"))
     buttons = [[Button(turn.text("privacy.erase_button"), "x.erase")]] if closed else []
     turn.replies.append(reply_with("\n".join(lines), *buttons))

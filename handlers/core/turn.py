@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.metrics import Metrics
 from handlers.core.tracking_codes import TrackingCodes
+from kernel.draft import DRAFT_KEYS, Draft
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Button, Incoming, Reply
 from kernel.org_config import Organisations, OrgConfig
@@ -53,12 +54,22 @@ class Turn:
     session: AsyncSession
     incoming: Incoming
     convo: Conversation
+    # what the conversation keeps besides the draft (organisation, the step to resume, …)
     state: dict[str, Any]
     now: datetime
     steps: dict[str, Step]
     replies: list[Reply] = field(default_factory=list)
     # the value of a pressed button (or a typed button label) for the current step
     pressed: str | None = None
+    draft: Draft = field(default_factory=Draft)
+
+    def restore(self, stored: dict[str, Any]) -> None:
+        """Take the state as stored (decrypted): the draft's keys become `draft`, the rest `state`."""
+        self.draft = Draft.from_dict(stored)
+        self.state = {k: v for k, v in stored.items() if k not in DRAFT_KEYS}
+
+    def to_store(self) -> dict[str, Any]:
+        return {**self.state, **self.draft.to_dict()}
 
     @property
     def lang(self) -> str:

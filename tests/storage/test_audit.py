@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from handlers.cases.submit import ReporterInfo, submit_report
+from kernel.draft import Draft
 from storage.audit import append_event, verify_chain
 from storage.db import Database
 from tests.conftest import make_services
 from tests.support.rows import raw_case_row
 
-DRAFT = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+DRAFT = Draft(type="grievance", concerns="no", category="roads", description="ถนนพังเสียหายหนัก")
 
 
 async def _cases(database: Database, orgs, vault, clock, n: int) -> None:  # type: ignore[no-untyped-def]
@@ -22,9 +23,7 @@ async def _cases(database: Database, orgs, vault, clock, n: int) -> None:  # typ
     async def one(i: int) -> None:
         async with database.session() as s:
             reporter = ReporterInfo(channel="test", chat_id=str(i), user_id=str(i), lang="th")
-            await submit_report(
-                s, services, org=orgs.single, draft=dict(DRAFT), reporter=reporter, now=clock()
-            )
+            await submit_report(s, services, org=orgs.single, draft=DRAFT, reporter=reporter, now=clock())
             await s.commit()
 
     await asyncio.gather(*(one(i) for i in range(n)))

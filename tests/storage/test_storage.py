@@ -12,6 +12,7 @@ from sqlalchemy import inspect, select, text
 from sqlmodel import SQLModel
 
 from handlers.cases.submit import ReporterInfo, submit_report
+from kernel.draft import Draft
 from storage import repositories as repo
 from storage.db import Database, downgrade_database, upgrade_database
 from storage.models import PERIOD_INDEX_COLUMNS, Case, Conversation, OutboxMessage
@@ -133,14 +134,12 @@ async def test_update_ids_are_claimed_once(database: Database) -> None:
 async def test_concurrent_submissions_get_unique_references(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
     services = await make_services(database, orgs, vault, clock)
     org = orgs.single
-    draft = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+    draft = Draft(type="grievance", concerns="no", category="roads", description="ถนนพังเสียหายหนัก")
 
     async def one(i: int) -> str:
         async with database.session() as s:
             reporter = ReporterInfo(channel="test", chat_id=str(9000 + i), user_id=str(9000 + i), lang="th")
-            result = await submit_report(
-                s, services, org=org, draft=dict(draft), reporter=reporter, now=clock()
-            )
+            result = await submit_report(s, services, org=org, draft=draft, reporter=reporter, now=clock())
             await s.commit()
             return result.reference
 
@@ -152,7 +151,7 @@ async def test_two_turns_acting_on_one_case_take_turns(database: Database, orgs,
     """Chats are handled side by side: a second turn acting on a case waits for the first's commit
     (the row lock on PostgreSQL, the single writer on SQLite), so it sees what the first changed."""
     services = await make_services(database, orgs, vault, clock)
-    draft = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+    draft = Draft(type="grievance", concerns="no", category="roads", description="ถนนพังเสียหายหนัก")
     async with database.session() as s:
         reporter = ReporterInfo(channel="test", chat_id="9001", user_id="9001", lang="th")
         submitted = await submit_report(
@@ -187,10 +186,10 @@ async def test_two_turns_acting_on_one_case_take_turns(database: Database, orgs,
 async def test_personal_data_is_encrypted_at_rest(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
     services = await make_services(database, orgs, vault, clock)
     sentinels = {"name": "SENTINEL-NAME-Kanya", "phone": "+66811112222", "contact": "sentinel@example.org"}
-    draft = {
-        "type": "corruption", "concerns": "yes", "category": "bribery", "anonymous": False,
-        "description": "SENTINEL-DESCRIPTION bribe", "people": "SENTINEL-PEOPLE", **sentinels,
-    }  # fmt: skip
+    draft = Draft(
+        type="corruption", concerns="yes", category="bribery", anonymous=False,
+        description="SENTINEL-DESCRIPTION bribe", people="SENTINEL-PEOPLE", **sentinels,
+    )  # fmt: skip
     reporter = ReporterInfo(channel="test", chat_id="777000111", user_id="777000111", lang="th")
     async with database.session() as s:
         await submit_report(s, services, org=orgs.single, draft=draft, reporter=reporter, now=clock())
@@ -210,7 +209,7 @@ async def test_personal_data_is_encrypted_at_rest(database: Database, orgs, vaul
 
 async def test_binding_a_chat_releases_waiting_messages(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
     services = await make_services(database, orgs, vault, clock)
-    draft = {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพังเสียหายหนัก"}
+    draft = Draft(type="grievance", concerns="no", category="roads", description="ถนนพังเสียหายหนัก")
     async with database.session() as s:
         reporter = ReporterInfo(channel="test", chat_id="1", user_id="1", lang="th")
         await submit_report(s, services, org=orgs.single, draft=draft, reporter=reporter, now=clock())

@@ -1,0 +1,203 @@
+"""The questions of a report, in the order they are asked, each a prompt and a handler for the answer.
+
+A handler either stores the answer in the draft and moves on (`advance`), or says what was wrong
+and asks the same question again. The place and the evidence are in `intake_evidence`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from handlers.core.turn import Step, Turn, reply_with, take_text
+from kernel.draft import ReportType
+from kernel.messages import Button, Reply
+
+NAME_MAX = 100
+PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
+
+NEXT = {
+    "category": "description",
+    "description": "when",
+    "when": "where",
+    "where": "people",
+    "people": "evidence",
+    "evidence": "identity",
+    "identity": "summary",
+    "contact": "summary",
+}
+# the last step of each thing the summary's edit menu can change
+CHAIN_ENDS = {"category", "description", "when", "where", "people", "evidence", "identity", "contact"}
+
+
+def advance(turn: Turn, done: str) -> None:
+    if turn.draft.editing and done in CHAIN_ENDS:
+        turn.draft.editing = False
+        return turn.go("summary")
+    turn.go(NEXT[done])
+
+
+def leave_keyboard_step(turn: Turn, step: str, note: str = "intake.noted") -> None:
+    """Acknowledge, hiding the share-location/contact keyboard, and move on."""
+    turn.replies.append(Reply(text=turn.text(note), remove_keyboard=True))
+    advance(turn, step)
+
+
+# --- what the report is about -------------------------------------------------------------
+
+
+def prompt_personnel(turn: Turn) -> Reply:
+    return reply_with(
+        turn.text("intake.personnel", org=turn.org.name(turn.lang)),
+        [turn.button("answer.yes", "yes"), turn.button("answer.no", "no")],
+        [turn.button("answer.unsure", "unsure")],
+    )
+
+
+async def handle_personnel(turn: Turn) -> None:
+    match turn.pressed:
+        case "yes" | "no" | "unsure" as answer:
+            turn.draft.concerns = answer
+            turn.go("division")
+        case _:
+            turn.fail("errors.use_buttons")
+
+
+def prompt_division(turn: Turn) -> Reply:
+    rows = [[Button(d.name(turn.lang), turn.payload(f"d:{d.code}"))] for d in turn.org.divisions]
+    return reply_with(turn.text("intake.division"), *rows, [turn.button("answer.skip_unsure", "skip")])
+
+
+async def handle_division(turn: Turn) -> None:
+    pressed = turn.pressed or ""
+    if pressed == "skip":
+        turn.draft.named_division = None
+    elif pressed.startswith("d:") and pressed[2:] in turn.org.division_codes():
+        turn.draft.named_division = pressed[2:]
+    else:
+        return turn.fail("errors.use_buttons")
+    turn.go("category")
+
+
+def _report_type(turn: Turn) -> ReportType:
+    assert turn.draft.type is not None, "the category is asked once the type is chosen"
+    return turn.draft.type
+
+
+def prompt_category(turn: Turn) -> Reply:
+    cats = turn.org.categories.for_type(_report_type(turn))
+    rows = [[Button(c.label(turn.lang), turn.payload(f"c:{c.code}"))] for c in cats]
+    return reply_with(turn.text("intake.category"), *rows)
+
+
+async def handle_category(turn: Turn) -> None:
+    code = (turn.pressed or "").removeprefix("c:")
+    codes = [c.code for c in turn.org.categories.for_type(_report_type(turn))]
+    if not (turn.pressed or "").startswith("c:") or code not in codes:
+        return turn.fail("errors.use_buttons")
+    turn.draft.category = code
+    advance(turn, "category")
+
+
+# --- free text ---------------------------------------------------------------------------
+
+
+def prompt_description(turn: Turn) -> Reply:
+    limits = turn.org.intake
+    return reply_with(
+        turn.text(
+            "intake.description",
+            min=limits.description_min_chars,
+            max=limits.description_max_chars,
+        )
+    )
+
+
+async def handle_description(turn: Turn) -> None:
+    limits = turn.org.intake
+    text = take_text(turn, min_chars=limits.description_min_chars, max_chars=limits.description_max_chars)
+    if text is not None:
+        turn.draft.description = text
+        advance(turn, "description")
+
+
+def optional_text_step(key: Literal["when", "people"]) -> Step:
+    """A free-text question that may be skipped."""
+
+    def store(turn: Turn, value: str | None) -> None:
+        if key == "when":
+            turn.draft.when = value
+        else:
+            turn.draft.people = value
+
+    def prompt(turn: Turn) -> Reply:
+        return reply_with(turn.text(f"intake.{key}"), [turn.button("answer.skip", "skip")])
+
+    async def handle(turn: Turn) -> None:
+        if turn.pressed == "skip":
+            store(turn, None)
+            return advance(turn, key)
+        text = take_text(turn, min_chars=1, max_chars=turn.org.intake.detail_max_chars)
+        if text is not None:
+            store(turn, text)
+            advance(turn, key)
+
+    return Step(prompt, handle)
+
+
+# --- who is reporting --------------------------------------------------------------------
+
+
+def prompt_identity(turn: Turn) -> Reply:
+    return reply_with(
+        turn.text("intake.identity"),
+        [turn.button("answer.anonymous", "anon")],
+        [turn.button("answer.named", "named")],
+    )
+
+
+async def handle_identity(turn: Turn) -> None:
+    draft = turn.draft
+    if turn.pressed == "anon":
+        draft.anonymous, draft.name, draft.phone, draft.contact = True, None, None, None
+        return advance(turn, "identity")
+    if turn.pressed == "named":
+        draft.anonymous = False
+        return turn.go("name")
+    turn.fail("errors.use_buttons")
+
+
+def prompt_name(turn: Turn) -> Reply:
+    return reply_with(turn.text("intake.name"))
+
+
+async def handle_name(turn: Turn) -> None:
+    text = take_text(turn, min_chars=2, max_chars=NAME_MAX)
+    if text is not None:
+        turn.draft.name = text
+        turn.go("contact")
+
+
+def prompt_contact(turn: Turn) -> Reply:
+    return reply_with(
+        turn.text("intake.contact"),
+        [Button(turn.text("answer.share_phone"), turn.payload("phone"), kind="contact")],
+        [turn.button("answer.skip", "skip")],
+    )
+
+
+async def handle_contact(turn: Turn) -> None:
+    inc, draft = turn.incoming, turn.draft
+    if turn.pressed == "skip":
+        draft.phone, draft.contact = None, None
+        return leave_keyboard_step(turn, "contact", "intake.skipped")
+    if inc.contact_phone is not None:
+        if not inc.contact_is_own:
+            return turn.fail("errors.contact_not_own")
+        draft.phone, draft.contact = inc.contact_phone, None
+        return leave_keyboard_step(turn, "contact")
+    text = take_text(turn, min_chars=3, max_chars=turn.org.intake.detail_max_chars)
+    if text is not None:
+        phone = PHONE_RE.match(text) is not None
+        draft.phone, draft.contact = (text, None) if phone else (None, text)
+        leave_keyboard_step(turn, "contact")
