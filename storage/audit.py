@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from kernel.lifecycle import EVENT_KINDS
 from storage.models import AuditHead, CaseEvent
 
 GENESIS = "0" * 64
@@ -79,6 +80,8 @@ async def append_event(
     internal_note: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown case event kind {kind!r}: add it to lifecycle.EVENT_KINDS and the texts")
     event: dict[str, Any] = {
         "case_id": case_id,
         "org_id": org_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
@@ -146,9 +145,3 @@ async def redeem_code(session: AsyncSession, code: str, *, purpose: str, now: da
         return None
     row.used_at = now
     return row
-
-
-async def divisions_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Division]:
-    if not ids:
-        return []
-    return list((await session.execute(select(Division).where(col(Division.id).in_(list(ids))))).scalars())

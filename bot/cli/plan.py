@@ -31,7 +31,7 @@ def plan_import(file: Path, org: OrgOption = None) -> None:
 
     Idempotent by code; with any invalid row nothing is stored and every problem is listed.
     """
-    from handlers.plan.importer import ImportError_, parse_plan
+    from handlers.plan.importer import PlanFileError, parse_plan
     from storage.plan import upsert_item
 
     settings = load_settings()
@@ -41,7 +41,7 @@ def plan_import(file: Path, org: OrgOption = None) -> None:
         raise fail(f"No such file: {file}")
     try:
         rows = parse_plan(file, chosen)
-    except ImportError_ as exc:
+    except PlanFileError as exc:
         raise fail(
             f"{file.name}: nothing imported, please fix:\n" + "\n".join(f"  - {p}" for p in exc.problems)
         ) from exc
@@ -105,7 +105,7 @@ def progress_import(
     The latest report before a round's due date counts, so a spreadsheet kept during the year is
     imported with the date it was reported on.
     """
-    from handlers.plan.importer import ImportError_, parse_progress
+    from handlers.plan.importer import PlanFileError, parse_progress
     from storage.plan import add_report, items_in_year, reports_for
 
     check_round(fiscal_year, round_name)
@@ -145,7 +145,7 @@ def progress_import(
         raise fail(f"No such file: {file}")
     try:
         total, changed = run_with_db(settings, orgs, work)
-    except ImportError_ as exc:
+    except PlanFileError as exc:
         raise fail(
             f"{file.name}: nothing imported, please fix:\n" + "\n".join(f"  - {p}" for p in exc.problems)
         ) from exc

@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 ERASED = {"erased": True}
 
 
-def is_erased(services: Services, case: Case) -> bool:
-    return bool(services.vault.decrypt(case.reporter_enc).get("erased"))
-
-
 async def erase_personal_data(
     session: AsyncSession, services: Services, case: Case, *, reason: str, now: datetime
 ) -> None:

@@ -18,7 +18,7 @@ YEARS_RANGE = re.compile(r"^(\d{4})\s*-\s*(\d{4})$")
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,29}$")
 
 
-class ImportError_(ValueError):
+class PlanFileError(ValueError):
     """Rows that cannot be imported; nothing was stored. `problems` name row and column."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -60,7 +60,7 @@ def read_table(path: Path) -> list[dict[str, str]]:
     # number rows as a spreadsheet shows them, blank lines included
     numbered = [(i, row) for i, row in enumerate(values, 1) if any(row)]
     if not numbered:
-        raise ImportError_([f"{path.name}: the file is empty"])
+        raise PlanFileError([f"{path.name}: the file is empty"])
     header = [h.strip().lower() for h in numbered[0][1]]
     return [{"__row__": str(i), **dict(zip(header, row, strict=False))} for i, row in numbered[1:]]
 
@@ -70,7 +70,7 @@ def _check_header(rows: list[dict[str, str]], expected: tuple[str, ...], path: P
     missing = [c for c in expected if c not in present]
     if rows and missing:
         hint = f"hint: the header is {','.join(expected)}"
-        raise ImportError_([f"{path.name}: missing column(s) {', '.join(missing)} ({hint})"])
+        raise PlanFileError([f"{path.name}: missing column(s) {', '.join(missing)} ({hint})"])
 
 
 def parse_years(text: str) -> tuple[int, ...]:
@@ -144,7 +144,7 @@ def parse_plan(path: Path, org: OrgConfig) -> list[PlanRow]:
                 )
             )
     if problems:
-        raise ImportError_(problems)
+        raise PlanFileError(problems)
     return out
 
 
@@ -165,5 +165,5 @@ def parse_progress(path: Path, known_codes: set[str]) -> list[ProgressRow]:
         if code in known_codes and status in STATUSES:
             out.append(ProgressRow(code, status, r.get("note") or None))
     if problems:
-        raise ImportError_(problems)
+        raise PlanFileError(problems)
     return out

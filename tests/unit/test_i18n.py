@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kernel.i18n import LANGUAGES, catalogue, t
+from kernel.lifecycle import EVENT_KINDS, STAFF_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +74,37 @@ def test_dynamic_keys_exist() -> None:
             assert len(t(lang, "commands." + name)) <= 256  # Telegram's limit for a command description
         for role in ("primary", "informed", "conflict"):
             assert t(lang, "card.role_" + role)
+
+
+def test_every_case_event_kind_has_its_history_text() -> None:
+    """`/case` shows each event as `staff.did_<kind>`: a kind without a text crashed it (issue 13)."""
+    for lang in LANGUAGES:
+        for kind in EVENT_KINDS:
+            assert f"staff.did_{kind}" in catalogue(lang), (lang, kind)
+        for action in STAFF_ACTIONS:
+            assert f"staff.action_{action}" in catalogue(lang), (lang, action)
+        for action in ("reply", "add_info"):
+            assert f"staff.reporter_{action}" in catalogue(lang), (lang, action)
+
+
+def test_an_unlisted_event_kind_is_refused() -> None:
+    import asyncio
+    from datetime import UTC, datetime
+    from typing import cast
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from storage.audit import append_event
+
+    with pytest.raises(ValueError, match="EVENT_KINDS"):
+        asyncio.run(
+            append_event(
+                cast(AsyncSession, None),  # refused before the session is used
+                case_id=1,
+                org_id=1,
+                kind="made_up",
+                actor="reporter",
+                status="received",
+                at=datetime.now(UTC),
+            )
+        )
