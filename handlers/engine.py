@@ -9,12 +9,13 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from handlers import staff
 from handlers.citizen import intake, privacy
 from handlers.citizen import my_cases as reporter_cases
 from handlers.citizen.tracking import TRACK_STEP, check_reference, show_my_cases
 from handlers.core.turn import Services, Step, Turn
 from handlers.plan import progress
-from handlers.staff import case_buttons as staff
+from handlers.staff import case_buttons
 from kernel.i18n import LANGUAGES, t
 from kernel.messages import Incoming, Reply
 from storage import repositories as repo
@@ -71,7 +72,6 @@ class Engine:
             convo = await repo.get_conversation(session, incoming.channel, chat_key)
             if convo is None:
                 convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
-                session.add(convo)
             turn = Turn(services, session, incoming, convo, {}, services.clock(), STEPS)
             if convo.state_enc:
                 try:
@@ -88,10 +88,12 @@ class Engine:
                 convo.step = "idle"
                 turn.say("errors.draft_lost")
             await self._dispatch(turn)
-            convo.state_enc = services.vault.encrypt(turn.to_store())
-            convo.updated_at = turn.now
-            if convo.id is not None:  # a new one is inserted by the commit
-                await repo.save_conversation(session, convo)
+            stored = turn.to_store()
+            # A member's press in a group that leaves nothing to remember (no note awaited) needs no row.
+            if convo.id is not None or stored or incoming.chat_type == "private" or convo.lang != "th":
+                convo.state_enc = services.vault.encrypt(stored)
+                convo.updated_at = turn.now
+                repo.store_conversation(session, convo)
             for reply in turn.replies:
                 await queue_message(
                     session,
@@ -146,7 +148,7 @@ class Engine:
         # one thing awaits a typed answer at a time: a new case action or progress item replaces it
         if inc.payload is not None and inc.payload.startswith("s."):
             turn.state.pop("progress_note", None)
-            return await staff.press(turn)
+            return await case_buttons.press(turn)
         if inc.payload is not None and inc.payload.startswith("p."):
             turn.state.pop("pending", None)
             return await progress.press(turn)
@@ -156,7 +158,7 @@ class Engine:
             if command is not None and command[0] == "cancel":
                 turn.state.pop("pending")
                 return turn.say("staff.cancelled")
-            return await staff.pending_note(turn)
+            return await case_buttons.pending_note(turn)
         if inc.chat_type != "private":
             return self._group(turn)
         if inc.payload is not None and inc.payload.startswith("c."):

@@ -3,11 +3,8 @@
 Each event's hash covers the previous hash and the event's content, so changing, removing or
 reordering any row breaks the chain from that row on; `verify_chain` finds the first break.
 
-Appending moves the chain's head row (its length and last hash), which serialises appenders: a row
-lock on PostgreSQL, the write lock on SQLite. This process remembers the head it last wrote, so an
-append usually moves it in one UPDATE that matches both values (taking the lock and checking them
-at once); when another process or a rolled-back transaction moved it, the UPDATE matches nothing
-and the head is read first.
+Appending moves the chain's head row (its length and last hash) in its first statement, which
+serialises appenders from the start: a row lock on PostgreSQL, the write lock on SQLite.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +26,6 @@ from storage.models import AuditHead, CaseEvent
 GENESIS = "0" * 64
 _HASHED = ("seq", "case_id", "org_id", "kind", "actor", "status", "public_note", "internal_note")
 
-# Built once, as Core statements: building them per event cost more than running them.
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _TAKE_HEAD = (
     update(_HEAD)
@@ -40,15 +35,6 @@ _TAKE_HEAD = (
 )
 _INSERT_EVENT = insert(CaseEvent.__table__)  # type: ignore[attr-defined]
 _SET_LAST_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("last_hash"))
-_MOVE_KNOWN_HEAD = (
-    update(_HEAD)
-    .where(
-        _HEAD.c.id == 1, _HEAD.c.length == bindparam("was_length"), _HEAD.c.last_hash == bindparam("was_hash")
-    )
-    .values(length=bindparam("length"), last_hash=bindparam("last_hash"))
-)
-# per database (its engine): the head as this process last wrote it
-_known_heads: WeakKeyDictionary[Any, tuple[int, str]] = WeakKeyDictionary()
 
 
 def event_hash(prev_hash: str, event: CaseEvent | Mapping[str, Any]) -> str:
@@ -93,28 +79,10 @@ async def append_event(
         "data_json": json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None,
         "at": at,
     }
-    database = session.get_bind()
-    known = _known_heads.get(database)
-    if known is not None:
-        _follow(event, *known)
-        moved = await session.execute(
-            _MOVE_KNOWN_HEAD,
-            {
-                "was_length": known[0],
-                "was_hash": known[1],
-                "length": event["seq"],
-                "last_hash": event["hash"],
-            },
-        )
-        if moved.rowcount == 1:  # type: ignore[attr-defined]
-            await session.execute(_INSERT_EVENT, event)
-            _known_heads[database] = (event["seq"], event["hash"])
-            return
     seq, prev = (await session.execute(_TAKE_HEAD)).one()
     _follow(event, int(seq) - 1, str(prev))
     await session.execute(_INSERT_EVENT, event)
     await session.execute(_SET_LAST_HASH, {"last_hash": event["hash"]})
-    _known_heads[database] = (event["seq"], event["hash"])
 
 
 def _follow(event: dict[str, Any], length: int, last_hash: str) -> None:
@@ -150,3 +118,9 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
     if head is None or head.length != count or head.last_hash != prev:
         return ChainReport(count, count + 1, "the chain's end does not match: events were removed at the end")
     return ChainReport(count, None, None)
+
+
+async def case_history(session: AsyncSession, case_id: int) -> list[CaseEvent]:
+    """A case's events in the order they were appended."""
+    stmt = select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.seq))
+    return list((await session.execute(stmt)).scalars())

@@ -93,6 +93,9 @@ class Directory:
     def org_code(self, org_id: int) -> str:
         return next(code for code, oid in self.org_ids.items() if oid == org_id)
 
+    def division_code(self, division_id: int) -> str:
+        return next(code for (_, code), did in self.division_ids.items() if did == division_id)
+
 
 async def sync_organisations(session: AsyncSession, orgs: Organisations) -> Directory:
     """Create or rename organisations and divisions from the files; never deletes rows."""
@@ -160,36 +163,19 @@ def _insert_new(dialect: str, table: Any, key: str) -> Any:
 
 
 async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -> Conversation | None:
-    found = await session.execute(_CONVERSATION, {"channel": channel, "chat_key": chat_key})
-    return found.scalar_one_or_none()
+    """The chat's conversation, detached: the turn changes it freely and `store_conversation` puts it
+    back once, so a query in the middle of the turn never writes it early."""
+    found = (
+        await session.execute(_CONVERSATION, {"channel": channel, "chat_key": chat_key})
+    ).scalar_one_or_none()
+    if found is not None:
+        session.expunge(found)
+    return found
 
 
-_CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
-_SAVE_CONVERSATION = (
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(
-        {name: bindparam(name) for name in ("org_id", "lang", "step", "prompt_no", "state_enc", "updated_at")}
-    )
-)
-
-
-async def save_conversation(session: AsyncSession, convo: Conversation) -> None:
-    """Write a stored conversation back with one prebuilt UPDATE, as every step does: the ORM's flush
-    of the changed object cost twice as much. The object leaves the session (nothing left to flush)."""
-    session.expunge(convo)
-    await session.execute(
-        _SAVE_CONVERSATION,
-        {
-            "conversation_id": convo.id,
-            "org_id": convo.org_id,
-            "lang": convo.lang,
-            "step": convo.step,
-            "prompt_no": convo.prompt_no,
-            "state_enc": convo.state_enc,
-            "updated_at": convo.updated_at,
-        },
-    )
+def store_conversation(session: AsyncSession, convo: Conversation) -> None:
+    """Write the conversation at the commit: a new one is inserted, a loaded one updated."""
+    session.add(convo)
 
 
 # --- cases -------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import CaseDivision, Division, OneTimeCode, Staff, StaffDivision
+from storage.models import Division, OneTimeCode, Staff, StaffDivision
 
 ROLES = ("staff", "coordinator", "admin")
 # readable aloud, no look-alikes (0/O, 1/I/L)
@@ -78,43 +79,50 @@ async def list_staff(session: AsyncSession, org_id: int) -> list[tuple[Staff, li
     return out
 
 
-async def active_staff(session: AsyncSession, *, org_id: int, channel: str, user_id: str) -> Staff | None:
-    return (
-        await session.execute(
-            select(Staff).where(
-                col(Staff.org_id) == org_id,
-                col(Staff.channel) == channel,
-                col(Staff.user_id) == user_id,
-                col(Staff.active),
-            )
-        )
-    ).scalar_one_or_none()
+@dataclass(frozen=True)
+class StaffMember:
+    """An active staff member of one organisation, with their divisions: who may act, as data."""
+
+    id: int
+    org_id: int
+    role: str
+    name: str
+    division_ids: frozenset[int]
+
+    @property
+    def label(self) -> str:
+        """What the audit log records as the actor."""
+        return f"staff:{self.id}"
+
+    @property
+    def oversees(self) -> bool:
+        """Coordinators and admins act on any case of their organisation."""
+        return self.role in ("coordinator", "admin")
 
 
-async def staff_division_ids(session: AsyncSession, staff_id: int) -> set[int]:
-    rows = await session.execute(
-        select(StaffDivision.division_id).where(col(StaffDivision.staff_id) == staff_id)
+_MEMBER = (
+    select(col(Staff.id), col(Staff.role), col(Staff.display_name), col(StaffDivision.division_id))
+    .outerjoin(StaffDivision, col(StaffDivision.staff_id) == col(Staff.id))
+    .where(
+        col(Staff.org_id) == bindparam("org_id"),
+        col(Staff.channel) == bindparam("channel"),
+        col(Staff.user_id) == bindparam("user_id"),
+        col(Staff.active),
     )
-    return set(rows.scalars())
+)
 
 
-async def case_division_ids(session: AsyncSession, case_id: int) -> dict[int, str]:
-    rows = await session.execute(
-        select(CaseDivision.division_id, CaseDivision.role).where(col(CaseDivision.case_id) == case_id)
-    )
-    return {division_id: role for division_id, role in rows.all()}
-
-
-async def may_act(session: AsyncSession, staff: Staff | None, case_id: int) -> bool:
-    """Active coordinators and admins act on any case; staff on cases their division is responsible for
-    (a division only informed of a case sees it but does not act on it)."""
-    if staff is None or not staff.active:
-        return False
-    if staff.role in ("coordinator", "admin"):
-        return True
-    assert staff.id is not None
-    responsible = {d for d, role in (await case_division_ids(session, case_id)).items() if role == "primary"}
-    return bool(await staff_division_ids(session, staff.id) & responsible)
+async def staff_member(
+    session: AsyncSession, *, org_id: int, channel: str, user_id: str
+) -> StaffMember | None:
+    """The active staff member this chat account is in the organisation, with their divisions (one query)."""
+    rows = (await session.execute(_MEMBER, {"org_id": org_id, "channel": channel, "user_id": user_id})).all()
+    if not rows:
+        return None
+    staff_id, role, name = rows[0][0], rows[0][1], rows[0][2]
+    assert staff_id is not None  # a stored row's key
+    divisions = frozenset(row[3] for row in rows if row[3] is not None)
+    return StaffMember(staff_id, org_id, role, name or f"#{staff_id}", divisions)
 
 
 def _code_hash(code: str) -> str:

@@ -11,18 +11,20 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.settings import Settings
-from handlers.cases.actions import Actor, apply_action
+from handlers.cases.staff_cases import StaffAccount, accept_case, close_case
 from handlers.cases.submit import ReporterInfo, submit_report
+from handlers.core.turn import Work
 from kernel.draft import Draft
 from kernel.fiscal import fiscal_year_of, round_period
 from kernel.org_config import load_organisations
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database
+from storage.staff import add_staff
 from tests.conftest import make_services
 from tests.support.clock import Clock
 
 runner = CliRunner()
-OFFICER = Actor("staff:1", "สมศรี")
+OFFICER = StaffAccount("test", "901")
 
 
 async def _seed() -> None:
@@ -36,6 +38,10 @@ async def _seed() -> None:
     assert org is not None
     clock = Clock(datetime(2025, 11, 3, 3, 0, tzinfo=UTC))
     services = await make_services(db, orgs, Vault(settings.resolved_secret_key()), clock)
+    async with db.session() as s:  # the officer who handles the cases coordinates them all
+        await add_staff(s, org_id=services.directory.org_ids[org.code], channel=OFFICER.channel,
+                        user_id=OFFICER.user_id, role="coordinator", division_id=None)  # fmt: skip
+        await s.commit()
     plans = [
         (datetime(2025, 11, 3, 3, 0, tzinfo=UTC), "grievance", "roads", 1, 10),
         (datetime(2025, 12, 15, 3, 0, tzinfo=UTC), "grievance", "water", 3, None),
@@ -51,16 +57,13 @@ async def _seed() -> None:
                 )
                 reporter = ReporterInfo(channel="test", chat_id=str(i), user_id=str(i), lang="th")
                 result = await submit_report(s, services, org=org, draft=draft, reporter=reporter, now=when)
-                from storage.models import Case
-
-                case = await s.get(Case, result.case_id)
-                assert case is not None
                 if ack_days is not None:
-                    await apply_action(s, services, org=org, case=case, actor=OFFICER, action="accept",
-                                       now=when + timedelta(days=ack_days))  # fmt: skip
+                    work = Work(s, services, when + timedelta(days=ack_days))
+                    await accept_case(work, case_id=result.case_id, by=OFFICER)
                 if close_days is not None:
-                    await apply_action(s, services, org=org, case=case, actor=OFFICER, action="resolve",
-                                       note="ซ่อมแล้ว", now=when + timedelta(days=close_days))  # fmt: skip
+                    work = Work(s, services, when + timedelta(days=close_days))
+                    await close_case(work, case_id=result.case_id, by=OFFICER, outcome="resolved",
+                                     public_note="ซ่อมแล้ว")  # fmt: skip
                 await s.commit()
     finally:
         await db.dispose()

@@ -9,6 +9,7 @@ from kernel.i18n import t
 from kernel.lifecycle import staff_actions_for
 from kernel.messages import Button, Media, Reply
 from kernel.org_config import OrgConfig
+from kernel.payloads import StaffPress
 from kernel.routing import Route
 from storage.models import Case
 
@@ -115,7 +116,7 @@ def case_card(
 def card_buttons(case: Case) -> list[list[Button]]:
     """Buttons for the actions the case's state allows; the server checks them again on press."""
     names = staff_actions_for(case.status)
-    buttons = [Button(t(STAFF_LANG, f"staff.action_{n}"), f"s.{n}.{case.id}") for n in names]
+    buttons = [Button(t(STAFF_LANG, f"staff.action_{n}"), StaffPress(n, case.id or 0).data) for n in names]
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 

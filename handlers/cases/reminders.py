@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from handlers.cases.actions import division_codes
 from handlers.cases.delivery import COORDINATORS, notify_divisions, queue_for
 from handlers.core.turn import Services
 from kernel.deadlines import format_datetime
@@ -22,6 +21,7 @@ from kernel.lifecycle import OPEN_STATES
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
 from storage import repositories as repo
+from storage.case_context import case_division_codes
 from storage.models import Case, ReminderLog
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ async def _remind(
         due=format_datetime(due.at, lang=LANG, tz=org.tz()),
         days=max(1, (now - due.at).days + 1),
     )
-    codes = await division_codes(session, case, "primary")
+    codes = await case_division_codes(session, case.id or 0, "primary")
     chats = [
         (b.channel, b.chat_id)
         for c in codes
@@ -149,7 +149,9 @@ async def _digest(
                 reference=case.reference,
                 deadline=t(LANG, f"reminders.{due.kind}"),
                 due=format_datetime(due.at, lang=LANG, tz=org.tz()),
-                divisions=", ".join(org.division(c).name(LANG) for c in await division_codes(session, case))
+                divisions=", ".join(
+                    org.division(c).name(LANG) for c in await case_division_codes(session, case.id or 0)
+                )
                 or t(LANG, "card.coordinators"),
             )
         )

@@ -39,6 +39,20 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     codes: TrackingCodes = field(default_factory=TrackingCodes)
 
+    def org_of(self, org_id: int) -> OrgConfig:
+        """The configuration of the organisation with this database id."""
+        return self.orgs[self.directory.org_code(org_id)]
+
+
+@dataclass(frozen=True)
+class Work:
+    """One unit of work for a use case: the session whose transaction its door commits (a rolled
+    back or uncommitted one leaves nothing), the outside world, and the time it happens at."""
+
+    session: AsyncSession
+    services: Services
+    now: datetime
+
 
 @dataclass
 class Step:
@@ -85,6 +99,11 @@ class Turn:
     @property
     def org_chosen(self) -> bool:
         return bool(self.state.get("org")) or self.services.orgs.single is not None
+
+    @property
+    def work(self) -> Work:
+        """The turn's unit of work, for the use cases it calls (the engine commits it)."""
+        return Work(self.session, self.services, self.now)
 
     def text(self, key: str, **values: Any) -> str:
         return t(self.lang, key, **values)

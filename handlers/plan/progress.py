@@ -1,40 +1,44 @@
 """Progress reporting in chat: `/progress` for division staff, `/summary` for coordinators.
 
-Buttons: `p.i.<item>.<year>.<round>` opens an item, `p.s.<item>.<year>.<round>.<d|i|n>` records
-its status, `p.l.<year>.<round>` lists again, `p.x.0` finishes the note. Each press is authorised
-again from the staff registry.
+Buttons (kernel.payloads): `ProgressItem` opens an item, `ProgressStatus` records its status
+(d, i or n), `ProgressList` lists again, `ProgressDone` finishes the note. The use case
+(handlers.cases.progress) authorises each press again from the staff registry.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from datetime import date, datetime, time
 
-from handlers.core.turn import Turn, reply_with
+from handlers.cases import progress as progress_cases
+from handlers.cases.refusals import Refused
+from handlers.cases.staff_cases import StaffAccount
+from handlers.core.turn import Turn, clean_text, reply_with
 from handlers.plan.chart import bar_chart
 from handlers.plan.rounds import Round, build_summary, due_date, open_rounds, unreported
 from handlers.plan.summary import summary_text
+from kernel import payloads
 from kernel.deadlines import format_date
 from kernel.i18n import t
 from kernel.messages import Button, Media, Reply
 from kernel.org_config import OrgConfig
 from storage import plan as plan_repo
 from storage import staff as staff_repo
-from storage.models import PlanItem, ProgressReport, Staff
+from storage.models import PlanItem
+from storage.staff import StaffMember
 
 log = logging.getLogger(__name__)
 PROGRESS_COMMANDS = {"progress", "summary"}
-STATUS_CODES = {"d": "done", "i": "in_progress", "n": "not_started"}
+STATUS_CODES: dict[str, progress_cases.ProgressStatus] = {"d": "done", "i": "in_progress", "n": "not_started"}
 STATUS_ICON = {"done": "✅", "in_progress": "🟡", "not_started": "⬜", None: "▫️"}
 
 
-async def _member(turn: Turn) -> tuple[OrgConfig, int, Staff] | None:
+async def _member(turn: Turn) -> tuple[OrgConfig, int, StaffMember] | None:
     inc = turn.incoming
     for org in turn.services.orgs.all:
         org_id = turn.services.directory.org_ids[org.code]
-        staff = await staff_repo.active_staff(
+        staff = await staff_repo.staff_member(
             turn.session, org_id=org_id, channel=inc.channel, user_id=inc.user_id
         )
         if staff is not None:
@@ -74,7 +78,7 @@ async def command(turn: Turn, name: str, args: list[str]) -> None:
     if name == "summary":
         return await _summary(turn, *member, args)
     org, org_id, staff = member
-    divisions = await staff_repo.staff_division_ids(turn.session, staff.id or 0)
+    divisions = set(staff.division_ids)
     if not divisions:
         return turn.say("plan.no_division")
     r = await _pick_round(turn, org, org_id, args, divisions)
@@ -109,7 +113,12 @@ async def _list(
         due=_due_text(org, due, turn.lang), reported=reported, items=len(rows),
     )  # fmt: skip
     buttons = [
-        [Button(f"{STATUS_ICON[s]} {i.code} {_title(i, turn.lang)}"[:60], f"p.i.{i.id}.{fiscal_year}.{name}")]
+        [
+            Button(
+                f"{STATUS_ICON[s]} {i.code} {_title(i, turn.lang)}"[:60],
+                payloads.ProgressItem(i.id or 0, fiscal_year, name).data,
+            )
+        ]
         for i, s in rows
     ]
     turn.replies.append(reply_with(header, *buttons))
@@ -123,95 +132,86 @@ def _title(item: PlanItem, lang: str) -> str:
     return item.title_en if lang == "en" else item.title_th
 
 
-async def _item_for(turn: Turn, item_id: str) -> tuple[PlanItem, Staff] | None:
-    item = await turn.session.get(PlanItem, int(item_id)) if item_id.isdigit() else None
-    if item is None:
-        turn.say("staff.case_not_found")
-        return None
-    inc = turn.incoming
-    staff = await staff_repo.active_staff(
-        turn.session, org_id=item.org_id, channel=inc.channel, user_id=inc.user_id
-    )
-    allowed = staff is not None and (
-        staff.role in ("coordinator", "admin")
-        or item.division_id in await staff_repo.staff_division_ids(turn.session, staff.id or 0)
-    )
-    if not allowed or staff is None:
-        log.warning("progress report refused")
-        turn.say("staff.not_allowed")
-        return None
-    return item, staff
-
-
 async def press(turn: Turn) -> None:
-    parts = (turn.incoming.payload or "").split(".")
-    kind = parts[1] if len(parts) > 1 else ""
-    if kind == "x":
+    pressed = payloads.parse(turn.incoming.payload or "")
+    if isinstance(pressed, payloads.ProgressDone):
         turn.state.pop("progress_note", None)
         return turn.say("plan.report_saved")
-    if kind == "l" and len(parts) == 4 and parts[2].isdigit() and parts[3] in ("6m", "12m"):
+    if isinstance(pressed, payloads.ProgressList):
         member = await _member(turn)
         if member is None:
             return
         org, org_id, staff = member
-        divisions = await staff_repo.staff_division_ids(turn.session, staff.id or 0)
-        return await _list(turn, org, org_id, divisions, int(parts[2]), parts[3])
-    if kind not in ("i", "s") or len(parts) < 5 or not parts[3].isdigit() or parts[4] not in ("6m", "12m"):
-        return turn.say("errors.stale_button")
-    found = await _item_for(turn, parts[2])
-    if found is None:
-        return
-    item, staff = found
-    fiscal_year, name = int(parts[3]), parts[4]
-    if fiscal_year not in plan_repo.years_of(item):
-        return turn.say("errors.stale_button")
-    if kind == "i":
-        rows = [
-            [Button(turn.text(f"plan.status_{s}"), f"p.s.{item.id}.{fiscal_year}.{name}.{code}")]
-            for code, s in STATUS_CODES.items()
-        ]
-        rows.append([Button(turn.text("plan.back"), f"p.l.{fiscal_year}.{name}")])
-        return turn.replies.append(reply_with(f"{item.code} {_title(item, turn.lang)}", *rows))
-    status = STATUS_CODES.get(parts[5] if len(parts) > 5 else "")
-    if status is None:
-        return turn.say("errors.stale_button")
-    report = await plan_repo.add_report(
-        turn.session, item=item, fiscal_year=fiscal_year, round_name=name, status=status, note=None,
-        evidence=None, actor=f"staff:{staff.id}", at=turn.now,
-    )  # fmt: skip
-    turn.state["progress_note"] = report.id
+        return await _list(turn, org, org_id, set(staff.division_ids), pressed.fiscal_year, pressed.round)
+    work, by = turn.work, StaffAccount(turn.incoming.channel, turn.incoming.user_id)
+    try:
+        if isinstance(pressed, payloads.ProgressItem):
+            item = await progress_cases.plan_item(work, item_id=pressed.item_id, by=by)
+            if pressed.fiscal_year not in plan_repo.years_of(item):
+                return turn.say("errors.stale_button")
+            return _statuses(turn, item, pressed.fiscal_year, pressed.round)
+        if not isinstance(pressed, payloads.ProgressStatus) or pressed.status not in STATUS_CODES:
+            return turn.say("errors.stale_button")
+        recorded = await progress_cases.record_progress(
+            work, item_id=pressed.item_id, fiscal_year=pressed.fiscal_year, round_name=pressed.round,
+            status=STATUS_CODES[pressed.status], by=by,
+        )  # fmt: skip
+    except Refused as refused:
+        return turn.say(refused.key, **refused.values)
+    turn.state["progress_note"] = recorded.report_id
+    back = payloads.ProgressList(pressed.fiscal_year, pressed.round).data
     turn.replies.append(
         reply_with(
-            turn.text("plan.status_saved", code=item.code, status=turn.text(f"plan.status_{status}")),
-            [Button(turn.text("answer.done"), "p.x.0")],
-            [Button(turn.text("plan.back"), f"p.l.{fiscal_year}.{name}")],
+            turn.text(
+                "plan.status_saved",
+                code=recorded.item_code,
+                status=turn.text(f"plan.status_{recorded.status}"),
+            ),
+            [Button(turn.text("answer.done"), payloads.ProgressDone().data)],
+            [Button(turn.text("plan.back"), back)],
         )
     )
     turn.replies.append(Reply(text=turn.text("staff.reply_here"), force_reply=True))
 
 
+def _statuses(turn: Turn, item: PlanItem, fiscal_year: int, name: str) -> None:
+    assert item.id is not None
+    rows = [
+        [
+            Button(
+                turn.text(f"plan.status_{s}"), payloads.ProgressStatus(item.id, fiscal_year, name, code).data
+            )
+        ]
+        for code, s in STATUS_CODES.items()
+    ]
+    rows.append([Button(turn.text("plan.back"), payloads.ProgressList(fiscal_year, name).data)])
+    turn.replies.append(reply_with(f"{item.code} {_title(item, turn.lang)}", *rows))
+
+
 async def note_or_evidence(turn: Turn) -> None:
     """After a status: a text becomes the report's note, a photo or document its evidence."""
-    report = await turn.session.get(ProgressReport, turn.state.get("progress_note") or 0)
-    if report is None:
-        turn.state.pop("progress_note", None)
-        return
     inc = turn.incoming
-    if inc.file is not None:
-        evidence = json.loads(report.evidence_json) if report.evidence_json else []
-        evidence.append({"kind": inc.file.kind, "file_id": inc.file.file_id, "channel": inc.channel})
-        report.evidence_json = json.dumps(evidence)
-        return turn.say("plan.evidence_saved", count=len(evidence))
-    text = (inc.text or "").strip()
-    if not text or inc.command:
-        return turn.say("plan.note_expected")
-    report.note = text[:2000]
+    work, by = turn.work, StaffAccount(inc.channel, inc.user_id)
+    report_id = turn.state.get("progress_note") or 0
+    try:
+        if inc.file is not None:
+            count = await progress_cases.add_progress_evidence(
+                work, report_id=report_id, by=by, file=inc.file
+            )
+            return turn.say("plan.evidence_saved", count=count)
+        text = clean_text(inc.text or "")
+        if not text or inc.command:
+            return turn.say("plan.note_expected")
+        await progress_cases.add_progress_note(work, report_id=report_id, by=by, note=text)
+    except Refused:
+        turn.state.pop("progress_note", None)
+        return None
     turn.state.pop("progress_note", None)
     turn.say("plan.note_saved")
 
 
-async def _summary(turn: Turn, org: OrgConfig, org_id: int, staff: Staff, args: list[str]) -> None:
-    if staff.role not in ("coordinator", "admin"):
+async def _summary(turn: Turn, org: OrgConfig, org_id: int, staff: StaffMember, args: list[str]) -> None:
+    if not staff.oversees:
         log.warning("summary refused")
         return turn.say("plan.coordinators_only")
     lang = "en" if "en" in args else turn.lang

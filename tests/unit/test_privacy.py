@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from handlers.cases.actions import Actor, apply_action
+from handlers.cases.staff_cases import StaffAccount, accept_case, close_case
 from handlers.citizen.privacy import due_for_purge, erase_personal_data
+from handlers.core.turn import Work
 from handlers.engine import Engine
 from storage.audit import verify_chain
 from storage.models import Case, CaseEvent
@@ -16,7 +17,7 @@ from tests.support.inputs import Press
 from tests.unit.conftest import Desk
 from tests.unit.test_intake import report_until_summary
 
-OFFICER = Actor("staff:1", "สมศรี")
+OFFICER = StaffAccount("test", "901")
 
 
 async def _named_case(desk: Desk, chat_id: str = "1001") -> None:
@@ -26,14 +27,12 @@ async def _named_case(desk: Desk, chat_id: str = "1001") -> None:
 
 
 async def _close_all(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    await desk.add_staff("901", None, role="coordinator")
     async with desk.db.session() as s:
-        org = desk.services.orgs.single
-        for case in (await s.execute(select(Case))).scalars():
-            await apply_action(
-                s, desk.services, org=org, case=case, actor=OFFICER, action="accept", now=clock()
-            )
-            await apply_action(s, desk.services, org=org, case=case, actor=OFFICER, action="resolve",
-                               note="ดำเนินการแล้ว", now=clock())  # fmt: skip
+        work = Work(s, desk.services, clock())
+        for case_id in (await s.execute(select(Case.id))).scalars():
+            await accept_case(work, case_id=case_id, by=OFFICER)
+            await close_case(work, case_id=case_id, by=OFFICER, outcome="resolved", public_note="ดำเนินการแล้ว")
         await s.commit()
 
 

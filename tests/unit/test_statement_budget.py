@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 from sqlalchemy import event
 
 from tests.support import Chat, Press
@@ -50,10 +49,6 @@ async def _submitted(desk: Desk) -> Chat:
     return citizen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 not done: an accept press runs 18 statements until the case context is loaded once",
-)
 async def test_a_staff_press_runs_at_most_twelve_statements(desk: Desk) -> None:
     await _submitted(desk)
     await desk.add_staff("501", "personnel")

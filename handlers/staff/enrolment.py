@@ -1,0 +1,57 @@
+"""Staff join with `/join CODE` in a private chat; a group becomes a division's chat with `/bind CODE`."""
+
+from __future__ import annotations
+
+from handlers.core.turn import Turn
+from kernel.bindings import binding_conflict
+from storage import repositories as repo
+from storage import staff as staff_repo
+
+
+async def join(turn: Turn, args: list[str]) -> None:
+    inc = turn.incoming
+    if inc.chat_type != "private":
+        return turn.say("errors.private_only")
+    grant = (
+        await staff_repo.redeem_code(turn.session, args[0], purpose="join", now=turn.now) if args else None
+    )
+    if grant is None:
+        return turn.say("staff.code_invalid")
+    org_code = turn.services.directory.org_code(grant.org_id)
+    division = grant.target.removeprefix("division:") if grant.target.startswith("division:") else None
+    await staff_repo.add_staff(
+        turn.session, org_id=grant.org_id, channel=inc.channel, user_id=inc.user_id, role=grant.role,
+        division_id=turn.services.directory.division_ids[(org_code, division)] if division else None,
+        display_name=inc.user_name,
+    )  # fmt: skip
+    org = turn.services.orgs[org_code]
+    where = org.division(division).name(turn.lang) if division else turn.text(f"staff.role_{grant.role}")
+    turn.say("staff.joined", where=where, org=org.name(turn.lang))
+
+
+async def bind(turn: Turn, args: list[str]) -> None:
+    inc = turn.incoming
+    if inc.chat_type == "private":
+        return turn.say("staff.bind_in_group")
+    grant = (
+        await staff_repo.redeem_code(turn.session, args[0], purpose="bind", now=turn.now) if args else None
+    )
+    if grant is None:
+        return turn.say("staff.code_invalid")
+    org_code = turn.services.directory.org_code(grant.org_id)
+    org = turn.services.orgs[org_code]
+    others = {b.target for b in await repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)}
+    if binding_conflict(org, grant.target, others):
+        return turn.say("staff.bind_conflict")
+    code = grant.target.removeprefix("division:")
+    released = await repo.bind_chat(
+        turn.session, org_id=grant.org_id, target=grant.target,
+        division_id=turn.services.directory.division_ids.get((org_code, code)), channel=inc.channel,
+        chat_id=inc.chat_id, vault=turn.services.vault,
+    )  # fmt: skip
+    name = (
+        org.division(code).name(turn.lang)
+        if grant.target != "coordinators"
+        else turn.text("card.coordinators")
+    )
+    turn.say("staff.bound", target=name, released=released)
