@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
-from handlers.core.turn import Services  # noqa: E402
+from handlers.core.work import Services  # noqa: E402
 from kernel.messages import Incoming, Reply  # noqa: E402
 from kernel.org_config import load_organisations  # noqa: E402
 from storage import repositories as repo  # noqa: E402

@@ -27,7 +27,7 @@ random reporters, divisions, organisations and years, after a warm-up:
 * /status: `handlers.citizen.tracking.show_my_cases` (the reply with the reporter's latest cases and buttons),
   for reporters with at least two cases;
 * a division's open-case list: `/cases` in the division's chat (`handlers.staff.case_buttons.command`);
-* the round summary: `handlers.plan.rounds.build_summary` and `summary_text` (the /summary reply and
+* the round summary: `handlers.rounds.periods.build_summary` and `summary_text` (the /summary reply and
   `damrongtham round summary`, without the chart);
 * the yearly statistics: `handlers.cases.stats.summarise` and `summary_table` for a fiscal
   year's 12-month round (`damrongtham stats`).
@@ -69,10 +69,11 @@ from sqlalchemy.engine import make_url
 from bot.app import freeze_startup_objects
 from handlers.cases.stats import summarise, summary_table
 from handlers.citizen.tracking import show_my_cases
-from handlers.core.turn import Services, Turn
+from handlers.core.turn import Turn
+from handlers.core.work import Services
 from handlers.engine import STEPS
-from handlers.plan.rounds import build_summary
-from handlers.plan.summary import summary_text
+from handlers.rounds.periods import build_summary
+from handlers.rounds.summary import summary_text
 from handlers.staff import case_buttons as staff_handlers
 from kernel.deadlines import buddhist_year
 from kernel.fiscal import ROUNDS, fiscal_year_of, local_day_bounds, round_due, round_period

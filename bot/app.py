@@ -16,7 +16,7 @@ from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.throttle import Throttle
 from handlers.cases.delivery import alert_coordinators, alert_undeliverable
-from handlers.core.turn import Services
+from handlers.core.work import Services
 from handlers.engine import Engine
 from kernel.org_config import Organisations, load_organisations
 from storage import repositories as repo

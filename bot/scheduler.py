@@ -15,8 +15,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 
 from handlers.cases.reminders import send_due_reminders
-from handlers.core.turn import Services
-from handlers.plan.reminders import send_plan_reminders
+from handlers.core.work import Services
+from handlers.rounds.reminders import send_plan_reminders
 from storage.housekeeping import Pruned, prune_delivery_records
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from bot.inbox import Inbox
-from handlers.core.turn import Services
+from handlers.core.work import Services
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)

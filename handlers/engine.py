@@ -13,9 +13,11 @@ from handlers import staff
 from handlers.citizen import intake, privacy
 from handlers.citizen import my_cases as reporter_cases
 from handlers.citizen.tracking import TRACK_STEP, check_reference, show_my_cases
-from handlers.core.turn import Services, Step, Turn
+from handlers.core.turn import Step, Turn
+from handlers.core.work import Services
 from handlers.plan import progress
 from handlers.staff import case_buttons
+from kernel import payloads
 from kernel.i18n import LANGUAGES, t
 from kernel.messages import Incoming, Reply
 from storage import repositories as repo
@@ -24,6 +26,9 @@ from storage.outbox import queue_message
 
 log = logging.getLogger(__name__)
 
+PROGRESS_PRESSES = (
+    payloads.ProgressDone, payloads.ProgressList, payloads.ProgressItem, payloads.ProgressStatus,
+)  # fmt: skip
 STEPS: dict[str, Step] = {**intake.STEPS, **reporter_cases.STEPS, "track": TRACK_STEP}
 PRIVATE_COMMANDS = {"start", "help", "lang", "privacy", "cancel", "status", "mydata"}
 
@@ -139,6 +144,7 @@ class Engine:
         if turn.convo.step not in STEPS:
             turn.convo.step = "idle"
         command = inc.command
+        pressed = payloads.parse(inc.payload) if inc.payload is not None else None
         if command is not None:
             turn.state.pop("progress_note", None)
         if command is not None and command[0] in staff.STAFF_COMMANDS:
@@ -146,38 +152,37 @@ class Engine:
         if command is not None and command[0] in progress.PROGRESS_COMMANDS:
             return await progress.command(turn, *command)
         # one thing awaits a typed answer at a time: a new case action or progress item replaces it
-        if inc.payload is not None and inc.payload.startswith("s."):
+        if isinstance(pressed, payloads.StaffPress | payloads.StaffCancel):
             turn.state.pop("progress_note", None)
             return await case_buttons.press(turn)
-        if inc.payload is not None and inc.payload.startswith("p."):
+        if isinstance(pressed, PROGRESS_PRESSES):
             turn.state.pop("pending", None)
             return await progress.press(turn)
-        if "progress_note" in turn.state and inc.payload is None and command is None:
+        if "progress_note" in turn.state and pressed is None and command is None:
             return await progress.note_or_evidence(turn)
-        if "pending" in turn.state and inc.payload is None:
+        if "pending" in turn.state and pressed is None:
             if command is not None and command[0] == "cancel":
                 turn.state.pop("pending")
                 return turn.say("staff.cancelled")
             return await case_buttons.pending_note(turn)
         if inc.chat_type != "private":
             return self._group(turn)
-        if inc.payload is not None and inc.payload.startswith("c."):
+        if isinstance(pressed, payloads.ReporterPress):
             return await reporter_cases.press(turn)
-        if inc.payload is not None and inc.payload.startswith("m."):
-            return await self._menu_shortcut(turn, inc.payload[2:])
-        if inc.payload == "x.erase":
+        if isinstance(pressed, payloads.MenuPress):
+            return await self._menu_shortcut(turn, pressed.choice)
+        if isinstance(pressed, payloads.ErasePress):
             return await privacy.erase_mine(turn)
         if command is not None:
             return await self._command(turn, *command)
-        if inc.payload is not None and inc.payload.startswith("L."):
-            return self._set_language(turn, inc.payload[2:])
+        if isinstance(pressed, payloads.LanguagePress):
+            return self._set_language(turn, pressed.lang)
         if turn.convo.step == "idle":
-            return intake.start_over(turn) if inc.payload is None else self._stale(turn)
-        if inc.payload is not None:
-            prompt_no, _, value = inc.payload.partition(".")
-            if prompt_no != str(turn.convo.prompt_no):
+            return intake.start_over(turn) if pressed is None else self._stale(turn)
+        if pressed is not None:
+            if not isinstance(pressed, payloads.StepPress) or pressed.prompt_no != turn.convo.prompt_no:
                 return self._stale(turn)
-            turn.pressed = value
+            turn.pressed = pressed.value
         elif inc.text is not None:
             turn.pressed = self._typed_button(turn, inc.text)
         if inc.unsupported == "file_unavailable":
@@ -208,9 +213,8 @@ class Engine:
         """A typed button label counts as pressing it (reply keyboards send labels as text)."""
         prompt = STEPS[turn.convo.step].prompt(turn)
         payload = prompt.button_payloads().get(text.strip())
-        if payload is None or payload.startswith("L."):
-            return None
-        return payload.partition(".")[2]
+        pressed = payloads.parse(payload) if payload is not None else None
+        return pressed.value if isinstance(pressed, payloads.StepPress) else None
 
     def _stale(self, turn: Turn) -> None:
         turn.say("errors.stale_button")

@@ -143,6 +143,17 @@ class StepPress:
 
 
 @dataclass(frozen=True)
+class PagePress:
+    """The next page of a long list of buttons (LINE shows at most 13 quick replies at once)."""
+
+    page: int
+
+    @property
+    def data(self) -> str:
+        return f"lp.{self.page}"
+
+
+@dataclass(frozen=True)
 class Unreadable:
     """Data no button of ours carries (an old version's button, or forged): answered as stale."""
 
@@ -155,7 +166,7 @@ class Unreadable:
 
 Press = (
     StaffPress | StaffCancel | ReporterPress | ProgressDone | ProgressList | ProgressItem | ProgressStatus
-    | MenuPress | LanguagePress | ErasePress | StepPress | Unreadable
+    | MenuPress | LanguagePress | ErasePress | StepPress | PagePress | Unreadable
 )  # fmt: skip
 
 
@@ -174,6 +185,8 @@ def parse(data: str) -> Press:
         return LanguagePress(rest)
     if data == "x.erase":
         return ErasePress()
+    if head == "lp" and rest.isdigit():
+        return PagePress(int(rest))
     if head.isdigit() and rest:
         return StepPress(int(head), rest)
     return Unreadable(data)

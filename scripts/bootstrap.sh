@@ -17,13 +17,22 @@ if [ -z "$python_bin" ]; then
   exit 1
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  "$python_bin" -m venv .venv
-fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
-  rm -f .venv/.installed-*
-  touch "$stamp"
+if [ -f "$stamp" ] && [ -x .venv/bin/python ]; then
+  exit 0
 fi
+# One line of progress; the installer's own output only when something fails.
+echo "Setting up .venv (first run, or pyproject.toml changed): a minute or two..." >&2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! {
+  { [ -x .venv/bin/python ] || "$python_bin" -m venv .venv; } &&
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip &&
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+} >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "Setting up .venv failed (the installer's output is above)." >&2
+  exit 1
+fi
+rm -f .venv/.installed-*
+touch "$stamp"

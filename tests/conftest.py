@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.outbox import OutboxDispatcher
-from handlers.core.turn import Services
+from handlers.core.work import Services
 from kernel.org_config import Organisations, load_organisations
 from storage import repositories as repo
 from storage.crypto import Vault

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.settings import Settings
-from handlers.cases.staff_cases import StaffAccount, accept_case, close_case
+from handlers.cases.staff_cases import accept_case, close_case
 from handlers.cases.submit import ReporterInfo, submit_report
-from handlers.core.turn import Work
+from handlers.core.work import StaffAccount, Work
 from kernel.draft import Draft
 from kernel.fiscal import fiscal_year_of, round_period
 from kernel.org_config import load_organisations

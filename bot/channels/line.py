@@ -47,6 +47,7 @@ from linebot.v3.webhooks import (
 )
 
 from bot.channels.base import PermanentFailure, RetryLater
+from kernel import payloads
 from kernel.messages import Button, FileRef, Incoming, Reply
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,9 @@ class LineChannel:
         }
         if isinstance(event, PostbackEvent):
             data = event.postback.data
-            if data.startswith("lp.") and data[3:].isdigit():
-                await self._next_page(chat_id, int(data[3:]))
+            pressed = payloads.parse(data)
+            if isinstance(pressed, payloads.PagePress):
+                await self._next_page(chat_id, pressed.page)
                 return None
             return Incoming(**base, payload=data)
         if isinstance(event, FollowEvent):
@@ -215,7 +217,9 @@ class LineChannel:
         per = QUICK_REPLY_MAX - 1
         shown = buttons[page * per : (page + 1) * per]
         more = (page + 1) * per < len(buttons)
-        rows = [[b] for b in shown] + ([[Button("ถัดไป / More ›", f"lp.{page + 1}")]] if more else [])
+        rows = [[b] for b in shown] + (
+            [[Button("ถัดไป / More ›", payloads.PagePress(page + 1).data)]] if more else []
+        )
         return Reply(text=reply.text, buttons=rows, idempotency_key=f"{reply.idempotency_key}-p{page}")
 
     async def _next_page(self, chat_id: str, page: int) -> None:

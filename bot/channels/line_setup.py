@@ -14,7 +14,10 @@ from linebot.v3.messaging import (
     RichMenuSize,
 )
 
-RICH_MENU_AREAS = ("m.corruption", "m.grievance", "m.track", "m.lang")  # left to right, as in the image
+from kernel.payloads import MenuPress
+
+# left to right, as in the image
+RICH_MENU_AREAS = tuple(MenuPress(c).data for c in ("corruption", "grievance", "track", "lang"))
 
 
 async def setup_rich_menu(

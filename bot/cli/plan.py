@@ -31,7 +31,7 @@ def plan_import(file: Path, org: OrgOption = None) -> None:
 
     Idempotent by code; with any invalid row nothing is stored and every problem is listed.
     """
-    from handlers.plan.importer import PlanFileError, parse_plan
+    from handlers.rounds.importer import PlanFileError, parse_plan
     from storage.plan import upsert_item
 
     settings = load_settings()
@@ -105,7 +105,7 @@ def progress_import(
     The latest report before a round's due date counts, so a spreadsheet kept during the year is
     imported with the date it was reported on.
     """
-    from handlers.plan.importer import PlanFileError, parse_progress
+    from handlers.rounds.importer import PlanFileError, parse_progress
     from storage.plan import add_report, items_in_year, reports_for
 
     check_round(fiscal_year, round_name)
@@ -160,7 +160,7 @@ def round_list(
     org: OrgOption = None,
 ) -> None:
     """Rounds of the previous, current and next fiscal years with their due dates and reporting."""
-    from handlers.plan.rounds import due_date, unreported
+    from handlers.rounds.periods import due_date, unreported
     from kernel.fiscal import round_period, rounds_around
     from storage.plan import items_in_year
 
@@ -228,8 +228,8 @@ def round_summary(
 ) -> None:
     """Per dimension the share of items done (two decimals) and overall, as in the seed's overview."""
     from bot.exports import write_table
-    from handlers.plan.rounds import build_summary
-    from handlers.plan.summary import THAI_DIGITS, summary_rows, summary_text
+    from handlers.rounds.periods import build_summary
+    from handlers.rounds.summary import THAI_DIGITS, summary_rows, summary_text
 
     check_round(fiscal_year, round_name)
     settings = load_settings()

@@ -146,27 +146,27 @@ def privacy_purge(
     org: OrgOption = None,
 ) -> None:
     """Erase reporters' personal data from cases closed longer ago than the retention period."""
-    from handlers.citizen.privacy import due_for_purge, erase_personal_data
+    from handlers.cases.privacy import due_for_purge, erase_personal_data
 
     settings = load_settings()
     orgs = load_orgs(settings)
     chosen = [pick_org(orgs, org)] if org or orgs.single else orgs.all
 
     async def main() -> list[str]:
-        from handlers.core.turn import Services
+        from handlers.core.work import Services, Work
 
         db, directory, vault = await with_db(settings, orgs)
         services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
         lines = []
         try:
             async with db.session() as session:
-                now = datetime.now(UTC)
+                work = Work(session, services, datetime.now(UTC))
                 for o in chosen:
-                    for case in await due_for_purge(session, o, directory.org_ids[o.code], now):
+                    for case in await due_for_purge(work, o):
                         closed = case.closed_at.date().isoformat() if case.closed_at else "?"
                         lines.append(f"{case.reference}  closed {closed}")
                         if not dry_run:
-                            await erase_personal_data(session, services, case, reason="retention", now=now)
+                            await erase_personal_data(work, case, reason="retention")
                 if not dry_run:
                     await session.commit()
         finally:

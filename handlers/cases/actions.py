@@ -14,7 +14,7 @@ from typing import Any
 
 from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, division_target, notify_reporter, queue_for
-from handlers.core.turn import Services, Work
+from handlers.core.work import Services, Work
 from kernel import lifecycle
 from kernel.deadlines import format_datetime
 from kernel.i18n import t

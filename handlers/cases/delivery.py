@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.cases import cards
-from handlers.core.turn import Services
+from handlers.core.work import Services
 from kernel.i18n import t
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from handlers.cases.delivery import COORDINATORS, notify_divisions, queue_for
-from handlers.core.turn import Services
+from handlers.core.work import Services
 from kernel.deadlines import format_datetime
 from kernel.i18n import t
 from kernel.lifecycle import OPEN_STATES

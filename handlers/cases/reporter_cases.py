@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from handlers.cases.actions import REPORTER, STAFF_LANG, CaseChanged, record_change
 from handlers.cases.delivery import notify_divisions
 from handlers.cases.refusals import BadInput, NotAllowed, WrongState
-from handlers.core.turn import Work
+from handlers.core.work import ReporterAccount, Work
 from kernel import lifecycle
 from kernel.i18n import t
 from kernel.messages import FileRef, Media, Reply
@@ -21,14 +21,6 @@ from storage.case_context import CaseContext, add_attachment, load_case_context
 
 log = logging.getLogger(__name__)
 COMMENT_MAX = 1000
-
-
-@dataclass(frozen=True)
-class ReporterAccount:
-    """The account a reporter writes from, as their door knows it."""
-
-    channel: str
-    user_id: str
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Literal
 from handlers.cases.actions import Actor, CaseChanged, current_card, named_division, record_change
 from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, WrongState
-from handlers.core.turn import Services, Work
+from handlers.core.work import Services, StaffAccount, Work
 from kernel import lifecycle
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 NOTE_MAX = 2000
 Outcome = Literal["resolved", "forwarded", "closed_no_action"]
 _CLOSING: dict[Outcome, str] = {"resolved": "resolve", "forwarded": "forward", "closed_no_action": "close"}
-
-
-@dataclass(frozen=True)
-class StaffAccount:
-    """Who acts, as their door knows them: an account on a channel (Telegram, LINE, the desk)."""
-
-    channel: str
-    user_id: str
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
-from handlers.core.turn import Services
+from handlers.core.work import Services
 from kernel.deadlines import add_working_days, buddhist_year
 from kernel.draft import Draft
 from kernel.org_config import OrgConfig

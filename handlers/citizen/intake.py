@@ -8,6 +8,7 @@ of every step. The questions in between are in `intake_questions` and `intake_ev
 from __future__ import annotations
 
 from handlers.cases import cards
+from handlers.cases.privacy import too_many_reports
 from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.citizen.intake_evidence import handle_evidence, handle_where, prompt_evidence, prompt_where
 from handlers.citizen.intake_questions import (
@@ -27,11 +28,11 @@ from handlers.citizen.intake_questions import (
     prompt_name,
     prompt_personnel,
 )
-from handlers.citizen.privacy import too_many_reports
 from handlers.citizen.tracking import show_my_cases
 from handlers.core.turn import Step, Turn, reply_with
 from kernel.draft import Draft
 from kernel.messages import Button, Reply
+from kernel.payloads import LanguagePress
 
 
 def draft_fits(turn: Turn) -> bool:
@@ -98,7 +99,10 @@ async def handle_menu(turn: Turn) -> None:
 
 def language_prompt(turn: Turn) -> Reply:
     # Language buttons work from any message: no prompt number.
-    return reply_with(turn.text("lang.choose"), [Button("ภาษาไทย", "L.th"), Button("English", "L.en")])
+    return reply_with(
+        turn.text("lang.choose"),
+        [Button("ภาษาไทย", LanguagePress("th").data), Button("English", LanguagePress("en").data)],
+    )
 
 
 # --- summary, edit, submit ---------------------------------------------------------------
@@ -124,7 +128,7 @@ async def handle_summary(turn: Turn) -> None:
     inc = turn.incoming
 
     reporter_key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
-    if await too_many_reports(turn.session, turn.org, reporter_key, turn.now):
+    if await too_many_reports(turn.work, turn.org, reporter_key):
         # the draft is kept: it can be sent tomorrow
         return turn.fail("privacy.too_many", limit=turn.org.privacy.max_reports_per_day)
     result = await submit_report(

@@ -10,14 +10,15 @@ import logging
 from handlers.cases import reporter_cases as cases
 from handlers.cases.refusals import BadInput, Refused, WrongState
 from handlers.core.turn import Step, Turn, clean_text, reply_with, take_text
+from handlers.core.work import ReporterAccount
 from kernel import payloads
 from kernel.messages import Button, Reply
 
 log = logging.getLogger(__name__)
 
 
-def _account(turn: Turn) -> cases.ReporterAccount:
-    return cases.ReporterAccount(turn.incoming.channel, turn.incoming.user_id)
+def _account(turn: Turn) -> ReporterAccount:
+    return ReporterAccount(turn.incoming.channel, turn.incoming.user_id)
 
 
 def _enter(turn: Turn, step: str) -> None:

@@ -1,71 +1,21 @@
-"""PDPA controls: erasing personal data from closed cases (after retention, or on request) and
-showing a reporter what is held about them. The case, its history and its statistics stay."""
+"""`/mydata`: what is held about the reporter's account, and erasing it from their closed cases
+(the use cases are in handlers.cases.privacy)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
-
-from handlers.core.turn import Services, Turn, reply_with
+from handlers.cases.privacy import erase_personal_data
+from handlers.core.turn import Turn, reply_with
 from kernel.lifecycle import TERMINAL_STATES
 from kernel.messages import Button, Reply
-from kernel.org_config import OrgConfig
+from kernel.payloads import ErasePress
 from storage import repositories as repo
 from storage.audit import append_event
-from storage.models import Attachment, Case
+from storage.models import Case
 
 log = logging.getLogger(__name__)
-ERASED = {"erased": True}
-
-
-async def erase_personal_data(
-    session: AsyncSession, services: Services, case: Case, *, reason: str, now: datetime
-) -> None:
-    """Reporter identity, contact and chat id, the people named and shared places go; the case stays."""
-    details = services.vault.decrypt(case.details_enc)
-    details.update(people=None, location=None, when=None, where=None)
-    case.details_enc = services.vault.encrypt(details)
-    case.reporter_enc = services.vault.encrypt(ERASED)
-    case.reporter_key = "erased"  # no longer linked to any account
-    for attachment in (
-        await session.execute(select(Attachment).where(col(Attachment.case_id) == case.id))
-    ).scalars():
-        attachment.file_id, attachment.file_unique_id, attachment.file_name = "erased", None, None
-    await append_event(
-        session, case_id=case.id or 0, org_id=case.org_id, kind="erased", actor=reason, status=case.status,
-        at=now, data={"reason": reason},
-    )  # fmt: skip
-
-
-async def due_for_purge(session: AsyncSession, org: OrgConfig, org_id: int, now: datetime) -> Sequence[Case]:
-    cutoff = now - timedelta(days=org.privacy.retention_days)
-    stmt = select(Case).where(
-        col(Case.org_id) == org_id,
-        col(Case.status).in_(TERMINAL_STATES),
-        col(Case.closed_at) < cutoff,
-        col(Case.reporter_key) != "erased",
-    )
-    return (await session.execute(stmt.order_by(col(Case.closed_at)))).scalars().all()
-
-
-_REPORTS_SINCE = select(func.count()).where(
-    col(Case.reporter_key) == bindparam("reporter_key"), col(Case.created_at) > bindparam("since")
-)  # built once: it is on every submit's path
-
-
-async def too_many_reports(session: AsyncSession, org: OrgConfig, reporter_key: str, now: datetime) -> bool:
-    """Counted from the stored cases, so the limit holds across restarts."""
-    since = now - timedelta(days=1)
-    recent = await session.execute(_REPORTS_SINCE, {"reporter_key": reporter_key, "since": since})
-    return recent.scalar_one() >= org.privacy.max_reports_per_day
-
-
-# --- in the bot: /mydata ---------------------------------------------------------------------
 
 
 async def my_data(turn: Turn) -> None:
@@ -90,7 +40,7 @@ async def my_data(turn: Turn) -> None:
         lines.append(turn.text("privacy.nothing_held"))
     if turn.draft.started:
         lines.append(turn.text("privacy.held_draft"))
-    buttons = [[Button(turn.text("privacy.erase_button"), "x.erase")]] if closed else []
+    buttons = [[Button(turn.text("privacy.erase_button"), ErasePress().data)]] if closed else []
     turn.replies.append(reply_with("\n".join(lines), *buttons))
     await append_event_for_request(turn, cases, "data_request")
 
@@ -110,6 +60,6 @@ async def erase_mine(turn: Turn) -> None:
         c for c in await repo.cases_of_reporter(turn.session, key, limit=100) if c.status in TERMINAL_STATES
     ]
     for case in cases:
-        await erase_personal_data(turn.session, turn.services, case, reason="reporter_request", now=turn.now)
+        await erase_personal_data(turn.work, case, reason="reporter_request")
     log.info("personal data erased on request: %d case(s)", len(cases))
     turn.replies.append(Reply(text=turn.text("privacy.erased", count=len(cases))))

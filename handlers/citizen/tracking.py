@@ -11,6 +11,7 @@ from handlers.core.turn import Step, Turn, reply_with
 from kernel.deadlines import format_datetime
 from kernel.lifecycle import is_open
 from kernel.messages import Button, Reply
+from kernel.payloads import ReporterPress
 from storage import repositories as repo
 from storage.crypto import verify_tracking_code
 from storage.models import Case
@@ -88,7 +89,12 @@ TRACK_STEP = Step(prompt_track, handle_track, drafting=False)
 
 
 def case_buttons(turn: Turn, case: Case) -> list[Button]:
+    case_id = case.id or 0
     return [
-        Button(turn.text("reporter.add_button", reference=case.reference), f"c.add.{case.id}"),
-        Button(turn.text("reporter.withdraw_button", reference=case.reference), f"c.wd.{case.id}"),
+        Button(
+            turn.text("reporter.add_button", reference=case.reference), ReporterPress("add", case_id).data
+        ),
+        Button(
+            turn.text("reporter.withdraw_button", reference=case.reference), ReporterPress("wd", case_id).data
+        ),
     ]

@@ -4,54 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.core.metrics import Metrics
-from handlers.core.tracking_codes import TrackingCodes
+from handlers.core.work import Services, Work
 from kernel.draft import DRAFT_KEYS, Draft
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Button, Incoming, Reply
-from kernel.org_config import Organisations, OrgConfig
-from storage.crypto import Vault
-from storage.db import Database
+from kernel.org_config import OrgConfig
+from kernel.payloads import StepPress
 from storage.models import Conversation
-from storage.repositories import Directory
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Services:
-    """What the conversations need from the outside world."""
-
-    db: Database
-    orgs: Organisations
-    directory: Directory
-    vault: Vault
-    clock: Callable[[], datetime] = utcnow
-    # called after a commit that queued messages, so the dispatcher sends them at once
-    on_queued: Callable[[], None] = lambda: None
-    metrics: Metrics = field(default_factory=Metrics)
-    codes: TrackingCodes = field(default_factory=TrackingCodes)
-
-    def org_of(self, org_id: int) -> OrgConfig:
-        """The configuration of the organisation with this database id."""
-        return self.orgs[self.directory.org_code(org_id)]
-
-
-@dataclass(frozen=True)
-class Work:
-    """One unit of work for a use case: the session whose transaction its door commits (a rolled
-    back or uncommitted one leaves nothing), the outside world, and the time it happens at."""
-
-    session: AsyncSession
-    services: Services
-    now: datetime
 
 
 @dataclass
@@ -116,7 +80,7 @@ class Turn:
 
     def payload(self, value: str) -> str:
         # The prompt number lets a press on an older message be recognised as stale.
-        return f"{self.convo.prompt_no}.{value}"
+        return StepPress(self.convo.prompt_no, value).data
 
     def go(self, step: str) -> None:
         self.convo.step = step

@@ -1,1 +1,1 @@
-"""The anti-corruption plan: progress reports, rounds, summaries, reminders, import."""
+"""The plan in chat: `/progress` for division staff, `/summary` for coordinators."""

@@ -11,13 +11,13 @@ import base64
 import logging
 from datetime import date, datetime, time
 
-from handlers.cases import progress as progress_cases
 from handlers.cases.refusals import Refused
-from handlers.cases.staff_cases import StaffAccount
 from handlers.core.turn import Turn, clean_text, reply_with
-from handlers.plan.chart import bar_chart
-from handlers.plan.rounds import Round, build_summary, due_date, open_rounds, unreported
-from handlers.plan.summary import summary_text
+from handlers.core.work import StaffAccount
+from handlers.rounds import reporting as progress_cases
+from handlers.rounds.chart import bar_chart
+from handlers.rounds.periods import Round, build_summary, due_date, open_rounds, unreported
+from handlers.rounds.summary import summary_text
 from kernel import payloads
 from kernel.deadlines import format_date
 from kernel.i18n import t

@@ -10,14 +10,15 @@ from handlers.cases import staff_cases as cases
 from handlers.cases.actions import CaseChanged
 from handlers.cases.refusals import Refused
 from handlers.core.turn import Turn, clean_text, reply_with
+from handlers.core.work import StaffAccount
 from kernel import lifecycle, payloads
 from kernel.messages import Button, Reply
 
 CANCEL = payloads.StaffCancel().data
 
 
-def account(turn: Turn) -> cases.StaffAccount:
-    return cases.StaffAccount(turn.incoming.channel, turn.incoming.user_id)
+def account(turn: Turn) -> StaffAccount:
+    return StaffAccount(turn.incoming.channel, turn.incoming.user_id)
 
 
 async def press(turn: Turn) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.outbox import OutboxDispatcher
-from handlers.core.turn import Services
+from handlers.core.work import Services
 from handlers.engine import Engine
 from kernel.org_config import Organisations
 from storage import repositories as repo

@@ -22,6 +22,7 @@ PRESSES: list[p.Press] = [
     p.ErasePress(),
     p.StepPress(7, "t:corruption"),
     p.StepPress(7, "c:bribe.2"),
+    p.PagePress(2),
 ]
 
 
@@ -34,7 +35,7 @@ def test_each_press_reads_back_as_itself(press: p.Press) -> None:
     "data",
     ["", ".", "s.", "s.accept", "s.accept.x", "s.xfer.3", "s.xfer.x.legal", "c.rate.3", "c.rate.3.9",
      "c.steal.3", "c.add.3.4", "p.l.2569.9m", "p.i.x.2569.6m", "p.s.4.2569.6m", "m.", "L.", "x.other",
-     "7.", "abc"],
+     "7.", "abc", "lp.", "lp.x"],
 )  # fmt: skip
 def test_data_no_button_carries_is_unreadable(data: str) -> None:
     assert p.parse(data) == p.Unreadable(data)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from handlers.plan.reminders import plan_slot, send_plan_reminders
-from handlers.plan.summary import share
+from handlers.rounds.reminders import plan_slot, send_plan_reminders
+from handlers.rounds.summary import share
 from kernel.fiscal import fiscal_year_of, local_day_bounds, round_due, round_period
 from kernel.org_config import load_organisations
 from storage.models import ProgressReport

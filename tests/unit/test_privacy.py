@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from handlers.cases.staff_cases import StaffAccount, accept_case, close_case
-from handlers.citizen.privacy import due_for_purge, erase_personal_data
-from handlers.core.turn import Work
+from handlers.cases.privacy import due_for_purge, erase_personal_data
+from handlers.cases.staff_cases import accept_case, close_case
+from handlers.core.work import StaffAccount, Work
 from handlers.engine import Engine
 from storage.audit import verify_chain
 from storage.models import Case, CaseEvent
@@ -61,12 +61,16 @@ async def test_retention_purge_erases_only_cases_closed_long_enough(desk: Desk, 
     await _close_all(desk, clock)
     org = desk.services.orgs.single
     async with desk.db.session() as s:
-        assert list(await due_for_purge(s, org, 1, clock() + timedelta(days=30))) == []
-        due = list(await due_for_purge(s, org, 1, clock() + timedelta(days=org.privacy.retention_days + 1)))
+
+        def at(days: int) -> Work:
+            return Work(s, desk.services, clock() + timedelta(days=days))
+
+        assert list(await due_for_purge(at(30), org)) == []
+        due = list(await due_for_purge(at(org.privacy.retention_days + 1), org))
         assert [c.reference for c in due] == ["CM-2569-000001"]
-        await erase_personal_data(s, desk.services, due[0], reason="retention", now=clock())
+        await erase_personal_data(at(0), due[0], reason="retention")
         await s.commit()
-        assert list(await due_for_purge(s, org, 1, clock() + timedelta(days=4000))) == []
+        assert list(await due_for_purge(at(4000), org)) == []
 
 
 async def test_reports_per_day_are_limited_across_restarts(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]

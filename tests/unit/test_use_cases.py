@@ -1,4 +1,4 @@
-"""Every use case on a case, called directly: no chat turn, no channel.
+"""Every use case on a case, and the plan's record_progress, called directly: no chat turn, no channel.
 
 The allowed actor gets the state change, one audit event and the outbox rows; an outsider, a clerk
 of another division, a removed staff member or another account are refused with nothing written;
@@ -18,20 +18,31 @@ from handlers.cases import reporter_cases as reporter
 from handlers.cases import staff_cases as staff
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, WrongState
 from handlers.cases.submit import ReporterInfo, submit_report
-from handlers.core.turn import Work
+from handlers.core.work import ReporterAccount, StaffAccount, Work
+from handlers.rounds import reporting
 from kernel.draft import Draft
 from kernel.messages import FileRef
 from storage.audit import verify_chain
-from storage.models import Attachment, Case, CaseDivision, CaseEvent, Division, OutboxMessage
+from storage.models import (
+    Attachment,
+    Case,
+    CaseDivision,
+    CaseEvent,
+    Division,
+    OutboxMessage,
+    PlanItem,
+    ProgressReport,
+)
+from storage.plan import upsert_item
 from storage.staff import deactivate_staff
 from tests.unit.conftest import Desk
 
-OFFICER = staff.StaffAccount("test", "501")  # personnel: responsible for the tip-off
-LEGAL_CLERK = staff.StaffAccount("test", "502")  # legal: only informed of it
-COORDINATOR = staff.StaffAccount("test", "503")
-OUTSIDER = staff.StaffAccount("test", "999")
-REPORTER = reporter.ReporterAccount("test", "1001")
-SOMEONE_ELSE = reporter.ReporterAccount("test", "2002")
+OFFICER = StaffAccount("test", "501")  # personnel: responsible for the tip-off
+LEGAL_CLERK = StaffAccount("test", "502")  # legal: only informed of it
+COORDINATOR = StaffAccount("test", "503")
+OUTSIDER = StaffAccount("test", "999")
+REPORTER = ReporterAccount("test", "1001")
+SOMEONE_ELSE = ReporterAccount("test", "2002")
 T = TypeVar("T")
 
 
@@ -97,7 +108,7 @@ async def _to_state(desk: Desk, case_id: int, state: str) -> None:
     await desk.dispatcher.drain()
 
 
-StaffCall = Callable[[Work, int, staff.StaffAccount], Awaitable[object]]
+StaffCall = Callable[[Work, int, StaffAccount], Awaitable[object]]
 # each staff use case, the state it is tried from, and the state it leaves
 STAFF_USE_CASES: dict[str, tuple[StaffCall, str, str]] = {
     "accept_case": (lambda w, c, by: staff.accept_case(w, case_id=c, by=by), "received", "accepted"),
@@ -320,3 +331,105 @@ async def test_another_account_is_refused_every_reporter_use_case(desk: Desk, na
         await _run(desk, lambda w: REPORTER_CALLS[name](w, case_id))
     assert refused.value.key == "reporter.not_yours"
     assert await _written(desk, case_id) == before
+
+
+# --- the plan's progress ------------------------------------------------------------------
+
+
+async def _plan_item(desk: Desk) -> int:
+    """Item 1.1.01 of personnel in fiscal year 2569."""
+    await desk.add_staff("501", "personnel")
+    await desk.add_staff("502", "legal")
+    await desk.add_staff("503", None, role="coordinator")
+    d = desk.services.directory
+    async with desk.db.session() as s:
+        await upsert_item(s, org_id=d.org_ids["CM"], code="1.1.01", now=desk.services.clock(), values={
+            "title_th": "อบรมจริยธรรม", "title_en": "Ethics training", "dimension": 1,
+            "division_id": d.division_ids[("CM", "personnel")], "fiscal_years": "2569", "budget": None,
+        })  # fmt: skip
+        await s.commit()
+        return (await s.execute(select(PlanItem.id))).scalar_one()
+
+
+async def test_the_division_records_progress_with_a_note_and_evidence(desk: Desk) -> None:
+    item_id = await _plan_item(desk)
+    recorded = await _run(
+        desk,
+        lambda w: reporting.record_progress(
+            w, item_id=item_id, fiscal_year=2569, round_name="6m", status="in_progress", by=OFFICER
+        ),
+    )
+    assert recorded.item_code == "1.1.01" and recorded.status == "in_progress"
+    await _run(
+        desk,
+        lambda w: reporting.add_progress_note(
+            w, report_id=recorded.report_id, by=OFFICER, note="อบรมแล้ว 2 รุ่น"
+        ),
+    )
+    photo = FileRef(kind="photo", file_id="training-1")
+    count = await _run(
+        desk,
+        lambda w: reporting.add_progress_evidence(w, report_id=recorded.report_id, by=OFFICER, file=photo),
+    )
+    assert count == 1
+    # a coordinator reports for any division
+    await _run(
+        desk,
+        lambda w: reporting.record_progress(
+            w, item_id=item_id, fiscal_year=2569, round_name="6m", status="done", by=COORDINATOR
+        ),
+    )
+    async with desk.db.session() as s:
+        reports = (await s.execute(select(ProgressReport).order_by(ProgressReport.id))).scalars().all()
+        assert [(r.status, r.actor) for r in reports] == [("in_progress", "staff:1"), ("done", "staff:3")]
+        assert reports[0].note == "อบรมแล้ว 2 รุ่น" and "training-1" in (reports[0].evidence_json or "")
+
+
+@pytest.mark.parametrize("who", ["outsider", "another division", "removed"])
+async def test_only_the_items_division_or_a_coordinator_records_progress(desk: Desk, who: str) -> None:
+    item_id = await _plan_item(desk)
+    actor = {"outsider": OUTSIDER, "another division": LEGAL_CLERK, "removed": OFFICER}[who]
+    if who == "removed":
+        async with desk.db.session() as s:
+            await deactivate_staff(
+                s, org_id=desk.services.directory.org_ids["CM"], channel="test", user_id="501"
+            )
+            await s.commit()
+    with pytest.raises(NotAllowed):
+        await _run(
+            desk,
+            lambda w: reporting.record_progress(
+                w, item_id=item_id, fiscal_year=2569, round_name="6m", status="done", by=actor
+            ),
+        )
+    async with desk.db.session() as s:
+        assert (await s.execute(select(func.count()).select_from(ProgressReport))).scalar_one() == 0
+
+
+async def test_progress_outside_the_items_years_or_on_someone_elses_report_is_refused(desk: Desk) -> None:
+    item_id = await _plan_item(desk)
+    with pytest.raises(WrongState):  # the item is not in the plan of 2570
+        await _run(
+            desk,
+            lambda w: reporting.record_progress(
+                w, item_id=item_id, fiscal_year=2570, round_name="6m", status="done", by=OFFICER
+            ),
+        )
+    with pytest.raises(NotFound):
+        await _run(
+            desk,
+            lambda w: reporting.record_progress(
+                w, item_id=item_id + 9, fiscal_year=2569, round_name="6m", status="done", by=OFFICER
+            ),
+        )
+    recorded = await _run(
+        desk,
+        lambda w: reporting.record_progress(
+            w, item_id=item_id, fiscal_year=2569, round_name="12m", status="done", by=OFFICER
+        ),
+    )
+    with pytest.raises(NotAllowed):  # only who reported adds the note
+        await _run(
+            desk,
+            lambda w: reporting.add_progress_note(w, report_id=recorded.report_id, by=COORDINATOR, note="x"),
+        )

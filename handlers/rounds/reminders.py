@@ -14,8 +14,8 @@ from datetime import date, datetime, time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.cases.delivery import COORDINATORS, division_target
-from handlers.core.turn import Services
-from handlers.plan.rounds import Round, open_rounds, unreported
+from handlers.core.work import Services
+from handlers.rounds.periods import Round, open_rounds, unreported
 from kernel.deadlines import format_date
 from kernel.i18n import t
 from kernel.messages import Reply

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, WrongState
-from handlers.cases.staff_cases import StaffAccount
-from handlers.core.turn import Work
+from handlers.core.work import StaffAccount, Work
 from kernel.messages import FileRef
 from storage import plan as plan_repo
 from storage.models import PlanItem, ProgressReport

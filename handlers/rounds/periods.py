@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.plan.summary import RoundSummary, summarise_round
+from handlers.rounds.summary import RoundSummary, summarise_round
 from kernel.fiscal import round_due, round_period, rounds_around
 from kernel.org_config import OrgConfig
 from storage import plan as plan_repo

@@ -1,0 +1,66 @@
+"""What every use case works with: the outside world (`Services`), one unit of work (`Work`), and
+who acts, as the door they came through knows them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.core.metrics import Metrics
+from handlers.core.tracking_codes import TrackingCodes
+from kernel.org_config import Organisations, OrgConfig
+from storage.crypto import Vault
+from storage.db import Database
+from storage.repositories import Directory
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """What the conversations need from the outside world."""
+
+    db: Database
+    orgs: Organisations
+    directory: Directory
+    vault: Vault
+    clock: Callable[[], datetime] = utcnow
+    # called after a commit that queued messages, so the dispatcher sends them at once
+    on_queued: Callable[[], None] = lambda: None
+    metrics: Metrics = field(default_factory=Metrics)
+    codes: TrackingCodes = field(default_factory=TrackingCodes)
+
+    def org_of(self, org_id: int) -> OrgConfig:
+        """The configuration of the organisation with this database id."""
+        return self.orgs[self.directory.org_code(org_id)]
+
+
+@dataclass(frozen=True)
+class Work:
+    """One unit of work for a use case: the session whose transaction its door commits (a rolled
+    back or uncommitted one leaves nothing), the outside world, and the time it happens at."""
+
+    session: AsyncSession
+    services: Services
+    now: datetime
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    """A staff member as their door knows them: an account on a channel (Telegram, LINE, the desk)."""
+
+    channel: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ReporterAccount:
+    """The account a reporter writes from, as their door knows it."""
+
+    channel: str
+    user_id: str
