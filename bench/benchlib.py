@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from handlers.core.work import Services  # noqa: E402
 from kernel.messages import Incoming, Reply  # noqa: E402
-from kernel.org_config import load_organisations  # noqa: E402
-from storage import repositories as repo  # noqa: E402
+from kernel.org_files import load_organisations  # noqa: E402
+from storage import chats as chat_repo  # noqa: E402
+from storage import organisations as org_repo  # noqa: E402
 from storage.crypto import Vault  # noqa: E402
 from storage.db import Database, upgrade_database_async  # noqa: E402
 
@@ -148,12 +149,12 @@ async def make_services(url: str, channel: str) -> Services:
     orgs = load_organisations("")
     vault = Vault(Fernet.generate_key().decode())
     async with db.session() as session:
-        directory = await repo.sync_organisations(session, orgs)
+        directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
     async with db.session() as session:
         for target in STAFF_TARGETS:
             code = target
-            await repo.bind_chat(
+            await chat_repo.bind_chat(
                 session,
                 org_id=directory.org_ids["CM"],
                 target="coordinators" if code == "coordinators" else f"division:{code}",

@@ -50,8 +50,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from kernel.org_config import load_organisations
-from storage import repositories as repo
+from kernel.org_files import load_organisations
+from storage import chats as chat_repo
+from storage import organisations as org_repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
 from storage.models import Case, CaseDivision, Division, InboxEvent, OutboxMessage
@@ -280,11 +281,11 @@ async def prepare_database(url: str, key: str) -> None:
     vault = Vault(key)
     try:
         async with db.session() as session:
-            directory = await repo.sync_organisations(session, load_organisations(""))
+            directory = await org_repo.sync_organisations(session, load_organisations(""))
             await session.commit()
         async with db.session() as session:
             for target in bl.STAFF_TARGETS:
-                await repo.bind_chat(
+                await chat_repo.bind_chat(
                     session,
                     org_id=directory.org_ids["CM"],
                     target="coordinators" if target == "coordinators" else f"division:{target}",

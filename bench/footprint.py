@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from bot.app import App, build_app
 from bot.settings import Settings
 from kernel.messages import Reply
-from storage import repositories as repo
+from storage import chats as chat_repo
 from storage.models import Case, OutboxMessage
 
 RSS_GOAL_MB, START_GOAL_S = 200.0, 3.0
@@ -110,7 +110,7 @@ async def bind_staff_chats(app: App) -> None:
     services = app.services
     async with app.db.session() as session:
         for target in bl.STAFF_TARGETS:
-            await repo.bind_chat(
+            await chat_repo.bind_chat(
                 session,
                 org_id=services.directory.org_ids["CM"],
                 target="coordinators" if target == "coordinators" else f"division:{target}",

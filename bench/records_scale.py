@@ -79,9 +79,11 @@ from kernel.deadlines import buddhist_year
 from kernel.fiscal import ROUNDS, fiscal_year_of, local_day_bounds, round_due, round_period
 from kernel.lifecycle import OPEN_STATES
 from kernel.messages import Incoming
-from kernel.org_config import Organisations, OrgConfig, load_organisations
+from kernel.org_config import OrgConfig
+from kernel.org_files import Organisations, load_organisations
 from kernel.routing import Route, route_report
-from storage import repositories as repo
+from storage import cases as case_repo
+from storage import organisations as org_repo
 from storage.crypto import Vault, hash_tracking_code, new_tracking_code
 from storage.db import Database, upgrade_database
 from storage.models import (
@@ -247,7 +249,7 @@ class Truth:
 
 
 class Generator:
-    def __init__(self, *, cases: int, orgs: Organisations, directory: repo.Directory, vault: Vault,
+    def __init__(self, *, cases: int, orgs: Organisations, directory: org_repo.Directory, vault: Vault,
                  now: datetime, status_samples: int) -> None:  # fmt: skip
         self.rng = random.Random(SEED)
         self.cases, self.orgs, self.directory, self.vault, self.now = cases, orgs, directory, vault, now
@@ -403,7 +405,9 @@ class Generator:
             if status != "received" and moved in divisions and moved not in primary and rng.random() < 0.6:
                 primary = (moved,)
             # decided after the row's other draws, so the data stay those of earlier runs
-            row["primary_division_ids"] = repo.primary_divisions_text(divisions[code] for code in primary)
+            row["primary_division_ids"] = case_repo.primary_divisions_text(
+                divisions[code] for code in primary
+            )
             cases.append(tuple(row[c] for c in CASE_COLUMNS))
             fiscal_year = fiscal_year_of(created.astimezone(tz).date())
             truth.divisions_by_org_year[(org.code, fiscal_year)].update(primary or ("coordinators",))
@@ -817,11 +821,11 @@ async def explain(db: Database, ops: list[Op], heaviest: dict[str, Any]) -> None
 # --- main ----------------------------------------------------------------------------------
 
 
-async def prepare(url: str, revision: str, orgs: Organisations) -> tuple[Database, repo.Directory]:
+async def prepare(url: str, revision: str, orgs: Organisations) -> tuple[Database, org_repo.Directory]:
     await asyncio.to_thread(upgrade_database, url, revision)
     db = Database(url)
     async with db.session() as session:
-        directory = await repo.sync_organisations(session, orgs)
+        directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
     return db, directory
 

@@ -18,8 +18,8 @@ from bot.throttle import Throttle
 from handlers.cases.delivery import alert_coordinators, alert_undeliverable
 from handlers.core.work import Services
 from handlers.engine import Engine
-from kernel.org_config import Organisations, load_organisations
-from storage import repositories as repo
+from kernel.org_files import Organisations, load_organisations
+from storage import organisations as org_repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
 from storage.outbox import OutboxRow
@@ -54,7 +54,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     db = Database(url)
     vault = Vault(settings.resolved_secret_key())
     async with db.session() as session:
-        directory = await repo.sync_organisations(session, orgs)
+        directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
     # one clock for the conversations, the jobs and the outbox

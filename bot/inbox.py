@@ -23,7 +23,7 @@ from sqlmodel import col, select
 
 from bot.logs import log_failed_pass
 from handlers.core.metrics import Metrics
-from storage import repositories as repo
+from storage import upsert as upsert
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import INBOX_MAX_ATTEMPTS, InboxEvent
@@ -40,7 +40,6 @@ MARK_WITHIN = 0.2  # ... or after this many seconds, whichever comes first
 SWEEP_EVERY = 5.0  # seconds between full reads, for rows committed after a row with a larger id
 
 
-# built once: building them each pass cost as much as running them
 _READ = (
     select(col(InboxEvent.id), col(InboxEvent.channel), col(InboxEvent.payload_enc), col(InboxEvent.attempts))
     .where(
@@ -121,7 +120,7 @@ class Inbox:
         if not rows:
             return set()
         async with self.db.session(write=True) as session:
-            stored = await repo.insert_new(session, InboxEvent, rows, key=col(InboxEvent.event_key))
+            stored = await upsert.insert_new(session, InboxEvent, rows, key=col(InboxEvent.event_key))
             await session.commit()
         if stored:
             self._wake.set()

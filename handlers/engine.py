@@ -20,7 +20,7 @@ from handlers.staff import case_buttons
 from kernel import payloads
 from kernel.i18n import LANGUAGES, t
 from kernel.messages import Incoming, Reply
-from storage import repositories as repo
+from storage import conversations as convo_repo
 from storage.models import Conversation
 from storage.outbox import queue_message
 
@@ -64,7 +64,7 @@ class Engine:
     async def _handle(self, incoming: Incoming) -> list[Reply]:
         services = self.services
         async with services.db.session(write=True) as session:
-            if incoming.update_key is not None and not await repo.claim_update(
+            if incoming.update_key is not None and not await convo_repo.claim_update(
                 session, incoming.channel, incoming.update_key, now=services.clock()
             ):
                 log.info("duplicate update dropped", extra={"channel": incoming.channel})
@@ -74,7 +74,7 @@ class Engine:
             if incoming.chat_type != "private":
                 key_parts.append(incoming.user_id)
             chat_key = services.vault.lookup_key(*key_parts)
-            convo = await repo.get_conversation(session, incoming.channel, chat_key)
+            convo = await convo_repo.get_conversation(session, incoming.channel, chat_key)
             if convo is None:
                 convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
             turn = Turn(services, session, incoming, convo, {}, services.clock(), STEPS)
@@ -98,7 +98,7 @@ class Engine:
             if convo.id is not None or stored or incoming.chat_type == "private" or convo.lang != "th":
                 convo.state_enc = services.vault.encrypt(stored)
                 convo.updated_at = turn.now
-                repo.store_conversation(session, convo)
+                convo_repo.store_conversation(session, convo)
             for reply in turn.replies:
                 await queue_message(
                     session,

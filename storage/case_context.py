@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from kernel.messages import FileRef
+from storage.cases import primary_divisions_text
 from storage.models import (
     Attachment,
     CardMessage,
@@ -17,7 +18,6 @@ from storage.models import (
     ChatBinding,
     Division,
 )
-from storage.repositories import primary_divisions_text
 
 
 @dataclass(frozen=True)

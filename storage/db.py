@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage import sqlite_async
+from storage.outbox import forget_queued, write_queued
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ def create_engine(url: str) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
-        event.listen(engine.sync_engine, "do_connect", _connect_in_one_trip_per_statement)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     engine = create_async_engine(
@@ -64,11 +63,6 @@ def create_engine(url: str) -> AsyncEngine:
     )
     event.listen(engine.sync_engine, "do_connect", _refused_is_operational)
     return engine
-
-
-def _connect_in_one_trip_per_statement(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-    # SQLAlchemy's own arguments (file, timeout, ...), given to storage.sqlite_async.connect
-    return dialect.connect(*cargs, async_creator_fn=sqlite_async.connect, **cparams)
 
 
 def _refused_is_operational(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -82,6 +76,23 @@ def _refused_is_operational(dialect: Any, _record: Any, cargs: Any, cparams: Any
         raise dialect.loaded_dbapi.OperationalError(f"{type(exc).__name__}: {exc}") from exc
 
 
+class UnitOfWork(AsyncSession):
+    """A session as one unit of work: the outbox rows queued in it (storage.outbox.queue_message)
+    are written by its commit, in the same transaction, and dropped by its rollback."""
+
+    async def commit(self) -> None:
+        await write_queued(self)
+        await super().commit()
+
+    async def rollback(self) -> None:
+        forget_queued(self)
+        await super().rollback()
+
+    async def close(self) -> None:
+        forget_queued(self)
+        await super().close()
+
+
 # set while this task holds the SQLite writer's turn: a write session opened inside it does not wait
 _writing: ContextVar[bool] = ContextVar("writing", default=False)
 
@@ -93,7 +104,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.dialect = self.engine.dialect.name
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(self.engine, class_=UnitOfWork, expire_on_commit=False)
         # SQLite lets one transaction write at a time, and the others wait in its busy handler,
         # sleeping 1, 2, 5 ... 100 ms between tries: with chats handled side by side they slept
         # through most of the moments the lock was free. This process's writers queue here instead,

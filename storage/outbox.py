@@ -1,8 +1,8 @@
 """Queueing outgoing messages inside the caller's transaction (DESIGN.md rule 2).
 
-Queued rows are kept with the session and written when it commits, all in one INSERT: a submitted
-report queues its reply and a card per division, and one statement costs less than one ORM object
-and one statement each. A rollback drops them with everything else.
+Queued rows are kept with the session and written by its commit (storage.db.UnitOfWork), all in
+one INSERT: a submitted report queues its reply and a card per division in one statement. A
+rollback drops them with everything else.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
 from kernel.messages import TEXT_LIMIT, Reply, split_text
 from storage.crypto import Vault
@@ -90,14 +89,13 @@ async def queue_message(
     session.info.setdefault(_QUEUED, []).append(row)
 
 
-@event.listens_for(Session, "before_commit")
-def _write_queued(session: Session) -> None:
+async def write_queued(session: AsyncSession) -> None:
+    """Write the rows queued in this session, in queueing order (ids keep each chat's order)."""
     rows = session.info.pop(_QUEUED, None)
     if rows:
-        session.execute(_INSERT, rows)  # in queueing order: ids keep each chat's order
+        await session.execute(_INSERT, rows)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_queued(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the whole transaction ended (rolled back): its rows go with it
-        session.info.pop(_QUEUED, None)
+def forget_queued(session: AsyncSession) -> None:
+    """The transaction is given up: its queued rows go with it."""
+    session.info.pop(_QUEUED, None)

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.outbox import OutboxDispatcher
 from handlers.core.work import Services
-from kernel.org_config import Organisations, load_organisations
-from storage import repositories as repo
+from kernel.org_files import Organisations, load_organisations
+from storage import organisations as org_repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
 from tests.support.clock import Clock
@@ -154,7 +154,7 @@ async def sqlite_database(sqlite_url: str) -> AsyncIterator[Database]:
 
 async def make_services(db: Database, orgs: Organisations, vault: Vault, clock: Clock) -> Services:
     async with db.session() as session:
-        directory = await repo.sync_organisations(session, orgs)
+        directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
     return Services(db=db, orgs=orgs, directory=directory, vault=vault, clock=clock)
 

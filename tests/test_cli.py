@@ -9,7 +9,7 @@ import tomli_w
 from typer.testing import CliRunner
 
 from bot.cli import app
-from kernel.org_config import default_config_path
+from kernel.org_files import default_config_path
 
 runner = CliRunner()
 

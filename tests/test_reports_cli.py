@@ -16,7 +16,7 @@ from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import StaffAccount, Work
 from kernel.draft import Draft
 from kernel.fiscal import fiscal_year_of, round_period
-from kernel.org_config import load_organisations
+from kernel.org_files import load_organisations
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database
 from storage.staff import add_staff

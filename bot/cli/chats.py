@@ -33,7 +33,7 @@ def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: 
     target = f"division:{target_code}" if target_code else "coordinators"
 
     async def main() -> int:
-        from storage import repositories as repo
+        from storage import chats as chat_repo
 
         db, directory, vault = await with_db(settings, orgs)
         try:
@@ -41,7 +41,7 @@ def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: 
                 org_id = directory.org_ids[org.code]
                 others = {
                     b.target
-                    for b in await repo.bindings_of_chat(session, channel, chat_id)
+                    for b in await chat_repo.bindings_of_chat(session, channel, chat_id)
                     if b.org_id == org_id
                 }
                 if binding_conflict(org, target, others):
@@ -49,7 +49,7 @@ def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: 
                         "Refused: this chat would receive both general grievances and corruption tip-offs. "
                         "Corruption tip-offs need a chat of their own."
                     )
-                released = await repo.bind_chat(
+                released = await chat_repo.bind_chat(
                     session,
                     org_id=org_id,
                     target=target,
@@ -93,13 +93,13 @@ def division_list(org: OrgOption = None) -> None:
     chosen = [pick_org(orgs, org)] if org or orgs.single else orgs.all
 
     async def main() -> None:
-        from storage import repositories as repo
+        from storage import chats as chat_repo
 
         db, directory, _vault = await with_db(settings, orgs)
         try:
             async with db.session() as session:
                 for o in chosen:
-                    bindings = await repo.all_bindings(session, directory.org_ids[o.code])
+                    bindings = await chat_repo.all_bindings(session, directory.org_ids[o.code])
                     by_target: dict[str, list[str]] = {}
                     for b in bindings:
                         by_target.setdefault(b.target, []).append(f"{b.channel}:{b.chat_id}")

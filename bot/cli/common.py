@@ -11,7 +11,8 @@ import typer
 
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError
-from kernel.org_config import ConfigError, Organisations, OrgConfig, load_organisations
+from kernel.org_config import ConfigError, OrgConfig
+from kernel.org_files import Organisations, load_organisations
 
 T = TypeVar("T")
 
@@ -94,7 +95,7 @@ def run_async(coro: object) -> None:
 
 
 async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-untyped-def]
-    from storage import repositories as repo
+    from storage import organisations as org_repo
     from storage.crypto import Vault
     from storage.db import Database, upgrade_database_async
 
@@ -102,7 +103,7 @@ async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-u
     await upgrade_database_async(url)
     db = Database(url)
     async with db.session() as session:
-        directory = await repo.sync_organisations(session, orgs)
+        directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
     return db, directory, Vault(settings.resolved_secret_key())
 

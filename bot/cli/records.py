@@ -24,7 +24,8 @@ from bot.cli.common import (
     with_db,
 )
 from bot.settings import Settings
-from kernel.org_config import Organisations, OrgConfig
+from kernel.org_config import OrgConfig
+from kernel.org_files import Organisations
 
 
 async def _rows(settings: Settings, orgs: Organisations, org: OrgConfig, first: date, last: date):  # type: ignore[no-untyped-def]

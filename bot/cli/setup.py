@@ -23,7 +23,8 @@ from bot.cli.common import (
     telegram_app,
 )
 from bot.settings import Settings, SettingsError
-from kernel.org_config import ConfigError, load_org_file, load_organisations
+from kernel.org_config import ConfigError
+from kernel.org_files import load_org_file, load_organisations
 
 
 @app.command()

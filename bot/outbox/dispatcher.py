@@ -39,7 +39,7 @@ def _utcnow() -> datetime:
 
 def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
     """Due messages, each only when no earlier message to its chat is still waiting, marked as
-    being sent and returned in one statement (built once: building it costs more than running it).
+    being sent and returned in one statement.
 
     The held chats are filtered in SQL, before the batch limit: otherwise a long queue for one
     held chat (a group over its limit) would fill every batch and stall all the others.

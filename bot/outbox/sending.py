@@ -21,7 +21,7 @@ from storage.crypto import Vault
 from storage.db import Database
 from storage.models import CardMessage, ChatBinding, OutboxMessage
 from storage.outbox import OUTBOX, OutboxRow
-from storage.repositories import insert_for
+from storage.upsert import insert_for
 
 log = logging.getLogger("bot.outbox")
 
@@ -41,8 +41,7 @@ def remember_card_statement(dialect: str) -> Insert:
     return statement
 
 
-# The payload may hold a tracking code: keep it no longer than needed. (Built once, as Core: it runs
-# after nearly every step.)
+# The payload may hold a tracking code: keep it no longer than needed.
 _RECORD_SENT = (
     update(OUTBOX)
     .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))

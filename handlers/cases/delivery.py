@@ -13,7 +13,7 @@ from handlers.core.work import Services
 from kernel.i18n import t
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
-from storage import repositories as repo
+from storage import chats as chat_repo
 from storage.models import Case, ChatBinding
 from storage.outbox import OutboxRow, queue_message
 
@@ -35,16 +35,16 @@ async def deliver_card(
     target: str,
     role: str,
     now: datetime,
-    bound: Sequence[repo.BoundChat] | None = None,
+    bound: Sequence[chat_repo.BoundChat] | None = None,
 ) -> None:
     """Queue the card for every chat bound to `target`; with none, it waits and coordinators hear.
 
     `bound`: the organisation's bindings, when the caller delivers several cards (one query, not
     several per card)."""
 
-    async def bindings_for(target: str) -> list[ChatBinding | repo.BoundChat]:
+    async def bindings_for(target: str) -> list[ChatBinding | chat_repo.BoundChat]:
         if bound is None:
-            return list(await repo.bindings_for(session, case.org_id, target))
+            return list(await chat_repo.bindings_for(session, case.org_id, target))
         return [b for b in bound if b.target == target]
 
     bindings = await bindings_for(target)
@@ -74,7 +74,7 @@ async def deliver_card(
         )
 
 
-def _chats(bindings: Sequence[ChatBinding | repo.BoundChat]) -> list[tuple[str, str]]:
+def _chats(bindings: Sequence[ChatBinding | chat_repo.BoundChat]) -> list[tuple[str, str]]:
     return [(b.channel, b.chat_id) for b in bindings]
 
 
@@ -145,7 +145,7 @@ async def notify_divisions(
         target = division_target(code)
         bindings = [
             b
-            for b in await repo.bindings_for(session, case.org_id, target)
+            for b in await chat_repo.bindings_for(session, case.org_id, target)
             if (b.channel, b.chat_id) not in seen
         ]
         seen |= {(b.channel, b.chat_id) for b in bindings}
@@ -163,7 +163,7 @@ async def alert_undeliverable(services: Services, row: OutboxRow, now: datetime)
             return
         org = services.orgs[services.directory.org_code(row.org_id)]
         alert = Reply(text=cards.undeliverable_alert(org, case, row.target))
-        coordinators = await repo.bindings_for(session, row.org_id, COORDINATORS)
+        coordinators = await chat_repo.bindings_for(session, row.org_id, COORDINATORS)
         await queue_for(
             session, services, case, _chats(coordinators), COORDINATORS, [alert], now=now, kind="alert"
         )
@@ -176,7 +176,7 @@ async def alert_coordinators(services: Services, key: str, **values: str) -> Non
     async with services.db.session() as session:
         for org_id in services.directory.org_ids.values():
             text = t(cards.STAFF_LANG, key, **values)
-            for b in await repo.bindings_for(session, org_id, COORDINATORS):
+            for b in await chat_repo.bindings_for(session, org_id, COORDINATORS):
                 await queue_message(
                     session, services.vault, org_id=org_id, case_id=None, kind="alert", target=COORDINATORS,
                     channel=b.channel, chat_id=b.chat_id, reply=Reply(text=text), now=now,

@@ -20,7 +20,8 @@ from kernel.i18n import t
 from kernel.lifecycle import OPEN_STATES
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
-from storage import repositories as repo
+from storage import chats as chat_repo
+from storage import upsert as upsert
 from storage.case_context import case_division_codes
 from storage.models import Case, ReminderLog
 
@@ -61,7 +62,7 @@ def reminder_slot(case: Case, due: Due, now: datetime, before: timedelta) -> str
 
 
 async def _claim(session: AsyncSession, key: str, case_id: int | None, now: datetime) -> bool:
-    return await repo.insert_once(session, ReminderLog, {"key": key, "case_id": case_id, "sent_at": now})
+    return await upsert.insert_once(session, ReminderLog, {"key": key, "case_id": case_id, "sent_at": now})
 
 
 async def send_due_reminders(services: Services, now: datetime) -> int:
@@ -112,14 +113,14 @@ async def _remind(
     chats = [
         (b.channel, b.chat_id)
         for c in codes
-        for b in await repo.bindings_for(session, case.org_id, f"division:{c}")
+        for b in await chat_repo.bindings_for(session, case.org_id, f"division:{c}")
     ]
     if chats:
         await notify_divisions(session, services, case, codes, [Reply(text=text)], now=now, kind="reminder")
         return
     # no responsible division (a conflict of interest) or no chat for it: the coordinators are reminded
     coordinators = [
-        (b.channel, b.chat_id) for b in await repo.bindings_for(session, case.org_id, COORDINATORS)
+        (b.channel, b.chat_id) for b in await chat_repo.bindings_for(session, case.org_id, COORDINATORS)
     ]
     await queue_for(
         session, services, case, coordinators, COORDINATORS, [Reply(text=text)], now=now, kind="reminder"
@@ -155,7 +156,7 @@ async def _digest(
                 or t(LANG, "card.coordinators"),
             )
         )
-    chats = [(b.channel, b.chat_id) for b in await repo.bindings_for(session, org_id, COORDINATORS)]
+    chats = [(b.channel, b.chat_id) for b in await chat_repo.bindings_for(session, org_id, COORDINATORS)]
     first_case = overdue[0][0]
     await queue_for(session, services, first_case, chats, COORDINATORS, [Reply(text="\n".join(lines))],
                     now=now, kind="digest")  # fmt: skip

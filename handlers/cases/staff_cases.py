@@ -21,8 +21,8 @@ from kernel.messages import Reply
 from kernel.org_config import OrgConfig
 from storage.audit import append_event, case_history
 from storage.case_context import CaseContext, hand_over, load_case_context
+from storage.cases import case_by_reference
 from storage.models import Case, CaseEvent
-from storage.repositories import case_by_reference
 from storage.staff import StaffMember, staff_member
 
 log = logging.getLogger(__name__)

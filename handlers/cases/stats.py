@@ -133,7 +133,7 @@ async def summarise(
         s.by_month[months[n_month][0]] += n
     if not s.total:
         return s
-    # each case's primary divisions are on its row (storage.repositories.sync_primary_divisions), in
+    # each case's primary divisions are on its row (storage.cases.sync_primary_divisions), in
     # the period index: a join to case_divisions cost a random probe per case of a large year
     by_ids = await session.execute(
         sa_select(col(Case.primary_division_ids), func.count())

@@ -17,12 +17,12 @@ from kernel.deadlines import add_working_days, buddhist_year
 from kernel.draft import Draft
 from kernel.org_config import OrgConfig
 from kernel.routing import route_report
-from storage import repositories as repo
+from storage import cases as case_repo
+from storage import chats as chat_repo
 from storage.audit import append_event
 from storage.models import Attachment, Case, CaseDivision
 
 log = logging.getLogger(__name__)
-# built once, as Core statements (one row per division or file, each list in one statement)
 _INSERT_DIVISIONS = insert(CaseDivision.__table__)  # type: ignore[attr-defined]
 _INSERT_ATTACHMENTS = insert(Attachment.__table__)  # type: ignore[attr-defined]
 
@@ -63,7 +63,7 @@ async def submit_report(
     # scrypt is slow by design: usually hashed while the citizen wrote (handlers/tracking_codes.py),
     # else now, but always before taking the case counter's row lock
     code, tracking_hash = await services.codes.take()
-    seq = await repo.next_case_number(session, org_id, be_year)
+    seq = await case_repo.next_case_number(session, org_id, be_year)
     reference = format_reference(org.code, be_year, seq)
     named, anonymous = draft.named_division, draft.anonymous
     identity: dict[str, Any] = {"chat_id": reporter.chat_id}
@@ -103,8 +103,8 @@ async def submit_report(
     route = route_report(
         org, report_type=case.report_type, concerns_personnel=case.concerns_personnel, named_division=named
     )
-    # the rows below, copied onto the case as repo.sync_primary_divisions would, without reading them back
-    case.primary_division_ids = repo.primary_divisions_text(
+    # the rows below, copied onto the case as sync_primary_divisions would, without reading them back
+    case.primary_division_ids = case_repo.primary_divisions_text(
         directory.division_ids[(org.code, code)] for code in route.primary
     )
     session.add(case)
@@ -138,7 +138,7 @@ async def submit_report(
     )
 
     card = cards.case_card(org, case, details=details, identity=identity, files=files, route=route)
-    bound = await repo.all_bindings(session, org_id)
+    bound = await chat_repo.all_bindings(session, org_id)
     for role, codes in (("primary", route.primary), ("informed", route.informed)):
         for div_code in codes:
             await deliver_card(

@@ -11,7 +11,7 @@ from handlers.core.turn import Turn, reply_with
 from kernel.lifecycle import TERMINAL_STATES
 from kernel.messages import Button, Reply
 from kernel.payloads import ErasePress
-from storage import repositories as repo
+from storage import cases as case_repo
 from storage.audit import append_event
 from storage.models import Case
 
@@ -22,7 +22,7 @@ async def my_data(turn: Turn) -> None:
     """What the bot holds about this account, and a button to erase it from closed cases."""
     inc = turn.incoming
     key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
-    cases = await repo.cases_of_reporter(turn.session, key, limit=100)
+    cases = await case_repo.cases_of_reporter(turn.session, key, limit=100)
     lines = [turn.text("privacy.mydata_title")]
     closed = 0
     for case in cases:
@@ -57,7 +57,9 @@ async def erase_mine(turn: Turn) -> None:
     inc = turn.incoming
     key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
     cases = [
-        c for c in await repo.cases_of_reporter(turn.session, key, limit=100) if c.status in TERMINAL_STATES
+        c
+        for c in await case_repo.cases_of_reporter(turn.session, key, limit=100)
+        if c.status in TERMINAL_STATES
     ]
     for case in cases:
         await erase_personal_data(turn.work, case, reason="reporter_request")

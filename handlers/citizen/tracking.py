@@ -12,7 +12,8 @@ from kernel.deadlines import format_datetime
 from kernel.lifecycle import is_open
 from kernel.messages import Button, Reply
 from kernel.payloads import ReporterPress
-from storage import repositories as repo
+from storage import access as access_repo
+from storage import cases as case_repo
 from storage.crypto import verify_tracking_code
 from storage.models import Case
 
@@ -36,7 +37,7 @@ def _case_line(turn: Turn, case: Case) -> str:
 async def show_my_cases(turn: Turn) -> None:
     inc = turn.incoming
     key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
-    cases = await repo.cases_of_reporter(turn.session, key)
+    cases = await case_repo.cases_of_reporter(turn.session, key)
     if not cases:
         turn.say("status.none")
         return
@@ -51,20 +52,22 @@ async def check_reference(turn: Turn, reference: str, code: str) -> bool:
     """Answer a reference + code look-up; the same words for an unknown case and a wrong code."""
     inc = turn.incoming
     attempt_key = turn.services.vault.lookup_key("track", inc.channel, inc.user_id)
-    locked = await repo.locked_until(turn.session, attempt_key, turn.now)
+    locked = await access_repo.locked_until(turn.session, attempt_key, turn.now)
     if locked is not None:
         org = turn.org if turn.org_chosen else turn.services.orgs.all[0]
         turn.say("status.locked", until=format_datetime(locked, lang=turn.lang, tz=org.tz()))
         return False
     reference = reference.upper()
-    case = await repo.case_by_reference(turn.session, reference) if REFERENCE_RE.match(reference) else None
+    case = (
+        await case_repo.case_by_reference(turn.session, reference) if REFERENCE_RE.match(reference) else None
+    )
     stored = case.tracking_hash if case else None
     if not await asyncio.to_thread(verify_tracking_code, code, stored) or case is None:
-        await repo.record_failed_attempt(turn.session, attempt_key, turn.now)
+        await access_repo.record_failed_attempt(turn.session, attempt_key, turn.now)
         log.info("tracking look-up refused")
         turn.say("status.not_found")
         return False
-    await repo.clear_attempts(turn.session, attempt_key)
+    await access_repo.clear_attempts(turn.session, attempt_key)
     turn.replies.append(Reply(text=_case_line(turn, case)))
     return True
 

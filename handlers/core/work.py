@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.metrics import Metrics
 from handlers.core.tracking_codes import TrackingCodes
-from kernel.org_config import Organisations, OrgConfig
+from kernel.org_config import OrgConfig
+from kernel.org_files import Organisations
 from storage.crypto import Vault
 from storage.db import Database
-from storage.repositories import Directory
+from storage.organisations import Directory
 
 
 def utcnow() -> datetime:

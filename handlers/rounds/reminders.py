@@ -20,7 +20,8 @@ from kernel.deadlines import format_date
 from kernel.i18n import t
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
-from storage import repositories as repo
+from storage import chats as chat_repo
+from storage import upsert as upsert
 from storage.models import PlanItem, ReminderLog
 from storage.outbox import queue_message
 
@@ -73,7 +74,7 @@ async def send_plan_reminders(services: Services, now: datetime) -> int:
 
 
 async def _claim(session: AsyncSession, key: str, now: datetime) -> bool:
-    return await repo.insert_once(session, ReminderLog, {"key": key, "case_id": None, "sent_at": now})
+    return await upsert.insert_once(session, ReminderLog, {"key": key, "case_id": None, "sent_at": now})
 
 
 def _due(org: OrgConfig, r: Round) -> str:
@@ -83,10 +84,10 @@ def _due(org: OrgConfig, r: Round) -> str:
 async def _queue(
     session: AsyncSession, services: Services, org_id: int, target: str, text: str, now: datetime
 ) -> None:
-    bindings = await repo.bindings_for(session, org_id, target)
+    bindings = await chat_repo.bindings_for(session, org_id, target)
     if not bindings and target != COORDINATORS:
         # a division without a chat: its reminder goes to the coordinators rather than nowhere
-        target, bindings = COORDINATORS, await repo.bindings_for(session, org_id, COORDINATORS)
+        target, bindings = COORDINATORS, await chat_repo.bindings_for(session, org_id, COORDINATORS)
     for b in bindings:
         await queue_message(
             session, services.vault, org_id=org_id, case_id=None, kind="plan_reminder", target=target,

@@ -10,16 +10,16 @@ from handlers.core.turn import Turn
 from handlers.staff.case_buttons import account, render_refusal
 from kernel.deadlines import format_datetime
 from kernel.messages import Reply
-from storage import repositories as repo
+from storage import chats as chat_repo
 from storage import staff as staff_repo
-from storage.case_queries import open_cases
+from storage.cases import open_cases
 
 log = logging.getLogger(__name__)
 
 
 async def list_cases(turn: Turn) -> None:
     inc = turn.incoming
-    bindings = await repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)
+    bindings = await chat_repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)
     staff = None
     for org_id in {b.org_id for b in bindings} or set(turn.services.directory.org_ids.values()):
         staff = await staff_repo.staff_member(
@@ -66,7 +66,8 @@ async def show_case(turn: Turn, args: list[str]) -> None:
     group = None
     if inc.chat_type != "private":
         group = [
-            (b.org_id, b.target) for b in await repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)
+            (b.org_id, b.target)
+            for b in await chat_repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)
         ]
     try:
         view = await cases.view_case(turn.work, reference=args[0], by=account(turn), group=group)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.core.turn import Turn
 from kernel.bindings import binding_conflict
-from storage import repositories as repo
+from storage import chats as chat_repo
 from storage import staff as staff_repo
 
 
@@ -40,11 +40,11 @@ async def bind(turn: Turn, args: list[str]) -> None:
         return turn.say("staff.code_invalid")
     org_code = turn.services.directory.org_code(grant.org_id)
     org = turn.services.orgs[org_code]
-    others = {b.target for b in await repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)}
+    others = {b.target for b in await chat_repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)}
     if binding_conflict(org, grant.target, others):
         return turn.say("staff.bind_conflict")
     code = grant.target.removeprefix("division:")
-    released = await repo.bind_chat(
+    released = await chat_repo.bind_chat(
         turn.session, org_id=grant.org_id, target=grant.target,
         division_id=turn.services.directory.division_ids.get((org_code, code)), channel=inc.channel,
         chat_id=inc.chat_id, vault=turn.services.vault,

@@ -13,7 +13,7 @@ import pytest
 
 from bot.app import App, build_app, run_telegram
 from bot.settings import Settings
-from storage import repositories as repo
+from storage import chats as chat_repo
 from tests.fakes.fake_bot_api import FakeBotApi, SentMessage
 
 OFFICE, LEGAL, PERSONNEL, COORDINATORS = -100101, -100102, -100103, -100109
@@ -48,7 +48,7 @@ class RunningBot:
         services = self.app.services
         code = target.removeprefix("division:")
         async with self.app.db.session() as session:
-            await repo.bind_chat(
+            await chat_repo.bind_chat(
                 session,
                 org_id=services.directory.org_ids["CM"],
                 target=target,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.app import build_app
 from bot.settings import Settings
-from storage import repositories as repo
+from storage import chats as chat_repo
 from storage.db import Database
 from storage.models import Case
 from tests.fakes.fake_bot_api import FakeBotApi
@@ -144,7 +144,7 @@ async def test_sigkill_while_citizens_report(api: FakeBotApi, db_url: str, secre
     app = await build_app(settings)
     d = app.services.directory
     async with app.db.session() as s:
-        await repo.bind_chat(
+        await chat_repo.bind_chat(
             s,
             org_id=d.org_ids["CM"],
             target="division:office",

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.app import App, build_app, run_server
 from bot.settings import Settings
-from storage import repositories as repo
+from storage import chats as chat_repo
 from storage.models import Attachment, Case
 from tests.fakes.fake_line_api import FakeLineApi
 
@@ -92,7 +92,7 @@ async def _bind_group(bot: LineBot, division: str) -> str:
     group = FakeLineApi.new_group_id()
     d = bot.app.services.directory
     async with bot.app.db.session() as s:
-        await repo.bind_chat(
+        await chat_repo.bind_chat(
             s,
             org_id=d.org_ids["CM"],
             target=f"division:{division}",
@@ -340,7 +340,7 @@ async def test_the_monthly_quota_is_reported_once_and_messages_wait(line: LineBo
     coordinators = FakeLineApi.new_group_id()
     d = line.app.services.directory
     async with line.app.db.session() as s:
-        await repo.bind_chat(
+        await chat_repo.bind_chat(
             s,
             org_id=d.org_ids["CM"],
             target="coordinators",
@@ -392,7 +392,7 @@ async def test_evidence_from_line_reaches_telegram_staff_and_line_staff_by_a_sig
             line_group = FakeLineApi.new_group_id()
             async with app.db.session() as s:
                 for channel, chat in (("telegram", "-100777"), ("line", line_group)):
-                    await repo.bind_chat(
+                    await chat_repo.bind_chat(
                         s, org_id=d.org_ids["CM"], target="division:office",
                         division_id=d.division_ids[("CM", "office")], channel=channel, chat_id=chat,
                         vault=app.services.vault,

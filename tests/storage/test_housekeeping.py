@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.scheduler import HOUSEKEEPING_JOB, build_scheduler, run_housekeeping
-from kernel.org_config import Organisations
+from kernel.org_files import Organisations
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import InboxEvent, OutboxMessage, ProcessedUpdate

@@ -9,8 +9,9 @@ from statistics import median
 
 from handlers.cases.stats import CaseRow, Summary, case_rows, summarise
 from kernel.fiscal import local_day_bounds, round_period
-from kernel.org_config import Organisations
-from storage import repositories as repo
+from kernel.org_files import Organisations
+from storage import cases as case_repo
+from storage import organisations as org_repo
 from storage.db import Database
 from storage.models import Case, CaseDivision
 
@@ -41,7 +42,7 @@ async def test_counts_months_divisions_and_medians_match_the_rows(
     tz = org.tz()
     rnd = random.Random(2569)
     async with database.session() as session:
-        directory = await repo.sync_organisations(session, orgs)
+        directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
     org_id = directory.org_ids[org.code]
     divisions = [directory.division_ids[(org.code, d.code)] for d in org.divisions]
@@ -75,7 +76,7 @@ async def test_counts_months_divisions_and_medians_match_the_rows(
                 session.add(CaseDivision(case_id=case.id, division_id=division_id, role="primary"))
             for division_id in set(rnd.sample(divisions, 1)) - set(primaries):
                 session.add(CaseDivision(case_id=case.id, division_id=division_id, role="informed"))
-            await repo.sync_primary_divisions(session, case)  # as the bot keeps the statistics' copy
+            await case_repo.sync_primary_divisions(session, case)  # as the bot keeps the statistics' copy
         await session.commit()
 
     async with database.session() as session:

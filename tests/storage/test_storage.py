@@ -13,7 +13,10 @@ from sqlmodel import SQLModel
 
 from handlers.cases.submit import ReporterInfo, submit_report
 from kernel.draft import Draft
-from storage import repositories as repo
+from storage import cases as case_repo
+from storage import chats as chat_repo
+from storage import conversations as convo_repo
+from storage.case_context import load_case_context
 from storage.db import Database, downgrade_database, upgrade_database
 from storage.models import PERIOD_INDEX_COLUMNS, Case, Conversation, OutboxMessage
 from tests.conftest import make_services
@@ -93,7 +96,7 @@ async def test_upgrade_copies_each_cases_primary_divisions_onto_its_row(db_url: 
             copied = {case_id: c.primary_division_ids for case_id, c in cases.items()}
             assert copied == {1: None, 2: "10", 3: "2,10", 4: None}
             for case in cases.values():  # the bot's helper spells them the same way
-                await repo.sync_primary_divisions(s, case)
+                await case_repo.sync_primary_divisions(s, case)
                 assert case.primary_division_ids == copied[case.id]
     finally:
         await db.dispose()
@@ -123,12 +126,12 @@ async def test_sqlite_pragmas_are_set_on_every_connection(sqlite_database: Datab
 
 async def test_update_ids_are_claimed_once(database: Database) -> None:
     async with database.session() as s:
-        assert await repo.claim_update(s, "telegram", "42")
-        assert not await repo.claim_update(s, "telegram", "42")
-        assert await repo.claim_update(s, "line", "42")
+        assert await convo_repo.claim_update(s, "telegram", "42")
+        assert not await convo_repo.claim_update(s, "telegram", "42")
+        assert await convo_repo.claim_update(s, "line", "42")
         await s.commit()
     async with database.session() as s:
-        assert not await repo.claim_update(s, "telegram", "42")
+        assert not await convo_repo.claim_update(s, "telegram", "42")
 
 
 async def test_concurrent_submissions_get_unique_references(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
@@ -162,9 +165,10 @@ async def test_two_turns_acting_on_one_case_take_turns(database: Database, orgs,
 
     async def turn(update_key: str, status: str, hold: asyncio.Event | None) -> str:
         async with database.session() as s:
-            await repo.claim_update(s, "test", update_key, now=clock())  # as the engine's turns begin
-            case = await repo.case_to_change(s, case_id)
-            assert case is not None
+            await convo_repo.claim_update(s, "test", update_key, now=clock())  # as the engine's turns begin
+            ctx = await load_case_context(s, case_id)  # the case row-locked, as a use case loads it
+            assert ctx is not None
+            case = ctx.case
             seen = case.status
             case.status = status
             if hold is not None:
@@ -221,7 +225,7 @@ async def test_binding_a_chat_releases_waiting_messages(database: Database, orgs
             "waiting_binding",
         ) in waiting
         org_id = services.directory.org_ids["CM"]
-        released = await repo.bind_chat(
+        released = await chat_repo.bind_chat(
             s, org_id=org_id, target="division:office", division_id=None, channel="test", chat_id="-1",
             vault=vault,
         )  # fmt: skip

@@ -10,8 +10,8 @@ from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from bot.scheduler import ADVISORY_KEY, build_scheduler, run_reminder_job
-from kernel.org_config import load_organisations
-from storage import repositories as repo
+from kernel.org_files import load_organisations
+from storage import chats as chat_repo
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import OutboxMessage, ReminderLog
@@ -41,7 +41,7 @@ async def _seed(db: Database, services, vault: Vault, clock: Clock) -> None:  # 
     d = services.directory
     async with db.session() as s:
         for code in ("office", "finance"):
-            await repo.bind_chat(
+            await chat_repo.bind_chat(
                 s,
                 org_id=d.org_ids["CM"],
                 target=f"division:{code}",

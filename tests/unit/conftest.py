@@ -8,8 +8,8 @@ import pytest
 from bot.outbox import OutboxDispatcher
 from handlers.core.work import Services
 from handlers.engine import Engine
-from kernel.org_config import Organisations
-from storage import repositories as repo
+from kernel.org_files import Organisations
+from storage import chats as chat_repo
 from storage.crypto import Vault
 from storage.db import Database
 from tests.conftest import make_services
@@ -49,7 +49,7 @@ class Desk:
         async with self.db.session() as session:
             directory = self.services.directory
             code = target.removeprefix("division:")
-            released = await repo.bind_chat(
+            released = await chat_repo.bind_chat(
                 session,
                 org_id=directory.org_ids[org],
                 target=target,

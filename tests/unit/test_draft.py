@@ -11,7 +11,7 @@ from sqlalchemy import select
 from handlers.cases.submit import ReporterInfo, submit_report
 from kernel.draft import Draft
 from kernel.messages import FileRef
-from kernel.org_config import Organisations
+from kernel.org_files import Organisations
 from storage.models import Attachment, Case, Conversation
 from tests.support import Photo, Press
 from tests.unit.conftest import STAFF_CHATS, Desk

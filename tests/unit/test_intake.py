@@ -304,7 +304,7 @@ async def test_several_organisations_deep_link_or_question(
 
     import tomli_w
 
-    from kernel.org_config import default_config_path, load_organisations
+    from kernel.org_files import default_config_path, load_organisations
     from tests.unit.conftest import make_desk
 
     data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))

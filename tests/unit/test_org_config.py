@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from kernel.org_config import ConfigError, default_config_path, load_org_file, load_organisations
+from kernel.org_config import ConfigError
+from kernel.org_files import default_config_path, load_org_file, load_organisations
 
 
 def _default() -> dict:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from handlers.rounds.reminders import plan_slot, send_plan_reminders
 from handlers.rounds.summary import share
 from kernel.fiscal import fiscal_year_of, local_day_bounds, round_due, round_period
-from kernel.org_config import load_organisations
+from kernel.org_files import load_organisations
 from storage.models import ProgressReport
 from storage.plan import upsert_item
 from tests.support.inputs import Document, Press

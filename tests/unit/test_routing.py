@@ -2,7 +2,7 @@
 
 import pytest
 
-from kernel.org_config import load_organisations
+from kernel.org_files import load_organisations
 from kernel.routing import Route, route_report
 
 CM = load_organisations("").single

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from handlers.engine import Engine
 from kernel.messages import FileRef, Incoming, Reply
-from kernel.org_config import load_organisations
+from kernel.org_files import load_organisations
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database
 from storage.models import Case, CaseEvent, Conversation, OutboxMessage

@@ -29,7 +29,7 @@ OLD_PERIOD_COLUMNS = [
 PERIOD_COLUMNS = [*OLD_PERIOD_COLUMNS[:-1], "primary_division_ids", "id"]
 
 # ids ascending and comma-joined, NULL for a case without a primary division, as
-# storage.repositories.primary_divisions_text spells them
+# storage.cases.primary_divisions_text spells them
 BACKFILL = {
     "postgresql": """
         UPDATE cases SET primary_division_ids = p.ids

@@ -1,0 +1,54 @@
+"""Tables, by aggregate. Every organisation-owned row carries `org_id` (DESIGN.md: several
+organisations). Importing this package registers every table (Alembic reads the metadata)."""
+
+from __future__ import annotations
+
+from storage.models.cases import (
+    PERIOD_INDEX_COLUMNS,
+    AccessAttempt,
+    Attachment,
+    AuditHead,
+    CardMessage,
+    Case,
+    CaseCounter,
+    CaseDivision,
+    CaseEvent,
+    ReminderLog,
+)
+from storage.models.chats import INBOX_MAX_ATTEMPTS, Conversation, InboxEvent, OutboxMessage, ProcessedUpdate
+from storage.models.organisations import (
+    ChatBinding,
+    Division,
+    OneTimeCode,
+    Organisation,
+    Staff,
+    StaffDivision,
+)
+from storage.models.plan import PlanItem, ProgressReport, RoundDue
+
+__all__ = [
+    "INBOX_MAX_ATTEMPTS",
+    "PERIOD_INDEX_COLUMNS",
+    "AccessAttempt",
+    "Attachment",
+    "AuditHead",
+    "CardMessage",
+    "Case",
+    "CaseCounter",
+    "CaseDivision",
+    "CaseEvent",
+    "ChatBinding",
+    "Conversation",
+    "Division",
+    "InboxEvent",
+    "OneTimeCode",
+    "Organisation",
+    "OutboxMessage",
+    "PlanItem",
+    "ProcessedUpdate",
+    "ProgressReport",
+    "ReminderLog",
+    "RoundDue",
+    "Staff",
+    "StaffDivision",
+]

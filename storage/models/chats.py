@@ -1,0 +1,81 @@
+"""Messages in and out: each chat's conversation, updates handled, the inbox and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class Conversation(SQLModel, table=True):
+    """One chat's place in a conversation, written through at every step."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "chat_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    # HMAC of the chat id: findable without storing the id in clear
+    chat_key: str = Field(max_length=64)
+    org_id: int | None = Field(default=None, foreign_key="organisations.id")
+    lang: str = Field(default="th", max_length=5)
+    step: str = Field(default="idle", max_length=40)
+    prompt_no: int = 0
+    state_enc: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    __tablename__ = "processed_updates"
+    channel: str = Field(max_length=20, primary_key=True)
+    update_key: str = Field(max_length=100, primary_key=True)
+    processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+INBOX_MAX_ATTEMPTS = 5
+
+
+class InboxEvent(SQLModel, table=True):
+    """A webhook delivery, stored before the platform gets its answer, then handled in order."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "event_key"),
+        Index("ix_inbox_pending", "processed_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    # Telegram's update_id, LINE's webhookEventId: a redelivery is stored once
+    event_key: str = Field(max_length=100)
+    payload_enc: str = Field(sa_type=Text)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Every message the bot sends, written in the transaction that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int | None = Field(default=None, foreign_key="organisations.id")
+    case_id: int | None = Field(default=None, foreign_key="cases.id")
+    kind: str = Field(max_length=30)
+    # "reply", "division:<code>", "coordinators"
+    target: str = Field(max_length=40)
+    channel: str | None = Field(default=None, max_length=20)
+    chat_enc: str | None = Field(default=None, sa_type=Text)
+    # keyed hash of channel and chat: keeps one chat's messages in order without decrypting
+    chat_key: str | None = Field(default=None, max_length=64, index=True)
+    # pending | sending | sent | waiting_binding | failed
+    status: str = Field(default="pending", max_length=20)
+    # the message itself, encrypted; wiped once sent (it may hold a tracking code)
+    payload_enc: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=300)

@@ -1,0 +1,79 @@
+"""Organisations, their divisions and chats, staff, and one-time codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, org_fk, utcnow
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=10, unique=True)
+    name_th: str
+    name_en: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Division(SQLModel, table=True):
+    __tablename__ = "divisions"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = org_fk()
+    code: str = Field(max_length=20)
+    name_th: str
+    name_en: str
+    active: bool = True
+
+
+class ChatBinding(SQLModel, table=True):
+    """Which chat receives a division's cases, or the coordinators' messages."""
+
+    __tablename__ = "chat_bindings"
+    __table_args__ = (UniqueConstraint("org_id", "target", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = org_fk()
+    # "division:<code>" or "coordinators"
+    target: str = Field(max_length=40)
+    division_id: int | None = Field(default=None, foreign_key="divisions.id")
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Staff(SQLModel, table=True):
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("org_id", "channel", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = org_fk()
+    channel: str = Field(max_length=20)
+    user_id: str = Field(max_length=64)
+    # staff | coordinator | admin
+    role: str = Field(default="staff", max_length=20)
+    display_name: str | None = Field(default=None, max_length=120)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StaffDivision(SQLModel, table=True):
+    __tablename__ = "staff_divisions"
+    staff_id: int = Field(foreign_key="staff.id", primary_key=True)
+    division_id: int = Field(foreign_key="divisions.id", primary_key=True)
+
+
+class OneTimeCode(SQLModel, table=True):
+    """Invitations (`/join`) and chat bindings (`/bind`), stored as hashes and used once."""
+
+    __tablename__ = "one_time_codes"
+    code_hash: str = Field(max_length=64, primary_key=True)
+    org_id: int = Field(foreign_key="organisations.id")
+    # join | bind
+    purpose: str = Field(max_length=10)
+    target: str = Field(max_length=40)
+    role: str = Field(default="staff", max_length=20)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
