@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -13,11 +14,23 @@ class SafeFormatter(logging.Formatter):
         return _CONTROL.sub("?", super().format(record))
 
 
-def setup_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def setup_logging(level: str = "INFO", *, file: Path | None = None) -> None:
+    """Logs to the terminal; with `file`, to that file, and only warnings to the terminal (the
+    console chat shares the terminal with the conversation)."""
+    formatter = SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    screen = logging.StreamHandler()
+    screen.setFormatter(formatter)
+    handlers: list[logging.Handler] = [screen]
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(file, encoding="utf-8")
+        to_file.setFormatter(formatter)
+        screen.setLevel(logging.WARNING)
+        handlers.append(to_file)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     # httpx logs every request URL, and Telegram URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,69 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="DAMRONGTHAM_DATA_DIR")
     env: Literal["development", "production"] = Field(default="development", alias="DAMRONGTHAM_ENV")
     log_level: str = Field(default="INFO", alias="DAMRONGTHAM_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Settings:
+        """Every setting checked once, as it is read: a bad one stops `run`, `serve` and every
+        command before anything starts, each problem named with what to do."""
+        problems = [p for p in (*self._url_problems(), *self._secret_problems()) if p]
+        try:
+            self.rate_limits()
+        except SettingsError as exc:
+            problems.append(str(exc))
+        if problems:
+            # not a ValueError: pydantic would bury the advice in its own report
+            raise SettingsError("\n".join(problems))
+        return self
+
+    def _url_problems(self) -> list[str]:
+        urls = {
+            "TELEGRAM_API_BASE_URL": self.telegram_api_base_url,
+            "TELEGRAM_FILE_BASE_URL": self.telegram_file_base_url,
+            "LINE_API_BASE_URL": self.line_api_base_url,
+            "DAMRONGTHAM_PUBLIC_URL": self.public_url,
+        }
+        problems = []
+        for name, url in urls.items():
+            if name == "DAMRONGTHAM_PUBLIC_URL" and not url:
+                continue
+            parts = urlsplit(url.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append(
+                    f"{name} must be an http(s) address, e.g. https://example.org (it is {url!r})"
+                )
+            elif self.env == "production" and parts.scheme != "https":
+                problems.append(f"{name} must be an https address in production (it is {url!r})")
+        return problems
+
+    def _secret_problems(self) -> list[str]:
+        problems = []
+        key = self.secret_key.strip()
+        if key and key.lower() not in PLACEHOLDERS:
+            try:
+                _check_fernet_key(key)
+            except SettingsError as exc:
+                problems.append(str(exc))
+        if self.env != "production":
+            return problems
+        if not key or key.lower() in PLACEHOLDERS:
+            problems.append(
+                "DAMRONGTHAM_SECRET_KEY is missing or a placeholder; production refuses to start. "
+                "Generate one with: damrongtham secret generate"
+            )
+        checks: list[Callable[[], object]] = [self.check_telegram_token] if self.telegram_bot_token else []
+        if self.telegram_webhook_secret:
+            checks.append(self.webhook_secret)
+        if self.line_enabled:
+            checks.append(self.line_credentials)
+        for check in checks:
+            try:
+                check()
+            except SettingsError as exc:
+                problems.append(str(exc))
+        if not (self.telegram_bot_token or self.line_enabled):
+            problems.append("production needs TELEGRAM_BOT_TOKEN or the LINE_CHANNEL_* settings")
+        return problems
 
     def webhook_secret(self) -> str:
         """The Telegram webhook secret; required (and no placeholder) to serve the webhook."""

@@ -162,3 +162,12 @@ def test_privacy_purge_dry_run_changes_nothing() -> None:
     result = runner.invoke(app, ["privacy", "purge", "--dry-run"])
     assert result.exit_code == 0 and "0 case(s): personal data would be erased." in result.output
     assert "0 case(s): personal data erased." in runner.invoke(app, ["privacy", "purge"]).output
+
+
+def test_the_console_keeps_its_log_lines_in_a_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["console"], input="/start\n1\n")
+    assert result.exit_code == 0, result.output
+    assert " INFO " not in result.output  # the conversation has the screen to itself
+    log = (tmp_path / "data" / "console.log").read_text(encoding="utf-8")
+    assert "INFO bot.cli.setup: console chat started" in log
+    assert "WARNING" in log and "WARNING" in result.output  # a warning reaches both

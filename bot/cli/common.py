@@ -59,7 +59,11 @@ def fail(message: str) -> typer.Exit:
 
 
 def load_settings() -> Settings:
-    settings = Settings()
+    """The settings, every one checked: a bad or missing one stops the command here, named."""
+    try:
+        settings = Settings()
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
     setup_logging(settings.log_level)
     return settings
 

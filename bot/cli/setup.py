@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,7 @@ from bot.cli.common import (
     secret_app,
     telegram_app,
 )
+from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError
 from kernel.org_config import ConfigError
 from kernel.org_files import load_org_file, load_organisations
@@ -54,6 +56,9 @@ def run() -> None:
 def console() -> None:
     """Talk to the bot in this terminal (no Telegram token needed)."""
     settings = load_settings()
+    log_file = settings.data_dir / "console.log"
+    setup_logging(settings.log_level, file=log_file)  # the chat keeps the screen; warnings still show
+    logging.getLogger(__name__).info("console chat started")
     load_orgs(settings)
 
     async def main() -> None:
@@ -102,15 +107,12 @@ def serve(
     """The webhook server: POST /telegram/webhook, GET /healthz, GET /metrics."""
     settings = load_settings()
     load_orgs(settings)
-    try:  # fail before starting anything
+    try:  # what serving needs beyond the settings' own checks, before starting anything
         settings.resolved_secret_key()
         if settings.telegram_bot_token:
-            settings.check_telegram_token()
             settings.webhook_secret()
         if settings.line_enabled:
             settings.line_credentials()
-        if settings.env == "production" and not (settings.telegram_bot_token or settings.line_enabled):
-            raise SettingsError("production needs TELEGRAM_BOT_TOKEN or the LINE_CHANNEL_* settings")
     except SettingsError as exc:
         raise fail(str(exc)) from exc
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, division_target, notify_reporter, queue_for
+from handlers.cases.staff_view import CaseFile, CaseForStaff, case_for_staff
 from handlers.core.work import Services, Work
 from kernel import lifecycle
 from kernel.deadlines import format_datetime
@@ -65,11 +66,13 @@ def current_card(
         org, report_type=case.report_type, concerns_personnel=case.concerns_personnel, named_division=named
     )
     return cards.case_card(
-        org, case, details=services.vault.decrypt(case.details_enc),
-        identity=services.vault.decrypt(case.reporter_enc),
-        files=[{"kind": a.kind, "file_id": a.file_id} for a in ctx.attachments],
-        route=route, primary=ctx.primary(), last_action=last_action,
-    )  # fmt: skip
+        org, staff_view(services, ctx), route=route, primary=ctx.primary(), last_action=last_action
+    )
+
+
+def staff_view(services: Services, ctx: CaseContext) -> CaseForStaff:
+    files = [CaseFile.of(a.kind, a.file_id) for a in ctx.attachments]
+    return case_for_staff(ctx.case, services.vault, files)
 
 
 async def refresh_cards(work: Work, org: OrgConfig, ctx: CaseContext, last_action: str) -> None:

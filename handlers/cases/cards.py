@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from handlers.cases.staff_view import CaseForStaff, NamedCaseForStaff
 from kernel.deadlines import format_datetime
 from kernel.i18n import t
 from kernel.lifecycle import staff_actions_for
@@ -54,16 +55,14 @@ def draft_summary(turn: Turn) -> str:
 
 def case_card(
     org: OrgConfig,
-    case: Case,
+    case: CaseForStaff,
     *,
-    details: dict[str, Any],
-    identity: dict[str, Any],
-    files: list[dict[str, Any]],
     route: Route,
     primary: tuple[str, ...] | None = None,
     last_action: str | None = None,
 ) -> list[Reply]:
-    """The case as staff see it, with its action buttons. An anonymous reporter's identity is never in it.
+    """The case as staff see it, with its action buttons. Only a `NamedCaseForStaff` carries the
+    reporter's contact: an anonymous case's view has none to show.
 
     `primary` is the divisions now responsible (after transfers); `last_action` says who did what.
     """
@@ -79,19 +78,18 @@ def case_card(
     if route.coordinators:
         lines.append(t(lang, "card.conflict"))
     lines += [
-        f"{t(lang, 'summary.description')}: {details.get('description')}",
-        f"{t(lang, 'summary.when')}: {details.get('when') or dash}",
-        f"{t(lang, 'summary.where')}: {details.get('where') or dash}",
-        f"{t(lang, 'summary.people')}: {details.get('people') or dash}",
-        f"{t(lang, 'summary.files')}: {len(files)}",
+        f"{t(lang, 'summary.description')}: {case.description}",
+        f"{t(lang, 'summary.when')}: {case.when or dash}",
+        f"{t(lang, 'summary.where')}: {case.where or dash}",
+        f"{t(lang, 'summary.people')}: {case.people or dash}",
+        f"{t(lang, 'summary.files')}: {len(case.files)}",
     ]
-    if case.anonymous:
-        lines.append(f"{t(lang, 'summary.identity')}: {t(lang, 'answer.anonymous')}")
+    if isinstance(case, NamedCaseForStaff):
+        who = case.reporter
+        lines.append(f"{t(lang, 'summary.identity')}: {who.name or dash}")
+        lines.append(f"{t(lang, 'summary.contact')}: {who.phone or who.contact or dash}")
     else:
-        lines.append(f"{t(lang, 'summary.identity')}: {identity.get('name') or dash}")
-        lines.append(
-            f"{t(lang, 'summary.contact')}: {identity.get('phone') or identity.get('contact') or dash}"
-        )
+        lines.append(f"{t(lang, 'summary.identity')}: {t(lang, 'answer.anonymous')}")
     responsible = route.primary if primary is None else primary
     divisions = ", ".join(org.division(c).name(lang) for c in responsible) or t(lang, "card.coordinators")
     lines += [
@@ -103,20 +101,20 @@ def case_card(
     ]
     if last_action:
         lines.append(last_action)
-    messages = [Reply(text="\n".join(lines), buttons=card_buttons(case))]
-    for i, f in enumerate(files, 1):
-        caption = t(lang, "card.file_caption", reference=case.reference, n=i, total=len(files))
-        messages.append(Reply(media=Media(kind=f["kind"], file_id=f["file_id"], caption=caption)))
-    if details.get("location"):
-        lat, lon = details["location"]
+    messages = [Reply(text="\n".join(lines), buttons=card_buttons(case.id, case.status))]
+    for i, f in enumerate(case.files, 1):
+        caption = t(lang, "card.file_caption", reference=case.reference, n=i, total=len(case.files))
+        messages.append(Reply(media=Media(kind=f.kind, file_id=f.file_id, caption=caption)))
+    if case.location:
+        lat, lon = case.location
         messages.append(Reply(media=Media(kind="location", latitude=lat, longitude=lon)))
     return messages
 
 
-def card_buttons(case: Case) -> list[list[Button]]:
+def card_buttons(case_id: int, status: str) -> list[list[Button]]:
     """Buttons for the actions the case's state allows; the server checks them again on press."""
-    names = staff_actions_for(case.status)
-    buttons = [Button(t(STAFF_LANG, f"staff.action_{n}"), StaffPress(n, case.id or 0).data) for n in names]
+    names = staff_actions_for(status)
+    buttons = [Button(t(STAFF_LANG, f"staff.action_{n}"), StaffPress(n, case_id).data) for n in names]
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 

@@ -12,9 +12,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from handlers.cases.actions import Actor, CaseChanged, current_card, named_division, record_change
+from handlers.cases.actions import Actor, CaseChanged, current_card, named_division, record_change, staff_view
 from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, WrongState
+from handlers.cases.staff_view import CaseForStaff
 from handlers.core.work import Services, StaffAccount, Work
 from kernel import lifecycle
 from kernel.messages import Reply
@@ -22,7 +23,7 @@ from kernel.org_config import OrgConfig
 from storage.audit import append_event, case_history
 from storage.case_context import CaseContext, hand_over, load_case_context
 from storage.cases import case_by_reference
-from storage.models import Case, CaseEvent
+from storage.models import CaseEvent
 from storage.staff import StaffMember, staff_member
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def transfer_targets(services: Services, org: OrgConfig, ctx: CaseContext) -> li
 class StaffCaseView:
     """A case as a staff member may see it: the card with its attachments, and its history."""
 
-    case: Case
+    case: CaseForStaff
     card: list[Reply]
     history: list[CaseEvent]
 
@@ -152,7 +153,7 @@ async def view_case(
     history = await case_history(work.session, ctx.case_id)
     if ctx.case.anonymous and staff.oversees:
         await _audit_view(work, ctx, staff)
-    return StaffCaseView(ctx.case, card, history)
+    return StaffCaseView(staff_view(work.services, ctx), card, history)
 
 
 async def _audit_view(work: Work, ctx: CaseContext, staff: StaffMember) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
+from handlers.cases.staff_view import CaseFile, case_for_staff
 from handlers.core.work import Services
 from kernel.deadlines import add_working_days, buddhist_year
 from kernel.draft import Draft
@@ -137,7 +138,8 @@ async def submit_report(
         session, case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
     )
 
-    card = cards.case_card(org, case, details=details, identity=identity, files=files, route=route)
+    view = case_for_staff(case, services.vault, [CaseFile.of(f.kind, f.file_id) for f in draft.files])
+    card = cards.case_card(org, view, route=route)
     bound = await chat_repo.all_bindings(session, org_id)
     for role, codes in (("primary", route.primary), ("informed", route.informed)):
         for div_code in codes:
