@@ -433,3 +433,23 @@ async def test_progress_outside_the_items_years_or_on_someone_elses_report_is_re
             desk,
             lambda w: reporting.add_progress_note(w, report_id=recorded.report_id, by=COORDINATOR, note="x"),
         )
+
+
+async def test_check_action_tells_a_door_what_an_action_needs_and_writes_nothing(desk: Desk) -> None:
+    case_id = await _tip_off(desk)
+    await _to_state(desk, case_id, "accepted")
+    before = await _written(desk, case_id)
+    check = await _run(desk, lambda w: staff.check_action(w, case_id=case_id, by=OFFICER, action="transfer"))
+    assert check.reference == "CM-2569-000001" and check.needs_note and check.public
+    # not the general grievance chat (a corruption tip), nor the division already responsible
+    assert "personnel" not in check.transfer_targets and "office" not in check.transfer_targets
+    assert "audit" in check.transfer_targets
+    note = await _run(desk, lambda w: staff.check_action(w, case_id=case_id, by=OFFICER, action="note"))
+    assert note.needs_note and not note.public and note.transfer_targets == ()
+    with pytest.raises(NotAllowed):
+        await _run(desk, lambda w: staff.check_action(w, case_id=case_id, by=LEGAL_CLERK, action="ask"))
+    with pytest.raises(WrongState):
+        await _run(desk, lambda w: staff.check_action(w, case_id=case_id, by=OFFICER, action="accept"))
+    with pytest.raises(NotFound):
+        await _run(desk, lambda w: staff.check_action(w, case_id=case_id, by=OFFICER, action="delete"))
+    assert await _written(desk, case_id) == before
