@@ -57,6 +57,8 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
+    if settings.public_url:
+        services.public_url = settings.public_url
     # one clock for the conversations, the jobs and the outbox
     dispatcher = OutboxDispatcher(db, vault, clock=lambda: services.clock(), metrics=services.metrics)
     services.on_queued = dispatcher.kick
@@ -177,7 +179,7 @@ async def run_server(
 
     from bot.channels import telegram as tg
     from bot.inbox import Inbox
-    from bot.web import build_web_app
+    from bot.web import RouteAccessLogger, build_web_app
 
     s = app.settings
     inbox = Inbox(app.db, app.services.vault, metrics=app.services.metrics)
@@ -200,8 +202,9 @@ async def run_server(
         line_secret=line_secret,
         files_dir=s.data_dir / "files",
         scheduler_alive=lambda: scheduler.running,
+        secure_cookie=s.public_url.startswith("https://"),
     )
-    runner = web.AppRunner(web_app)
+    runner = web.AppRunner(web_app, access_log_class=RouteAccessLogger)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     await app.dispatcher.recover()

@@ -1,4 +1,4 @@
-"""The webhook server (aiohttp): Telegram's webhook, health and metrics.
+"""The web server (aiohttp): Telegram's and LINE's webhooks, the web desk (/desk/), health and metrics.
 
 Deliveries are checked (secret compared in constant time), size-limited, stored in the inbox and
 answered at once; the inbox worker handles them afterwards.
@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.webhooks import Event
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
+from bot.desk import desk_app
 from bot.inbox import Inbox
 from handlers.core.work import Services
 from storage.models import OutboxMessage
@@ -192,6 +194,16 @@ async def metrics(request: web.Request) -> web.Response:
 STARTED: web.AppKey[float] = web.AppKey("started", float)
 
 
+class RouteAccessLogger(AbstractAccessLogger):
+    """Each request by its route's pattern, never its path: a path can carry a secret (a desk
+    sign-in link, a signed file URL) or an identifier."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        route = request.match_info.route.resource if isinstance(request, web.Request) else None
+        pattern = route.canonical if route is not None else "(no route)"
+        self.logger.info("%s %s %d %.3fs", request.method, pattern, response.status, time)
+
+
 def build_web_app(
     services: Services,
     inbox: Inbox,
@@ -200,8 +212,10 @@ def build_web_app(
     line_secret: str = "",
     files_dir: Path | None = None,
     scheduler_alive: Callable[[], bool] = lambda: True,
+    secure_cookie: bool = False,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
+    app.add_subapp("/desk/", desk_app(services, secure_cookie=secure_cookie))
     app[SERVICES], app[INBOX], app[TELEGRAM_SECRET] = services, inbox, telegram_secret
     if files_dir is not None:
         app[FILES_DIR] = files_dir

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import delete
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from storage.desk import revoke_sessions_of
 from storage.models import Division, OneTimeCode, Staff, StaffDivision
+from storage.types import utcnow
 
 ROLES = ("staff", "coordinator", "admin")
 # readable aloud, no look-alikes (0/O, 1/I/L)
@@ -61,6 +66,7 @@ async def deactivate_staff(session: AsyncSession, *, org_id: int, channel: str, 
         return False
     staff.active = False
     await session.execute(delete(StaffDivision).where(col(StaffDivision.staff_id) == staff.id))
+    await revoke_sessions_of(session, staff.id or 0, utcnow())  # signed out of the desk at once
     return True
 
 
@@ -88,6 +94,9 @@ class StaffMember:
     role: str
     name: str
     division_ids: frozenset[int]
+    # the chat account they were registered with, which every door acts as
+    channel: str = ""
+    user_id: str = ""
 
     @property
     def label(self) -> str:
@@ -100,29 +109,41 @@ class StaffMember:
         return self.role in ("coordinator", "admin")
 
 
-_MEMBER = (
-    select(col(Staff.id), col(Staff.role), col(Staff.display_name), col(StaffDivision.division_id))
-    .outerjoin(StaffDivision, col(StaffDivision.staff_id) == col(Staff.id))
-    .where(
-        col(Staff.org_id) == bindparam("org_id"),
-        col(Staff.channel) == bindparam("channel"),
-        col(Staff.user_id) == bindparam("user_id"),
-        col(Staff.active),
-    )
-)
+_MEMBER = sa_select(
+    col(Staff.id), col(Staff.role), col(Staff.display_name), col(Staff.channel), col(Staff.user_id),
+    col(StaffDivision.division_id),
+).outerjoin(StaffDivision, col(StaffDivision.staff_id) == col(Staff.id))  # fmt: skip
 
 
 async def staff_member(
     session: AsyncSession, *, org_id: int, channel: str, user_id: str
 ) -> StaffMember | None:
     """The active staff member this chat account is in the organisation, with their divisions (one query)."""
-    rows = (await session.execute(_MEMBER, {"org_id": org_id, "channel": channel, "user_id": user_id})).all()
+    found = _MEMBER.where(
+        col(Staff.org_id) == org_id,
+        col(Staff.channel) == channel,
+        col(Staff.user_id) == user_id,
+        col(Staff.active),
+    )
+    return _member(org_id, (await session.execute(found)).all())
+
+
+async def staff_member_by_id(session: AsyncSession, staff_id: int) -> StaffMember | None:
+    """The active staff member with this id, with their divisions."""
+    staff = await session.get(Staff, staff_id)
+    if staff is None or not staff.active:
+        return None
+    found = _MEMBER.where(col(Staff.id) == staff_id)
+    return _member(staff.org_id, (await session.execute(found)).all())
+
+
+def _member(org_id: int, rows: Sequence[Any]) -> StaffMember | None:
     if not rows:
         return None
-    staff_id, role, name = rows[0][0], rows[0][1], rows[0][2]
+    staff_id, role, name, channel, user_id = rows[0][:5]
     assert staff_id is not None  # a stored row's key
-    divisions = frozenset(row[3] for row in rows if row[3] is not None)
-    return StaffMember(staff_id, org_id, role, name or f"#{staff_id}", divisions)
+    divisions = frozenset(row[5] for row in rows if row[5] is not None)
+    return StaffMember(staff_id, org_id, role, name or f"#{staff_id}", divisions, channel, user_id)
 
 
 def _code_hash(code: str) -> str:

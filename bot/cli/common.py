@@ -47,6 +47,10 @@ app.add_typer(round_app, name="round")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(line_app, name="line")
 app.add_typer(privacy_app, name="privacy")
+desk_app = typer.Typer(
+    help="The web desk (served by `damrongtham serve` under /desk/).", no_args_is_help=True
+)
+app.add_typer(desk_app, name="desk")
 
 OrgOption = Annotated[str | None, typer.Option("--org", help="Organisation code (needed with several).")]
 ChannelOption = Annotated[str, typer.Option("--channel", help="Chat platform.")]

@@ -11,6 +11,7 @@ import typer
 from bot.cli.common import (
     ChannelOption,
     OrgOption,
+    desk_app,
     fail,
     load_orgs,
     load_settings,
@@ -155,3 +156,36 @@ def staff_invite(
     """Print a one-time code; the person sends `/join CODE` to the bot in a private chat."""
     code = issue_code(org, "join", division, role)
     typer.echo(f"One-time code (valid 7 days): {code}\nThe person sends to the bot: /join {code}")
+
+
+@desk_app.command("link")
+def desk_link_command(
+    user_id: Annotated[str, typer.Option("--user-id", help="A registered staff member's user id.")],
+    channel: ChannelOption = "telegram",
+) -> None:
+    """A one-time link (10 minutes) with which a registered staff member signs in to the desk."""
+    from handlers.cases.desk_sessions import desk_link
+    from handlers.cases.refusals import Refused
+    from handlers.core.work import Services, StaffAccount, Work
+
+    settings = load_settings()
+    orgs = load_orgs(settings)
+
+    async def main() -> str:
+        db, directory, vault = await with_db(settings, orgs)
+        services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
+        if settings.public_url:
+            services.public_url = settings.public_url
+        try:
+            async with db.session(write=True) as session:
+                token = await desk_link(
+                    Work(session, services, datetime.now(UTC)), by=StaffAccount(channel, user_id)
+                )
+                await session.commit()
+        except Refused as exc:
+            raise fail(f"{channel}:{user_id} is not registered staff (damrongtham staff add).") from exc
+        finally:
+            await db.dispose()
+        return services.desk_login_url(token)
+
+    typer.echo(asyncio.run(main()))

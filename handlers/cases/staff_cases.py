@@ -132,6 +132,8 @@ class StaffCaseView:
     case: CaseForStaff
     card: list[Reply]
     history: list[CaseEvent]
+    # where a transfer may send it (a door lists these only)
+    transfer_targets: tuple[str, ...] = ()
 
 
 async def view_case(
@@ -146,14 +148,15 @@ async def view_case(
         raise NotFound("staff.case_not_found")
     ctx, staff, org = await _authorised(work, found.id, by, "view")
     if group is not None:
-        targets = {division_target(c) for c in ctx.divisions()} | {COORDINATORS}
-        if not {target for org_id, target in group if org_id == ctx.case.org_id} & targets:
+        shown_to = {division_target(c) for c in ctx.divisions()} | {COORDINATORS}
+        if not {target for org_id, target in group if org_id == ctx.case.org_id} & shown_to:
             raise NotAllowed("staff.case_here_only")
     card = current_card(work.services, org, ctx)
     history = await case_history(work.session, ctx.case_id)
     if ctx.case.anonymous and staff.oversees:
         await _audit_view(work, ctx, staff)
-    return StaffCaseView(staff_view(work.services, ctx), card, history)
+    movable = tuple(transfer_targets(work.services, org, ctx))
+    return StaffCaseView(staff_view(work.services, ctx), card, history, movable)
 
 
 async def _audit_view(work: Work, ctx: CaseContext, staff: StaffMember) -> None:

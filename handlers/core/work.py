@@ -35,6 +35,11 @@ class Services:
     on_queued: Callable[[], None] = lambda: None
     metrics: Metrics = field(default_factory=Metrics)
     codes: TrackingCodes = field(default_factory=TrackingCodes)
+    # where `damrongtham serve` is reached (DAMRONGTHAM_PUBLIC_URL), for links to the web desk
+    public_url: str = "http://127.0.0.1:8080"
+
+    def desk_login_url(self, token: str) -> str:
+        return f"{self.public_url.rstrip('/')}/desk/login/{token}"
 
     def org_of(self, org_id: int) -> OrgConfig:
         """The configuration of the organisation with this database id."""

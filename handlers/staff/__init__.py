@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.core.turn import Turn
 from handlers.staff import case_views, enrolment
 
-STAFF_COMMANDS = {"cases", "case", "join", "bind"}
+STAFF_COMMANDS = {"cases", "case", "join", "bind", "desk"}
 
 
 async def command(turn: Turn, name: str, args: list[str]) -> None:
@@ -13,6 +13,8 @@ async def command(turn: Turn, name: str, args: list[str]) -> None:
         return await enrolment.join(turn, args)
     if name == "bind":
         return await enrolment.bind(turn, args)
+    if name == "desk":
+        return await enrolment.desk(turn)
     if name == "case":
         return await case_views.show_case(turn, args)
     await case_views.list_cases(turn)

@@ -10,7 +10,7 @@ from handlers.cases import staff_cases as cases
 from handlers.cases.actions import CaseChanged
 from handlers.cases.refusals import Refused
 from handlers.core.turn import Turn, clean_text, reply_with
-from handlers.core.work import StaffAccount
+from handlers.core.work import StaffAccount, Work
 from kernel import lifecycle, payloads
 from kernel.messages import Button, Reply
 
@@ -76,14 +76,16 @@ async def pending_note(turn: Turn) -> None:
 
 async def _perform(turn: Turn, action: str, case_id: int, note: str = "", to: str | None = None) -> None:
     try:
-        changed = await _use_case(turn, action, case_id, note, to)
+        changed = await staff_action(turn.work, account(turn), action, case_id, note, to)
     except Refused as refused:
         return render_refusal(turn, refused)
     turn.say("staff.done", action=turn.text(f"staff.did_{changed.action}"), reference=changed.reference)
 
 
-async def _use_case(turn: Turn, action: str, case_id: int, note: str, to: str | None) -> CaseChanged:
-    work, by = turn.work, account(turn)
+async def staff_action(
+    work: Work, by: StaffAccount, action: str, case_id: int, note: str = "", to: str | None = None
+) -> CaseChanged:
+    """A card button (or the desk's form for it) as the use case it stands for."""
     match action:
         case "accept":
             return await cases.accept_case(work, case_id=case_id, by=by)

@@ -1,8 +1,12 @@
-"""Staff join with `/join CODE` in a private chat; a group becomes a division's chat with `/bind CODE`."""
+"""Staff join with `/join CODE` in a private chat; a group becomes a division's chat with `/bind CODE`;
+`/desk` in a private chat gives a registered staff member a link to sign in to the web desk."""
 
 from __future__ import annotations
 
+from handlers.cases.desk_sessions import desk_link
+from handlers.cases.refusals import Refused
 from handlers.core.turn import Turn
+from handlers.core.work import StaffAccount
 from kernel.bindings import binding_conflict
 from storage import chats as chat_repo
 from storage import staff as staff_repo
@@ -55,3 +59,14 @@ async def bind(turn: Turn, args: list[str]) -> None:
         else turn.text("card.coordinators")
     )
     turn.say("staff.bound", target=name, released=released)
+
+
+async def desk(turn: Turn) -> None:
+    inc = turn.incoming
+    if inc.chat_type != "private":  # a sign-in link is personal: never in a group
+        return turn.say("errors.private_only")
+    try:
+        token = await desk_link(turn.work, by=StaffAccount(inc.channel, inc.user_id))
+    except Refused as refused:
+        return turn.say(refused.key, **refused.values)
+    turn.say("desk.link_reply", url=turn.services.desk_login_url(token))

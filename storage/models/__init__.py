@@ -18,6 +18,7 @@ from storage.models.cases import (
 from storage.models.chats import INBOX_MAX_ATTEMPTS, Conversation, InboxEvent, OutboxMessage, ProcessedUpdate
 from storage.models.organisations import (
     ChatBinding,
+    DeskSession,
     Division,
     OneTimeCode,
     Organisation,
@@ -39,6 +40,7 @@ __all__ = [
     "CaseEvent",
     "ChatBinding",
     "Conversation",
+    "DeskSession",
     "Division",
     "InboxEvent",
     "OneTimeCode",

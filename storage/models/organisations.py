@@ -71,9 +71,23 @@ class OneTimeCode(SQLModel, table=True):
     __tablename__ = "one_time_codes"
     code_hash: str = Field(max_length=64, primary_key=True)
     org_id: int = Field(foreign_key="organisations.id")
-    # join | bind
+    # join | bind | desk (a sign-in link: target is "staff:<id>")
     purpose: str = Field(max_length=10)
     target: str = Field(max_length=40)
     role: str = Field(default="staff", max_length=20)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeskSession(SQLModel, table=True):
+    """A staff member signed in to the web desk: found by its token's hash, revocable, expiring."""
+
+    __tablename__ = "desk_sessions"
+    token_hash: str = Field(max_length=64, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    org_id: int = Field(foreign_key="organisations.id")
+    # sent with every form and checked (CSRF); not a secret beyond the session
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,70 @@
+"""The web desk under /desk/: staff and coordinators work their cases from a browser.
+
+Server-rendered pages (aiohttp-jinja2, autoescaped) that work without JavaScript. Every page and
+form goes through the same use cases as the chat's buttons, with the same authorisation: a press
+here is the same audit event, reporter message and card edit as the button in the group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.desk.pages import SECURE_COOKIE, SERVICES, routes
+from handlers.cases.cards import category_label
+from handlers.core.work import Services
+from kernel.deadlines import format_datetime
+from kernel.i18n import t
+
+log = logging.getLogger(__name__)
+
+# no inline script or style, nothing from another origin, never framed
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.update(HEADERS)
+    return response
+
+
+def desk_app(services: Services, *, secure_cookie: bool) -> web.Application:
+    """The desk as an aiohttp sub-application, to be added under /desk/."""
+    app = web.Application(middlewares=[_security_headers])
+    app[SERVICES], app[SECURE_COOKIE] = services, secure_cookie
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.PackageLoader("bot.desk", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )  # fmt: skip
+    env.globals.update(t=t, when=_when, category_label=category_label)
+    app.add_routes(routes)
+    app.router.add_static("/static/", path=str(_static_dir()), name="static")
+    return app
+
+
+def _when(moment: datetime | None, lang: str, tz: Any) -> str:
+    return format_datetime(moment, lang=lang, tz=tz) if moment else "—"
+
+
+def _static_dir() -> Any:
+    from importlib import resources
+
+    return resources.files("bot.desk") / "static"

@@ -1,0 +1,160 @@
+"""The web desk over real HTTP (aiohttp's test server) on a real SQLite file: signing in by a
+one-time link, the inbox, a case page, and a press that is the same use case as the chat button."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.inbox import Inbox
+from bot.web import RouteAccessLogger, build_web_app
+from storage.models import Case
+from storage.staff import deactivate_staff
+from tests.unit.conftest import STAFF_CHATS, Desk
+from tests.unit.test_use_cases import _tip_off
+
+REFERENCE = "CM-2569-000001"
+
+
+@pytest.fixture
+async def client(desk: Desk) -> AsyncIterator[TestClient[object, object]]:
+    app = build_web_app(desk.services, Inbox(desk.db, desk.services.vault))
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def _link(desk: Desk, user_id: str) -> str:
+    """What a staff member gets by sending /desk to the bot in a private chat."""
+    reply = await desk.chat(user_id).say("/desk")
+    found = re.search(r"/desk/login/([\w-]+)", reply)
+    assert found, reply
+    return found.group(1)
+
+
+async def _sign_in(client: TestClient[object, object], desk: Desk, user_id: str) -> None:
+    link = await _link(desk, user_id)
+    page = await client.get(f"/desk/login/{link}")  # a link preview does not use it up
+    assert page.status == 200 and "เข้าสู่ระบบ" in await page.text()
+    signed = await client.post(f"/desk/login/{link}", allow_redirects=False)
+    assert signed.status == 303 and signed.headers["Location"] == "/desk/"
+    cookie = signed.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/desk/" in cookie
+
+
+async def _csrf(client: TestClient[object, object], path: str) -> str:
+    page = await client.get(path)
+    assert page.status == 200
+    found = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert found
+    return found.group(1)
+
+
+async def _status(desk: Desk) -> str:
+    async with desk.db.session() as s:
+        return (await s.execute(select(Case.status))).scalar_one()
+
+
+async def test_a_clerk_signs_in_sees_the_case_and_accepts_it_as_the_chat_button_would(
+    desk: Desk, client: TestClient[object, object]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "501")
+    inbox = await client.get("/desk/")
+    assert inbox.status == 200 and REFERENCE in await inbox.text()
+    assert (
+        inbox.headers["X-Frame-Options"] == "DENY"
+        and "script-src 'self'" in inbox.headers["Content-Security-Policy"]
+    )
+    page = await client.get(f"/desk/case/{REFERENCE}")
+    text = await page.text()
+    assert "เรียกรับเงินค่าอนุญาต" in text and "ไม่เปิดเผยชื่อ" in text
+    assert 'action="/desk/case/1/accept"' in text and 'action="/desk/case/1/resolve"' not in text
+    csrf = await _csrf(client, f"/desk/case/{REFERENCE}")
+
+    refused = await client.post("/desk/case/1/accept", data={"csrf": "forged"}, allow_redirects=False)
+    assert refused.status == 403 and await _status(desk) == "received"
+    elsewhere = await client.post(
+        "/desk/case/1/accept",
+        data={"csrf": csrf},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert elsewhere.status == 403 and await _status(desk) == "received"
+
+    accepted = await client.post("/desk/case/1/accept", data={"csrf": csrf})
+    assert accepted.status == 200 and "บันทึกแล้ว" in await accepted.text()
+    assert await _status(desk) == "accepted"
+    await desk.dispatcher.drain()
+    assert "ได้รับการตอบรับแล้ว" in desk.sender.to("1001")[-1].text  # the reporter, as from the chat
+    edits = [r for chat, r in desk.sender.sent if r.edit_message_id and chat == STAFF_CHATS["personnel"]]
+    assert edits and "สถานะ: ตอบรับแล้ว" in edits[-1].text  # the group's card shows it
+
+    asked = await client.post("/desk/case/1/ask", data={"csrf": csrf, "note": "ร้านใดเรียกเงิน"})
+    assert asked.status == 200 and await _status(desk) == "awaiting_info"
+    await desk.dispatcher.drain()
+    assert "ร้านใดเรียกเงิน" in desk.sender.to("1001")[-1].text
+    empty = await client.post("/desk/case/1/update", data={"csrf": csrf, "note": " "})
+    assert empty.status == 200 and "ต้องมีข้อความ" in await empty.text()  # the reason, nothing written
+    history = await (await client.get(f"/desk/case/{REFERENCE}")).text()
+    assert "ร้านใดเรียกเงิน" in history
+
+
+async def test_another_divisions_case_is_not_found_and_links_work_once(
+    desk: Desk, client: TestClient[object, object]
+) -> None:
+    await _tip_off(desk)
+    link = await _link(desk, "502")  # legal is only informed of the tip-off
+    assert (await client.post(f"/desk/login/{link}", allow_redirects=False)).status == 303
+    assert (await client.get(f"/desk/case/{REFERENCE}")).status == 404
+    assert (await client.post("/desk/case/1/accept", data={"csrf": "x"})).status in (403, 404)
+    again = await client.post(f"/desk/login/{link}")
+    assert "ลิงก์นี้ใช้ไม่ได้" in await again.text()
+    citizen = await desk.chat("1001").say("/desk")
+    assert "ไม่มีสิทธิ์" in citizen  # only registered staff get a link
+
+
+async def test_sessions_end_on_sign_out_removal_and_idleness(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "503")
+    csrf = await _csrf(client, "/desk/")
+    await client.post("/desk/logout", data={"csrf": csrf})
+    out = await client.get("/desk/", allow_redirects=False)
+    assert out.status == 303 and out.headers["Location"] == "/desk/signed-out"
+
+    await _sign_in(client, desk, "503")
+    clock.advance(minutes=31)
+    assert (await client.get("/desk/", allow_redirects=False)).status == 303  # idle too long
+
+    await _sign_in(client, desk, "501")
+    async with desk.db.session() as s:
+        await deactivate_staff(s, org_id=desk.services.directory.org_ids["CM"], channel="test", user_id="501")
+        await s.commit()
+    assert (await client.get("/desk/", allow_redirects=False)).status == 303  # removed: out at once
+
+
+async def test_the_access_log_names_routes_never_paths(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
+    app = build_web_app(desk.services, Inbox(desk.db, desk.services.vault))
+    runner = web.AppRunner(app, access_log_class=RouteAccessLogger)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+            async with ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/desk/login/SECRET-LINK-TOKEN") as page:
+                    assert page.status == 200
+    finally:
+        await runner.cleanup()
+    assert "GET /desk/login/{link} 200" in caplog.text
+    assert "SECRET-LINK-TOKEN" not in caplog.text
