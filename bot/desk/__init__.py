@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from fontpkg_sarabun import ROOT as SARABUN
 
 from bot.desk.pages import SECURE_COOKIE, SERVICES, routes
 from handlers.cases.cards import category_label
@@ -57,6 +58,8 @@ def desk_app(services: Services, *, secure_cookie: bool) -> web.Application:
     env.globals.update(t=t, when=_when, category_label=category_label)
     app.add_routes(routes)
     app.router.add_static("/static/", path=str(_static_dir()), name="static")
+    # Sarabun, the typeface of Thai government documents, from its package: no font from elsewhere
+    app.router.add_static("/fonts/", path=str(SARABUN / "files"), name="fonts")
     return app
 
 

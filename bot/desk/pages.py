@@ -47,9 +47,13 @@ async def _user(request: web.Request, work: Work) -> DeskUser:
 
 
 def _same_origin(request: web.Request) -> None:
-    """A form posted from another site is refused (with the CSRF token, two locks)."""
-    origin = request.headers.get("Origin")
-    if origin is not None and URL(origin).host != request.url.host:
+    """A form posted from another site is refused (with the CSRF token, two locks). Our pages ask
+    for no referrer, so a browser sends `Origin: null` with their forms; `Sec-Fetch-Site` still
+    tells where a request came from."""
+    origin = request.headers.get("Origin", "null")
+    fetched_from = request.headers.get("Sec-Fetch-Site", "same-origin")
+    foreign_origin = origin != "null" and URL(origin).host != request.url.host
+    if foreign_origin or fetched_from not in ("same-origin", "none"):
         log.warning("desk form from another origin refused")
         raise web.HTTPForbidden(text="forbidden")
 
