@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from kernel.lifecycle import OPEN_STATES
 from storage.models import Case, CaseCounter, CaseDivision
@@ -73,3 +74,21 @@ async def open_cases(
         stmt = stmt.where(col(Case.id).in_(assigned))
     stmt = stmt.order_by(col(Case.reply_due_at), col(Case.id))
     return (await session.execute(stmt)).scalars().all()
+
+
+async def received_between(session: AsyncSession, org_id: int, start: datetime, end: datetime) -> int:
+    stmt = select(func.count()).where(
+        col(Case.org_id) == org_id, col(Case.created_at) >= start, col(Case.created_at) < end
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def mean_rating(
+    session: AsyncSession, org_id: int, start: datetime, end: datetime
+) -> tuple[float | None, int]:
+    """The reporters' mean score of the cases received in the period, and how many rated."""
+    stmt = select(func.avg(col(Case.rating)), func.count(col(Case.rating))).where(
+        col(Case.org_id) == org_id, col(Case.created_at) >= start, col(Case.created_at) < end
+    )
+    mean, rated = (await session.execute(stmt)).one()
+    return (round(float(mean), 2) if mean is not None else None), int(rated)

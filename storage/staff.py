@@ -97,6 +97,7 @@ class StaffMember:
     # the chat account they were registered with, which every door acts as
     channel: str = ""
     user_id: str = ""
+    desk_lang: str = "th"
 
     @property
     def label(self) -> str:
@@ -111,7 +112,7 @@ class StaffMember:
 
 _MEMBER = sa_select(
     col(Staff.id), col(Staff.role), col(Staff.display_name), col(Staff.channel), col(Staff.user_id),
-    col(StaffDivision.division_id),
+    col(Staff.desk_lang), col(StaffDivision.division_id),
 ).outerjoin(StaffDivision, col(StaffDivision.staff_id) == col(Staff.id))  # fmt: skip
 
 
@@ -140,10 +141,16 @@ async def staff_member_by_id(session: AsyncSession, staff_id: int) -> StaffMembe
 def _member(org_id: int, rows: Sequence[Any]) -> StaffMember | None:
     if not rows:
         return None
-    staff_id, role, name, channel, user_id = rows[0][:5]
+    staff_id, role, name, channel, user_id, desk_lang = rows[0][:6]
     assert staff_id is not None  # a stored row's key
-    divisions = frozenset(row[5] for row in rows if row[5] is not None)
-    return StaffMember(staff_id, org_id, role, name or f"#{staff_id}", divisions, channel, user_id)
+    divisions = frozenset(row[6] for row in rows if row[6] is not None)
+    return StaffMember(staff_id, org_id, role, name or f"#{staff_id}", divisions, channel, user_id, desk_lang)
+
+
+async def set_desk_lang(session: AsyncSession, staff_id: int, lang: str) -> None:
+    staff = await session.get(Staff, staff_id)
+    if staff is not None:
+        staff.desk_lang = lang
 
 
 def _code_hash(code: str) -> str:

@@ -5,27 +5,33 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 from yarl import URL
 
+from bot.exports import table_bytes
 from handlers.cases import staff_cases
-from handlers.cases.desk_sessions import DeskUser, csrf_matches, desk_user, sign_in, sign_out
+from handlers.cases.desk_dashboard import desk_dashboard
+from handlers.cases.desk_inbox import DUE_BANDS, InboxFilters, desk_inbox
+from handlers.cases.desk_sessions import DeskUser, csrf_matches, desk_user, set_language, sign_in, sign_out
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, Refused, WrongState
+from handlers.cases.stats import case_rows, export_header, export_row, summarise, summary_table
 from handlers.core.work import Services, Work
 from handlers.staff.case_buttons import staff_action
 from kernel import lifecycle
+from kernel.fiscal import fiscal_year_of, local_day_bounds, round_period
 from kernel.i18n import t
-from storage import cases as case_repo
+from kernel.org_config import REPORT_TYPES
 
 log = logging.getLogger(__name__)
 SERVICES: web.AppKey[Services] = web.AppKey("desk_services", Services)
 SECURE_COOKIE: web.AppKey[bool] = web.AppKey("desk_secure_cookie", bool)
 COOKIE = "desk_session"
-LANG = "th"  # staff of a Thai local government read Thai; an English switch comes with the desk's settings
-INBOX_LIMIT = 200
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LANG = "th"  # before signing in: staff of a Thai local government read Thai
 routes = web.RouteTableDef()
 
 
@@ -67,8 +73,9 @@ async def _form(request: web.Request, user: DeskUser) -> dict[str, str]:
     return form
 
 
-def _page(request: web.Request, template: str, **context: Any) -> web.Response:
-    return aiohttp_jinja2.render_template(template, request, {"lang": LANG, **context})
+def _page(request: web.Request, template: str, user: DeskUser | None = None, **context: Any) -> web.Response:
+    lang = user.member.desk_lang if user is not None else LANG
+    return aiohttp_jinja2.render_template(template, request, {"lang": lang, "user": user, **context})
 
 
 @routes.get("/login/{link}")
@@ -80,11 +87,14 @@ async def login_page(request: web.Request) -> web.Response:
 @routes.post("/login/{link}")
 async def login(request: web.Request) -> web.Response:
     _same_origin(request)
-    try:
-        async with _work(request) as work:
-            signed = await sign_in(work, link=request.match_info["link"])
-    except NotFound:
-        return _page(request, "signed_out.html", reason="desk.link_invalid")
+    failed: Refused | None = None
+    async with _work(request) as work:
+        try:
+            signed = await sign_in(work, link=request.match_info["link"], client=request.remote or "")
+        except Refused as refused:  # the wrong try is counted: this unit of work still commits
+            failed = refused
+    if failed is not None:
+        return _page(request, "signed_out.html", reason=failed.key)
     response = web.HTTPSeeOther(request.app.router["inbox"].url_for())
     response.set_cookie(
         COOKIE, signed.token, httponly=True, samesite="Lax", secure=request.app[SECURE_COOKIE], path="/desk/"
@@ -112,14 +122,16 @@ async def logout(request: web.Request) -> web.Response:
 async def inbox(request: web.Request) -> web.Response:
     async with _work(request) as work:
         user = await _user(request, work)
-        member = user.member
-        divisions = None if member.oversees else set(member.division_ids)
-        found = await case_repo.open_cases(work.session, org_id=member.org_id, division_ids=divisions)
-        org = work.services.org_of(member.org_id)
-    rows = found[:INBOX_LIMIT]
+        org = work.services.org_of(user.member.org_id)
+        filters = InboxFilters.from_query(request.query, org)
+        page = await desk_inbox(work, member=user.member, filters=filters)
+    ids = work.services.directory.division_ids
+    mine = user.member.division_ids
+    divisions = [d for d in org.divisions if user.member.oversees or ids[(org.code, d.code)] in mine]
     return _page(
-        request, "inbox.html", user=user, org=org, cases=rows, more=len(found) - len(rows), now=work.now
-    )
+        request, "inbox.html", user, org=org, page=page, filters=filters, divisions=divisions,
+        states=lifecycle.OPEN_STATES, types=REPORT_TYPES, bands=DUE_BANDS,
+    )  # fmt: skip
 
 
 @routes.get("/case/{reference}", name="case")
@@ -136,7 +148,7 @@ async def case_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="not found") from None
     actions = [(name, lifecycle.ACTIONS[name]) for name in lifecycle.staff_actions_for(view.case.status)]
     return _page(
-        request, "case.html", user=user, org=org, view=view, case=view.case, actions=actions,
+        request, "case.html", user, org=org, view=view, case=view.case, actions=actions,
         transfer_targets=view.transfer_targets, notice=request.query.get("notice", ""),
     )  # fmt: skip
 
@@ -157,15 +169,104 @@ async def act(request: web.Request) -> web.Response:
     except (NotFound, NotAllowed):
         raise web.HTTPNotFound(text="not found") from None
     except (WrongState, BadInput, Refused) as refused:
-        return await _refused(request, refused)
+        return await _refused(request, refused, user)
     target = request.app.router["case"].url_for(reference=changed.reference).with_query(notice="desk.done")
     raise web.HTTPSeeOther(target)
 
 
-async def _refused(request: web.Request, refused: Refused) -> web.Response:
+async def _refused(request: web.Request, refused: Refused, user: DeskUser) -> web.Response:
+    lang = user.member.desk_lang
     values = dict(refused.values)
     if "state" in values:
-        values["state"] = t(LANG, "status." + values["state"])
+        values["state"] = t(lang, "status." + values["state"])
     if "action" in values:
-        values["action"] = t(LANG, f"staff.action_{values['action']}")
-    return _page(request, "refused.html", message=t(LANG, refused.key, **values))
+        values["action"] = t(lang, f"staff.action_{values['action']}")
+    return _page(request, "refused.html", user, message=t(lang, refused.key, **values))
+
+
+@routes.post("/lang")
+async def language(request: web.Request) -> web.Response:
+    async with _work(request) as work:
+        user = await _user(request, work)
+        form = await _form(request, user)
+        try:
+            await set_language(work, user=user, lang=form.get("lang", ""))
+        except BadInput:
+            pass  # an unknown language: nothing changes
+    raise web.HTTPSeeOther(request.app.router["inbox"].url_for())
+
+
+@routes.get("/exports", name="exports")
+async def exports_page(request: web.Request) -> web.Response:
+    async with _work(request) as work:
+        user = await _coordinator(request, work)
+        org = work.services.org_of(user.member.org_id)
+    today = work.now.astimezone(org.tz()).date()
+    return _page(
+        request, "exports.html", user, org=org, today=today.isoformat(),
+        year_start=today.replace(month=1, day=1).isoformat(), fiscal_year=fiscal_year_of(today),
+    )  # fmt: skip
+
+
+@routes.get("/exports/cases")
+async def export_cases(request: web.Request) -> web.StreamResponse:
+    """The CLI's `cases export`: one row per case received in the period, no personal data."""
+    fmt = "xlsx" if request.query.get("format") == "xlsx" else "csv"
+    async with _work(request) as work:
+        user = await _coordinator(request, work)
+        org = work.services.org_of(user.member.org_id)
+        try:
+            first = date.fromisoformat(request.query.get("from", ""))
+            last = date.fromisoformat(request.query.get("to", ""))
+        except ValueError:
+            raise web.HTTPBadRequest(text=t(user.member.desk_lang, "desk.bad_dates")) from None
+        start, end = local_day_bounds(first, last, org.tz())
+        rows = await case_rows(work.session, org_id=user.member.org_id, start=start, end=end)
+    lang = user.member.desk_lang
+    body = table_bytes(fmt, export_header(lang), [export_row(r, org, lang) for r in rows], sheet="cases")
+    return _download(body, f"cases-{org.code}-{first}-{last}.{fmt}", fmt)
+
+
+@routes.get("/exports/stats")
+async def export_stats(request: web.Request) -> web.StreamResponse:
+    """The CLI's `stats`: the complaint summary of a fiscal year's 6- or 12-month round."""
+    fmt = "xlsx" if request.query.get("format") == "xlsx" else "csv"
+    async with _work(request) as work:
+        user = await _coordinator(request, work)
+        org = work.services.org_of(user.member.org_id)
+        year, name = request.query.get("fiscal_year", ""), request.query.get("round", "12m")
+        try:
+            first, last = round_period(int(year), name)
+        except ValueError:
+            raise web.HTTPBadRequest(text=t(user.member.desk_lang, "desk.bad_round")) from None
+        start, end = local_day_bounds(first, last, org.tz())
+        summary = await summarise(work.session, org, org_id=user.member.org_id, start=start, end=end)
+    lang = user.member.desk_lang
+    header = [t(lang, "stats.section"), t(lang, "stats.item"), t(lang, "stats.value")]
+    body = table_bytes(fmt, header, summary_table(summary, org, lang), sheet=f"{year}-{name}")
+    return _download(body, f"stats-{org.code}-{year}-{name}.{fmt}", fmt)
+
+
+async def _coordinator(request: web.Request, work: Work) -> DeskUser:
+    """Exports cover the whole organisation: coordinators and admins only (others: not found)."""
+    user = await _user(request, work)
+    if not user.member.oversees:
+        log.warning("desk export refused")
+        raise web.HTTPNotFound(text="not found")
+    return user
+
+
+def _download(body: bytes, filename: str, fmt: str) -> web.Response:
+    kind = XLSX if fmt == "xlsx" else "text/csv; charset=utf-8"
+    return web.Response(
+        body=body, headers={"Content-Type": kind, "Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@routes.get("/dashboard", name="dashboard")
+async def dashboard(request: web.Request) -> web.Response:
+    async with _work(request) as work:
+        user = await _user(request, work)
+        org = work.services.org_of(user.member.org_id)
+        board = await desk_dashboard(work, member=user.member)
+    return _page(request, "dashboard.html", user, org=org, board=board, filters=InboxFilters())

@@ -11,10 +11,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from handlers.cases.refusals import NotAllowed, NotFound
+from handlers.cases.refusals import BadInput, NotAllowed, NotFound
 from handlers.core.work import StaffAccount, Work
+from kernel.i18n import LANGUAGES
+from storage import access as access_repo
 from storage import desk as desk_repo
-from storage.staff import StaffMember, staff_member, staff_member_by_id
+from storage.staff import StaffMember, set_desk_lang, staff_member, staff_member_by_id
 
 log = logging.getLogger(__name__)
 LINK_TTL = timedelta(minutes=10)
@@ -55,12 +57,20 @@ async def desk_link(work: Work, *, by: StaffAccount) -> str:
     raise NotAllowed("staff.not_allowed")
 
 
-async def sign_in(work: Work, *, link: str) -> SignedIn:
+async def sign_in(work: Work, *, link: str, client: str) -> SignedIn:
+    """`client`: where the request came from (its address), only ever stored as a keyed hash: wrong
+    links from there are counted, and past a few the next try waits, growing each time."""
+    attempts = work.services.vault.lookup_key("desk-sign-in", client)
+    if await access_repo.locked_until(work.session, attempts, work.now) is not None:
+        log.warning("desk sign-in refused: too many wrong links")
+        raise NotAllowed("desk.too_many_attempts")
     staff_id = await desk_repo.redeem_link(work.session, link, work.now)
     member = await staff_member_by_id(work.session, staff_id) if staff_id is not None else None
     if member is None:
         log.warning("desk sign-in refused: unknown, used or expired link")
+        await access_repo.record_failed_attempt(work.session, attempts, work.now)
         raise NotFound("desk.link_invalid")
+    await access_repo.clear_attempts(work.session, attempts)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     desk_repo.add_session(
         work.session, token=token, staff_id=member.id, org_id=member.org_id, csrf=csrf, now=work.now
@@ -93,3 +103,10 @@ async def sign_out(work: Work, *, token: str) -> None:
     row = await desk_repo.find_session(work.session, token) if token else None
     if row is not None and row.revoked_at is None:
         row.revoked_at = work.now
+
+
+async def set_language(work: Work, *, user: DeskUser, lang: str) -> None:
+    """The desk's language for this person, kept for their next sessions."""
+    if lang not in LANGUAGES:
+        raise BadInput("errors.stale_button")
+    await set_desk_lang(work.session, user.member.id, lang)

@@ -56,6 +56,8 @@ class Staff(SQLModel, table=True):
     role: str = Field(default="staff", max_length=20)
     display_name: str | None = Field(default=None, max_length=120)
     active: bool = True
+    # the web desk's language, remembered per person (th or en)
+    desk_lang: str = Field(default="th", max_length=5, sa_column_kwargs={"server_default": "th"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

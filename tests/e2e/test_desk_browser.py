@@ -81,6 +81,12 @@ async def test_a_clerk_accepts_a_case_in_the_browser(desk: Desk, server: TestSer
             await page.fill("#action-ask textarea", "ร้านใดเรียกเงิน")
             await page.click("#action-ask button")
             await expect(page.locator("#history")).to_contain_text("ร้านใดเรียกเงิน")
+            await page.click("text=ภาพรวม")  # the dashboard, linked to the inbox so filtered
+            await page.click("#by-status >> text=รอข้อมูลเพิ่มเติม")
+            await expect(page.locator("#inbox")).to_contain_text("CM-2569-000001")
+            await expect(page.locator("#filters select[name=status]")).to_have_value("awaiting_info")
+            await page.click("#language button")  # English, remembered for this person
+            await expect(page.locator("h1")).to_contain_text("Open cases")
             # a used link signs nobody in
             other = await browser.new_page()
             await other.goto(link.group(0))

@@ -14,6 +14,12 @@ from sqlalchemy import select
 
 from bot.inbox import Inbox
 from bot.web import RouteAccessLogger, build_web_app
+from handlers.cases import reporter_cases as reporter
+from handlers.cases import staff_cases as staff
+from handlers.cases.desk_inbox import InboxFilters
+from handlers.cases.submit import ReporterInfo, submit_report
+from handlers.core.work import ReporterAccount, StaffAccount, Work
+from kernel.draft import Draft
 from storage.models import Case
 from storage.staff import deactivate_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
@@ -53,6 +59,17 @@ async def _csrf(client: TestClient[object, object], path: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', await page.text())
     assert found
     return found.group(1)
+
+
+async def _road_grievance(work: Work) -> None:
+    """CM-2569-000002: a grievance about a road, for the office division."""
+    org = work.services.orgs.single
+    assert org is not None
+    draft = Draft.from_dict(
+        {"type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนพัง"}
+    )
+    who = ReporterInfo(channel="test", chat_id="1002", user_id="1002", lang="th")
+    await submit_report(work.session, work.services, org=org, draft=draft, reporter=who, now=work.now)
 
 
 async def _status(desk: Desk) -> str:
@@ -158,3 +175,127 @@ async def test_the_access_log_names_routes_never_paths(desk: Desk, caplog) -> No
         await runner.cleanup()
     assert "GET /desk/login/{link} 200" in caplog.text
     assert "SECRET-LINK-TOKEN" not in caplog.text
+
+
+async def test_wrong_links_are_counted_and_then_make_the_next_try_wait(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    await _tip_off(desk)
+    for n in range(3):
+        wrong = await client.post(f"/desk/login/not-a-link-{n}")
+        assert "ลิงก์นี้ใช้ไม่ได้" in await wrong.text()
+    link = await _link(desk, "501")
+    held = await client.post(f"/desk/login/{link}", allow_redirects=False)
+    assert held.status == 200 and "หลายครั้งเกินไป" in await held.text()  # even a good link waits
+    clock.advance(minutes=2)
+    assert (await client.post(f"/desk/login/{link}", allow_redirects=False)).status == 303
+
+
+async def test_the_inbox_filters_live_in_the_address_with_counts(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    case_id = await _tip_off(desk)  # corruption, personnel responsible: CM-2569-000001
+    async with desk.db.session() as s:
+        await _road_grievance(Work(s, desk.services, clock()))
+        await staff.accept_case(
+            Work(s, desk.services, clock()), case_id=case_id, by=StaffAccount("test", "501")
+        )
+        await s.commit()
+
+    async def shown(query: str) -> str:
+        page = await client.get(f"/desk/{query}")
+        assert page.status == 200
+        return await page.text()
+
+    await _sign_in(client, desk, "503")  # a coordinator sees the whole organisation
+    everything = await shown("")
+    assert REFERENCE in everything and "CM-2569-000002" in everything and "2 เรื่อง" in everything
+    assert "ตอบรับแล้ว (1)" in everything and "รับเรื่องแล้ว (1)" in everything  # counts per state
+    accepted = await shown("?status=accepted")
+    assert REFERENCE in accepted and "CM-2569-000002" not in accepted
+    roads = await shown("?report_type=grievance")
+    assert "CM-2569-000002" in roads and REFERENCE not in roads
+    assert REFERENCE not in await shown("?q=000002")
+    assert "CM-2569-000002" in await shown("?status=made-up")  # an edited address shows everything
+    assert "ไม่มีเรื่องค้างอยู่" in await shown("?due=overdue")
+    clock.advance(days=3)  # the grievance was never acknowledged
+    await _sign_in(client, desk, "503")
+    late = await shown("?due=overdue")
+    assert "CM-2569-000002" in late and "เลยกำหนด" in late
+
+    await _sign_in(client, desk, "501")  # personnel's clerk: only personnel's cases
+    mine = await shown("")
+    assert REFERENCE in mine and "CM-2569-000002" not in mine
+
+
+def test_a_filter_link_keeps_the_others_and_starts_at_page_one() -> None:
+    filters = InboxFilters(status="accepted", q="0001", page=3)
+    assert filters.url(page=4) == "?status=accepted&q=0001&page=4"
+    assert filters.url(report_type="grievance") == "?status=accepted&report_type=grievance&q=0001"
+
+
+async def test_the_desk_speaks_english_for_whoever_chooses_it_and_remembers(
+    desk: Desk, client: TestClient[object, object]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "503")
+    assert "เรื่องที่ยังดำเนินการอยู่" in await (await client.get("/desk/")).text()
+    csrf = await _csrf(client, "/desk/")
+    english = await client.post("/desk/lang", data={"csrf": csrf, "lang": "en"})
+    text = await english.text()
+    assert ("Open cases" in text and "Received" in text) or "Open cases" in text
+    page = await (await client.get(f"/desk/case/{REFERENCE}")).text()
+    assert "History" in page and "Accept" in page
+    await _sign_in(client, desk, "503")  # a new session: still English
+    assert "Open cases" in await (await client.get("/desk/")).text()
+    await _sign_in(client, desk, "501")  # another person: Thai
+    assert "เรื่องที่ยังดำเนินการอยู่" in await (await client.get("/desk/")).text()
+
+
+async def test_coordinators_download_the_exports_of_the_cli(
+    desk: Desk, client: TestClient[object, object]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "503")
+    page = await client.get("/desk/exports")
+    assert page.status == 200 and "ดาวน์โหลด" in await page.text()
+    csv_file = await client.get("/desk/exports/cases?from=2026-10-01&to=2026-12-31&format=csv")
+    assert csv_file.status == 200 and "attachment" in csv_file.headers["Content-Disposition"]
+    body = await csv_file.read()
+    assert body.startswith("\ufeff".encode()) and REFERENCE.encode() in body
+    assert "สมชาย".encode() not in body and b"1001" not in body  # no reporter data
+    xlsx = await client.get("/desk/exports/stats?fiscal_year=2570&round=6m&format=xlsx")
+    assert xlsx.status == 200 and (await xlsx.read()).startswith(b"PK")  # a zip: the workbook
+    assert (await client.get("/desk/exports/cases?from=&to=")).status == 400
+    await _sign_in(client, desk, "501")  # a division's clerk: the whole organisation is not theirs
+    assert (await client.get("/desk/exports")).status == 404
+    assert (await client.get("/desk/exports/cases?from=2026-10-01&to=2026-12-31")).status == 404
+
+
+async def test_the_dashboard_counts_what_each_person_may_see_and_links_to_the_inbox(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    case_id = await _tip_off(desk)
+    async with desk.db.session() as s:
+        work = Work(s, desk.services, clock())
+        officer = StaffAccount("test", "501")
+        await staff.accept_case(work, case_id=case_id, by=officer)
+        await staff.close_case(work, case_id=case_id, by=officer, outcome="resolved", public_note="ลงโทษแล้ว")
+        await reporter.rate(work, case_id=case_id, by=ReporterAccount("test", "1001"), score=4)
+        await _road_grievance(work)
+        await s.commit()
+    clock.advance(days=3)  # the grievance was never acknowledged: overdue
+    await _sign_in(client, desk, "503")
+    board = await (await client.get("/desk/dashboard")).text()
+    assert "1 เรื่อง" in board  # open: the grievance
+    assert 'href="/desk/?division=office&amp;due=overdue"' in board  # overdue, linked to the inbox
+    assert "4.00 จาก 5 (1 เรื่องที่ประเมิน)" in board and "ปีงบประมาณ 2570" in board
+    await _sign_in(client, desk, "501")  # personnel: nothing open of theirs, no organisation figures
+    mine = await (await client.get("/desk/dashboard")).text()
+    assert "0 เรื่อง" in mine and "ปีงบประมาณ" not in mine and "division=office" not in mine
