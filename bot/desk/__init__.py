@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 import aiohttp_jinja2
@@ -20,7 +20,7 @@ from fontpkg_sarabun import ROOT as SARABUN
 from bot.desk.pages import SECURE_COOKIE, SERVICES, routes
 from handlers.cases.cards import category_label
 from handlers.core.work import Services
-from kernel.deadlines import format_datetime
+from kernel.deadlines import format_date, format_datetime
 from kernel.i18n import t
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def desk_app(services: Services, *, secure_cookie: bool) -> web.Application:
         app, loader=jinja2.PackageLoader("bot.desk", "templates"), autoescape=True,
         undefined=jinja2.StrictUndefined,
     )  # fmt: skip
-    env.globals.update(t=t, when=_when, category_label=category_label)
+    env.globals.update(t=t, when=_when, when_day=_when_day, category_label=category_label)
     app.add_routes(routes)
     app.router.add_static("/static/", path=str(_static_dir()), name="static")
     # Sarabun, the typeface of Thai government documents, from its package: no font from elsewhere
@@ -65,6 +65,10 @@ def desk_app(services: Services, *, secure_cookie: bool) -> web.Application:
 
 def _when(moment: datetime | None, lang: str, tz: Any) -> str:
     return format_datetime(moment, lang=lang, tz=tz) if moment else "—"
+
+
+def _when_day(day: date, lang: str, tz: Any) -> str:
+    return format_date(datetime.combine(day, time(12), tz), lang=lang, tz=tz)
 
 
 def _static_dir() -> Any:

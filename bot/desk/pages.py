@@ -20,6 +20,8 @@ from handlers.cases.desk_sessions import DeskUser, csrf_matches, desk_user, set_
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, Refused, WrongState
 from handlers.cases.stats import case_rows, export_header, export_row, summarise, summary_table
 from handlers.core.work import Services, Work
+from handlers.rounds.desk_plan import plan_overview
+from handlers.rounds.reporting import PROGRESS_STATUSES, add_progress_note, progress_status, record_progress
 from handlers.staff.case_buttons import staff_action
 from kernel import lifecycle
 from kernel.fiscal import fiscal_year_of, local_day_bounds, round_period
@@ -270,3 +272,49 @@ async def dashboard(request: web.Request) -> web.Response:
         org = work.services.org_of(user.member.org_id)
         board = await desk_dashboard(work, member=user.member)
     return _page(request, "dashboard.html", user, org=org, board=board, filters=InboxFilters())
+
+
+@routes.get("/plan", name="plan")
+async def plan_page(request: web.Request) -> web.Response:
+    year = request.query.get("fiscal_year", "")
+    async with _work(request) as work:
+        user = await _user(request, work)
+        org = work.services.org_of(user.member.org_id)
+        overview = await plan_overview(
+            work, member=user.member, fiscal_year=int(year) if year.isdigit() else None,
+            round_name=request.query.get("round"),
+        )  # fmt: skip
+    return _page(
+        request, "plan.html", user, org=org, plan=overview, statuses=PROGRESS_STATUSES,
+        notice=request.query.get("notice", ""),
+    )  # fmt: skip
+
+
+@routes.post("/plan/report")
+async def plan_report(request: web.Request) -> web.Response:
+    """The same use case as `/progress` in the chat: a status, and a note if one is given."""
+    async with _work(request) as work:
+        user = await _user(request, work)
+        form = await _form(request, user)
+        status, round_name = progress_status(form.get("status", "")), form.get("round", "")
+        try:
+            if status is None or not form.get("item", "").isdigit():
+                raise BadInput("errors.stale_button")
+            recorded = await record_progress(
+                work, item_id=int(form["item"]), fiscal_year=int(form.get("fiscal_year", "0") or 0),
+                round_name=round_name, status=status, by=user.account,
+            )  # fmt: skip
+            if form.get("note", "").strip():
+                await add_progress_note(
+                    work, report_id=recorded.report_id, by=user.account, note=form["note"]
+                )
+        except (NotFound, NotAllowed):
+            raise web.HTTPNotFound(text="not found") from None
+        except Refused as refused:
+            failed: Refused | None = refused
+        else:
+            failed = None
+    if failed is not None:
+        return await _refused(request, failed, user)
+    query = {"fiscal_year": form.get("fiscal_year", ""), "round": round_name, "notice": "desk.saved"}
+    raise web.HTTPSeeOther(request.app.router["plan"].url_for().with_query(query))

@@ -17,6 +17,14 @@ from storage.staff import StaffMember, staff_member
 
 log = logging.getLogger(__name__)
 ProgressStatus = Literal["done", "in_progress", "not_started"]
+PROGRESS_STATUSES: tuple[ProgressStatus, ...] = ("done", "in_progress", "not_started")
+
+
+def progress_status(value: str) -> ProgressStatus | None:
+    """A status as a form or button gives it, if it is one."""
+    return next((s for s in PROGRESS_STATUSES if s == value), None)
+
+
 ROUNDS = ("6m", "12m")
 NOTE_MAX = 2000
 

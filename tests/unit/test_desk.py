@@ -20,7 +20,8 @@ from handlers.cases.desk_inbox import InboxFilters
 from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
-from storage.models import Case
+from storage.models import Case, PlanItem, ProgressReport
+from storage.plan import upsert_item
 from storage.staff import deactivate_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_use_cases import _tip_off
@@ -299,3 +300,38 @@ async def test_the_dashboard_counts_what_each_person_may_see_and_links_to_the_in
     await _sign_in(client, desk, "501")  # personnel: nothing open of theirs, no organisation figures
     mine = await (await client.get("/desk/dashboard")).text()
     assert "0 เรื่อง" in mine and "ปีงบประมาณ" not in mine and "division=office" not in mine
+
+
+async def test_the_plan_page_reports_progress_with_the_same_use_case_as_the_chat(
+    desk: Desk, client: TestClient[object, object]
+) -> None:
+    await _tip_off(desk)  # registers 501 (personnel), 502 (legal), 503 (coordinator)
+    d = desk.services.directory
+    async with desk.db.session() as s:
+        await upsert_item(s, org_id=d.org_ids["CM"], code="1.1.01", now=desk.services.clock(), values={
+            "title_th": "อบรมจริยธรรม", "title_en": "Ethics training", "dimension": 1,
+            "division_id": d.division_ids[("CM", "personnel")], "fiscal_years": "2570", "budget": None,
+        })  # fmt: skip
+        await s.commit()
+        item_id = (await s.execute(select(PlanItem.id))).scalar_one()
+    round_page = "/desk/plan?fiscal_year=2570&round=6m"
+    await _sign_in(client, desk, "501")
+    assert (await client.get("/desk/plan")).status == 200  # the nearest open round by default
+    page = await (await client.get(round_page)).text()
+    assert "อบรมจริยธรรม" in page and "ยังไม่รายงาน" in page and 'id="summary"' not in page
+    csrf = await _csrf(client, round_page)
+    form = {"csrf": csrf, "item": str(item_id), "fiscal_year": "2570", "round": "6m", "status": "done",
+            "note": "อบรมแล้ว 2 รุ่น"}  # fmt: skip
+    saved = await client.post("/desk/plan/report", data=form)
+    assert saved.status == 200 and "บันทึกความคืบหน้าแล้ว" in await saved.text()
+    async with desk.db.session() as s:
+        report = (await s.execute(select(ProgressReport))).scalar_one()
+        assert (report.status, report.note, report.actor) == ("done", "อบรมแล้ว 2 รุ่น", "staff:1")
+
+    await _sign_in(client, desk, "503")  # the coordinator sees the round summary
+    summary = await (await client.get(round_page)).text()
+    assert 'id="summary"' in summary and "100.00" in summary
+    await _sign_in(client, desk, "502")  # legal: not its item
+    assert "อบรมจริยธรรม" not in await (await client.get(round_page)).text()
+    csrf = await _csrf(client, round_page)
+    assert (await client.post("/desk/plan/report", data={**form, "csrf": csrf})).status == 404
