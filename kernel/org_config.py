@@ -164,6 +164,12 @@ class PrivacyConfig(_Strict):
     max_reports_per_day: int = Field(default=5, ge=1, le=100)
 
 
+class DeskConfig(_Strict):
+    """The web desk: the roles that must add a one-time code from an authenticator app."""
+
+    require_totp_for: list[Literal["staff", "coordinator", "admin"]] = []
+
+
 class OrgConfig(_Strict):
     code: str
     name_th: str = Field(min_length=1)
@@ -179,6 +185,7 @@ class OrgConfig(_Strict):
     intake: IntakeLimits = IntakeLimits()
     plan: PlanConfig
     privacy: PrivacyConfig = PrivacyConfig()
+    desk: DeskConfig = DeskConfig()
 
     @field_validator("code")
     @classmethod

@@ -58,3 +58,9 @@ async def redeem_link(session: AsyncSession, token: str, now: datetime) -> int |
         return None
     row.used_at = now
     return int(row.target.removeprefix("staff:"))
+
+
+async def pass_second_step(session: AsyncSession, token: str, now: datetime) -> None:
+    row = await session.get(DeskSession, token_hash(token))
+    if row is not None:
+        row.second_step_at = now

@@ -98,6 +98,7 @@ class StaffMember:
     channel: str = ""
     user_id: str = ""
     desk_lang: str = "th"
+    totp_enrolled: bool = False
 
     @property
     def label(self) -> str:
@@ -112,7 +113,7 @@ class StaffMember:
 
 _MEMBER = sa_select(
     col(Staff.id), col(Staff.role), col(Staff.display_name), col(Staff.channel), col(Staff.user_id),
-    col(Staff.desk_lang), col(StaffDivision.division_id),
+    col(Staff.desk_lang), col(Staff.totp_enrolled_at), col(StaffDivision.division_id),
 ).outerjoin(StaffDivision, col(StaffDivision.staff_id) == col(Staff.id))  # fmt: skip
 
 
@@ -141,10 +142,20 @@ async def staff_member_by_id(session: AsyncSession, staff_id: int) -> StaffMembe
 def _member(org_id: int, rows: Sequence[Any]) -> StaffMember | None:
     if not rows:
         return None
-    staff_id, role, name, channel, user_id, desk_lang = rows[0][:6]
+    staff_id, role, name, channel, user_id, desk_lang, enrolled_at = rows[0][:7]
     assert staff_id is not None  # a stored row's key
-    divisions = frozenset(row[6] for row in rows if row[6] is not None)
-    return StaffMember(staff_id, org_id, role, name or f"#{staff_id}", divisions, channel, user_id, desk_lang)
+    divisions = frozenset(row[7] for row in rows if row[7] is not None)
+    return StaffMember(
+        staff_id,
+        org_id,
+        role,
+        name or f"#{staff_id}",
+        divisions,
+        channel,
+        user_id,
+        desk_lang,
+        enrolled_at is not None,
+    )
 
 
 async def set_desk_lang(session: AsyncSession, staff_id: int, lang: str) -> None:
@@ -181,3 +192,17 @@ async def redeem_code(session: AsyncSession, code: str, *, purpose: str, now: da
         return None
     row.used_at = now
     return row
+
+
+async def totp_secret(session: AsyncSession, staff_id: int) -> str | None:
+    """The encrypted authenticator key, enrolled or pending."""
+    staff = await session.get(Staff, staff_id)
+    return staff.totp_secret_enc if staff is not None else None
+
+
+async def set_totp_secret(
+    session: AsyncSession, staff_id: int, secret_enc: str | None, *, enrolled: datetime | None
+) -> None:
+    staff = await session.get(Staff, staff_id)
+    if staff is not None:
+        staff.totp_secret_enc, staff.totp_enrolled_at = secret_enc, enrolled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,8 @@ from datetime import date
 from typing import Any
 
 import aiohttp_jinja2
+import qrcode
+import qrcode.image.svg
 from aiohttp import web
 from yarl import URL
 
@@ -17,6 +20,7 @@ from handlers.cases import staff_cases
 from handlers.cases.desk_dashboard import desk_dashboard
 from handlers.cases.desk_inbox import DUE_BANDS, InboxFilters, desk_inbox
 from handlers.cases.desk_sessions import DeskUser, csrf_matches, desk_user, set_language, sign_in, sign_out
+from handlers.cases.desk_totp import pass_second_step, start_enrolment
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, Refused, WrongState
 from handlers.cases.stats import case_rows, export_header, export_row, summarise, summary_table
 from handlers.core.work import Services, Work
@@ -47,11 +51,16 @@ async def _work(request: web.Request) -> AsyncIterator[Work]:
     services.on_queued()
 
 
-async def _user(request: web.Request, work: Work) -> DeskUser:
+async def _user(request: web.Request, work: Work, *, second_step: bool = False) -> DeskUser:
+    """Who is signed in; a session still owing its second step goes there first (`second_step`:
+    this page is that step)."""
     try:
-        return await desk_user(work, token=request.cookies.get(COOKIE, ""))
+        user = await desk_user(work, token=request.cookies.get(COOKIE, ""))
     except NotAllowed:
         raise web.HTTPSeeOther(request.app.router["signed_out"].url_for()) from None
+    if user.second_step_pending and not second_step:
+        raise web.HTTPSeeOther(request.app.router["totp"].url_for())
+    return user
 
 
 def _same_origin(request: web.Request) -> None:
@@ -112,7 +121,7 @@ async def signed_out(request: web.Request) -> web.Response:
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     async with _work(request) as work:
-        user = await _user(request, work)
+        user = await _user(request, work, second_step=True)  # signing out needs no code
         await _form(request, user)
         await sign_out(work, token=request.cookies.get(COOKIE, ""))
     response = web.HTTPSeeOther(request.app.router["signed_out"].url_for())
@@ -318,3 +327,41 @@ async def plan_report(request: web.Request) -> web.Response:
         return await _refused(request, failed, user)
     query = {"fiscal_year": form.get("fiscal_year", ""), "round": round_name, "notice": "desk.saved"}
     raise web.HTTPSeeOther(request.app.router["plan"].url_for().with_query(query))
+
+
+@routes.get("/totp", name="totp")
+async def totp_page(request: web.Request) -> web.Response:
+    """The second step: the code from the person's app, or first the enrolment (a QR code)."""
+    async with _work(request) as work:
+        user = await _user(request, work, second_step=True)
+        enrolment = None
+        if not user.member.totp_enrolled:
+            try:
+                enrolment = await start_enrolment(work, user=user)
+            except NotAllowed:
+                raise web.HTTPNotFound(text="not found") from None
+    qr = _qr_data_uri(enrolment.uri) if enrolment else None
+    return _page(request, "totp.html", user, enrolment=enrolment, qr=qr, error="")
+
+
+@routes.post("/totp")
+async def totp_check(request: web.Request) -> web.Response:
+    failed: Refused | None = None
+    async with _work(request) as work:
+        user = await _user(request, work, second_step=True)
+        form = await _form(request, user)
+        try:
+            await pass_second_step(
+                work, user=user, token=request.cookies.get(COOKIE, ""), code=form.get("code", "")
+            )
+        except Refused as refused:  # the wrong code is counted: this unit of work still commits
+            failed = refused
+    if failed is not None:
+        return _page(request, "totp.html", user, enrolment=None, qr=None, error=failed.key)
+    raise web.HTTPSeeOther(request.app.router["inbox"].url_for())
+
+
+def _qr_data_uri(uri: str) -> str:
+    """The key as a QR code, an SVG inside the page (no request to anyone else)."""
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage)
+    return "data:image/svg+xml;base64," + base64.b64encode(image.to_string()).decode()

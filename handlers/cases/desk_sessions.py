@@ -14,6 +14,7 @@ from datetime import timedelta
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound
 from handlers.core.work import StaffAccount, Work
 from kernel.i18n import LANGUAGES
+from kernel.org_config import OrgConfig
 from storage import access as access_repo
 from storage import desk as desk_repo
 from storage.staff import StaffMember, set_desk_lang, staff_member, staff_member_by_id
@@ -30,6 +31,8 @@ class DeskUser:
 
     member: StaffMember
     csrf: str
+    # signed in by link, but the second step (a TOTP code) is still to pass
+    second_step_pending: bool = False
 
     @property
     def account(self) -> StaffAccount:
@@ -92,7 +95,13 @@ async def desk_user(work: Work, *, token: str) -> DeskUser:
         row.revoked_at = work.now
         raise NotAllowed("desk.signed_out")
     row.last_seen_at = work.now
-    return DeskUser(member, row.csrf)
+    pending = second_step_required(work.services.org_of(member.org_id), member) and row.second_step_at is None
+    return DeskUser(member, row.csrf, pending)
+
+
+def second_step_required(org: OrgConfig, member: StaffMember) -> bool:
+    """Once enrolled, always; and for every role the organisation file names."""
+    return member.totp_enrolled or member.role in org.desk.require_totp_for
 
 
 def csrf_matches(user: DeskUser, given: str) -> bool:

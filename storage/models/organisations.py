@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, org_fk, utcnow
@@ -58,6 +58,9 @@ class Staff(SQLModel, table=True):
     active: bool = True
     # the web desk's language, remembered per person (th or en)
     desk_lang: str = Field(default="th", max_length=5, sa_column_kwargs={"server_default": "th"})
+    # the desk's second step: the authenticator key (encrypted), and when a code first confirmed it
+    totp_secret_enc: str | None = Field(default=None, sa_type=Text)
+    totp_enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -93,3 +96,5 @@ class DeskSession(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # when the second step (a TOTP code) was passed, for people who need one
+    second_step_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
+import pyotp
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,12 +19,14 @@ from bot.web import RouteAccessLogger, build_web_app
 from handlers.cases import reporter_cases as reporter
 from handlers.cases import staff_cases as staff
 from handlers.cases.desk_inbox import InboxFilters
+from handlers.cases.desk_sessions import second_step_required
 from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
+from kernel.org_config import DeskConfig
 from storage.models import Case, PlanItem, ProgressReport
 from storage.plan import upsert_item
-from storage.staff import deactivate_staff
+from storage.staff import StaffMember, deactivate_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_use_cases import _tip_off
 
@@ -335,3 +339,68 @@ async def test_the_plan_page_reports_progress_with_the_same_use_case_as_the_chat
     assert "อบรมจริยธรรม" not in await (await client.get(round_page)).text()
     csrf = await _csrf(client, round_page)
     assert (await client.post("/desk/plan/report", data={**form, "csrf": csrf})).status == 404
+
+
+async def test_a_coordinator_enrols_a_second_step_and_every_sign_in_then_asks_for_a_code(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "503")
+    enrol = await (await client.get("/desk/totp")).text()
+    key = re.search(r'id="totp-key">([A-Z2-7]+)<', enrol)
+    assert key and 'src="data:image/svg+xml;base64,' in enrol  # the QR code, inside the page
+    csrf = await _csrf(client, "/desk/totp")
+    wrong = await client.post("/desk/totp", data={"csrf": csrf, "code": "000000"})
+    assert "รหัสไม่ถูกต้อง" in await wrong.text()
+    code = pyotp.TOTP(key.group(1)).at(clock())
+    assert (
+        await client.post("/desk/totp", data={"csrf": csrf, "code": code}, allow_redirects=False)
+    ).status == 303
+    assert (await client.get("/desk/", allow_redirects=False)).status == 200  # this session goes on
+
+    await _sign_in(client, desk, "503")  # enrolled: a new session waits for a code
+    held = await client.get("/desk/", allow_redirects=False)
+    assert held.status == 303 and held.headers["Location"] == "/desk/totp"
+    assert (await client.get(f"/desk/case/{REFERENCE}", allow_redirects=False)).status == 303
+    asking = await (await client.get("/desk/totp")).text()
+    assert "totp-key" not in asking  # no new key: just the code
+    csrf = await _csrf(client, "/desk/totp")
+    clock.advance(seconds=60)
+    code = pyotp.TOTP(key.group(1)).at(clock())
+    assert (
+        await client.post("/desk/totp", data={"csrf": csrf, "code": code}, allow_redirects=False)
+    ).status == 303
+    assert (await client.get("/desk/", allow_redirects=False)).status == 200
+
+    await _sign_in(client, desk, "501")  # a division's clerk: no second step, and none to enrol
+    assert (await client.get("/desk/", allow_redirects=False)).status == 200
+    assert (await client.get("/desk/totp")).status == 404
+
+
+async def test_wrong_codes_make_the_next_try_wait(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "503")
+    key = re.search(r'id="totp-key">([A-Z2-7]+)<', await (await client.get("/desk/totp")).text())
+    assert key
+    csrf = await _csrf(client, "/desk/totp")
+    for _ in range(3):
+        await client.post("/desk/totp", data={"csrf": csrf, "code": "000000"})
+    good = pyotp.TOTP(key.group(1)).at(clock())
+    held = await client.post("/desk/totp", data={"csrf": csrf, "code": good})
+    assert "หลายครั้งเกินไป" in await held.text()
+
+
+def test_the_organisation_file_can_require_the_second_step_for_a_role(orgs) -> None:  # type: ignore[no-untyped-def]
+    org = orgs.single
+    strict = org.model_copy(update={"desk": DeskConfig(require_totp_for=["coordinator"])})
+    coordinator = StaffMember(3, 1, "coordinator", "ก", frozenset())
+    clerk = StaffMember(1, 1, "staff", "ข", frozenset())
+    assert second_step_required(strict, coordinator) and not second_step_required(strict, clerk)
+    assert not second_step_required(org, coordinator)
+    assert second_step_required(org, replace(clerk, totp_enrolled=True))
