@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 from bot.inbox import Inbox
 from bot.web import build_web_app
 from tests.unit.conftest import STAFF_CHATS, Desk, make_desk
-from tests.unit.test_use_cases import _tip_off
+from tests.unit.test_use_cases import _plan_item, _tip_off
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -99,3 +99,40 @@ async def test_a_clerk_accepts_a_case_in_the_browser(desk: Desk, server: TestSer
     assert any("ได้รับการตอบรับแล้ว" in text for text in told) and "ร้านใดเรียกเงิน" in told[-1]
     edits = [r for chat, r in desk.sender.sent if r.edit_message_id and chat == STAFF_CHATS["personnel"]]
     assert "สถานะ: รอข้อมูลเพิ่มเติม" in edits[-1].text  # the group card shows the question was asked
+
+
+async def test_a_coordinator_enrols_a_second_step_and_reads_the_plan(
+    desk: Desk,
+    server: TestServer,
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    import pyotp
+    from playwright.async_api import async_playwright, expect
+
+    await _tip_off(desk)
+    await _plan_item(desk, fiscal_years="2570")
+    reply = await desk.chat("503").say("/desk")
+    link = re.search(r"https?://\S+/desk/login/[\w-]+", reply)
+    assert link, reply
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page()
+            await page.goto(link.group(0))
+            await page.click("#sign-in")
+            await page.click("text=ตั้งค่ารหัสยืนยันขั้นที่สอง")
+            # the QR code is drawn inside the page: the CSP lets it show
+            assert await page.eval_on_selector("#qr", "img => img.naturalWidth") > 0
+            key = await page.inner_text("#totp-key")
+            await page.fill("#totp input[name=code]", pyotp.TOTP(key).at(clock()))
+            await page.click("#totp button")
+            await expect(page.locator("h1")).to_contain_text("เรื่องที่ยังดำเนินการอยู่")
+            await page.goto(str(server.make_url("/desk/plan?fiscal_year=2570&round=6m")))
+            await expect(page.locator("#items")).to_contain_text("อบรมจริยธรรม")
+            await expect(page.locator("#summary")).to_contain_text("0.00")
+            await page.select_option("#items select[name=status]", "done")
+            await page.click("#items form.report button")
+            await expect(page.locator("#notice")).to_contain_text("บันทึกความคืบหน้าแล้ว")
+            await expect(page.locator("#summary")).to_contain_text("100.00")
+        finally:
+            await browser.close()

@@ -24,11 +24,10 @@ from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
 from kernel.org_config import DeskConfig
-from storage.models import Case, PlanItem, ProgressReport
-from storage.plan import upsert_item
+from storage.models import Case, ProgressReport
 from storage.staff import StaffMember, deactivate_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
-from tests.unit.test_use_cases import _tip_off
+from tests.unit.test_use_cases import _plan_item, _tip_off
 
 REFERENCE = "CM-2569-000001"
 
@@ -310,14 +309,7 @@ async def test_the_plan_page_reports_progress_with_the_same_use_case_as_the_chat
     desk: Desk, client: TestClient[object, object]
 ) -> None:
     await _tip_off(desk)  # registers 501 (personnel), 502 (legal), 503 (coordinator)
-    d = desk.services.directory
-    async with desk.db.session() as s:
-        await upsert_item(s, org_id=d.org_ids["CM"], code="1.1.01", now=desk.services.clock(), values={
-            "title_th": "อบรมจริยธรรม", "title_en": "Ethics training", "dimension": 1,
-            "division_id": d.division_ids[("CM", "personnel")], "fiscal_years": "2570", "budget": None,
-        })  # fmt: skip
-        await s.commit()
-        item_id = (await s.execute(select(PlanItem.id))).scalar_one()
+    item_id = await _plan_item(desk, fiscal_years="2570")
     round_page = "/desk/plan?fiscal_year=2570&round=6m"
     await _sign_in(client, desk, "501")
     assert (await client.get("/desk/plan")).status == 200  # the nearest open round by default

@@ -336,8 +336,8 @@ async def test_another_account_is_refused_every_reporter_use_case(desk: Desk, na
 # --- the plan's progress ------------------------------------------------------------------
 
 
-async def _plan_item(desk: Desk) -> int:
-    """Item 1.1.01 of personnel in fiscal year 2569."""
+async def _plan_item(desk: Desk, fiscal_years: str = "2569") -> int:
+    """Item 1.1.01 of personnel, in the plan of these fiscal years."""
     await desk.add_staff("501", "personnel")
     await desk.add_staff("502", "legal")
     await desk.add_staff("503", None, role="coordinator")
@@ -345,7 +345,7 @@ async def _plan_item(desk: Desk) -> int:
     async with desk.db.session() as s:
         await upsert_item(s, org_id=d.org_ids["CM"], code="1.1.01", now=desk.services.clock(), values={
             "title_th": "อบรมจริยธรรม", "title_en": "Ethics training", "dimension": 1,
-            "division_id": d.division_ids[("CM", "personnel")], "fiscal_years": "2569", "budget": None,
+            "division_id": d.division_ids[("CM", "personnel")], "fiscal_years": fiscal_years, "budget": None,
         })  # fmt: skip
         await s.commit()
         return (await s.execute(select(PlanItem.id))).scalar_one()
