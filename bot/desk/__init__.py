@@ -42,7 +42,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as http:  # redirects, 404s, 403s: as they are, with the headers
+        http.headers.update(HEADERS)
+        raise
+    except Exception:
+        # never a bare "500": a polite page, and the error logged with what it was (not who)
+        resource = request.match_info.route.resource
+        log.exception("desk page failed", extra={"route": resource.canonical if resource else "?"})
+        response = aiohttp_jinja2.render_template(
+            "error.html", request, {"lang": "th", "user": None}, status=500
+        )
     response.headers.update(HEADERS)
     return response
 

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.inbox import Inbox
 from bot.web import RouteAccessLogger, build_web_app
@@ -396,3 +396,20 @@ def test_the_organisation_file_can_require_the_second_step_for_a_role(orgs) -> N
     assert second_step_required(strict, coordinator) and not second_step_required(strict, clerk)
     assert not second_step_required(org, coordinator)
     assert second_step_required(org, replace(clerk, totp_enrolled=True))
+
+
+async def test_a_page_that_fails_says_so_politely_and_logs_it(
+    desk: Desk,
+    client: TestClient[object, object],
+    caplog,  # type: ignore[no-untyped-def]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "501")
+    async with desk.db.engine.begin() as conn:  # a real fault: the plan's table is gone
+        await conn.execute(text("DROP TABLE progress_reports"))
+        await conn.execute(text("DROP TABLE plan_items"))
+    failed = await client.get("/desk/plan")
+    assert failed.status == 500 and "ขออภัย เกิดข้อผิดพลาด" in await failed.text()
+    assert failed.headers["X-Frame-Options"] == "DENY"
+    assert "desk page failed" in caplog.text
+    assert (await client.get("/desk/")).status == 200  # the rest of the desk still works
