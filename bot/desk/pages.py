@@ -30,7 +30,7 @@ from handlers.staff.case_buttons import staff_action
 from kernel import lifecycle
 from kernel.fiscal import fiscal_year_of, local_day_bounds, round_period
 from kernel.i18n import t
-from kernel.org_config import REPORT_TYPES
+from kernel.org_config import REPORT_TYPES, OrgConfig
 
 log = logging.getLogger(__name__)
 SERVICES: web.AppKey[Services] = web.AppKey("desk_services", Services)
@@ -210,8 +210,7 @@ async def language(request: web.Request) -> web.Response:
 @routes.get("/exports", name="exports")
 async def exports_page(request: web.Request) -> web.Response:
     async with _work(request) as work:
-        user = await _coordinator(request, work)
-        org = work.services.org_of(user.member.org_id)
+        user, org = await _coordinator(request, work)
     today = work.now.astimezone(org.tz()).date()
     return _page(
         request, "exports.html", user, org=org, today=today.isoformat(),
@@ -222,10 +221,9 @@ async def exports_page(request: web.Request) -> web.Response:
 @routes.get("/exports/cases")
 async def export_cases(request: web.Request) -> web.StreamResponse:
     """The CLI's `cases export`: one row per case received in the period, no personal data."""
-    fmt = "xlsx" if request.query.get("format") == "xlsx" else "csv"
+    fmt = _export_format(request)
     async with _work(request) as work:
-        user = await _coordinator(request, work)
-        org = work.services.org_of(user.member.org_id)
+        user, org = await _coordinator(request, work)
         try:
             first = date.fromisoformat(request.query.get("from", ""))
             last = date.fromisoformat(request.query.get("to", ""))
@@ -241,10 +239,9 @@ async def export_cases(request: web.Request) -> web.StreamResponse:
 @routes.get("/exports/stats")
 async def export_stats(request: web.Request) -> web.StreamResponse:
     """The CLI's `stats`: the complaint summary of a fiscal year's 6- or 12-month round."""
-    fmt = "xlsx" if request.query.get("format") == "xlsx" else "csv"
+    fmt = _export_format(request)
     async with _work(request) as work:
-        user = await _coordinator(request, work)
-        org = work.services.org_of(user.member.org_id)
+        user, org = await _coordinator(request, work)
         year, name = request.query.get("fiscal_year", ""), request.query.get("round", "12m")
         try:
             first, last = round_period(int(year), name)
@@ -258,13 +255,17 @@ async def export_stats(request: web.Request) -> web.StreamResponse:
     return _download(body, f"stats-{org.code}-{year}-{name}.{fmt}", fmt)
 
 
-async def _coordinator(request: web.Request, work: Work) -> DeskUser:
+async def _coordinator(request: web.Request, work: Work) -> tuple[DeskUser, OrgConfig]:
     """Exports cover the whole organisation: coordinators and admins only (others: not found)."""
     user = await _user(request, work)
     if not user.member.oversees:
         log.warning("desk export refused")
         raise web.HTTPNotFound(text="not found")
-    return user
+    return user, work.services.org_of(user.member.org_id)
+
+
+def _export_format(request: web.Request) -> str:
+    return "xlsx" if request.query.get("format") == "xlsx" else "csv"
 
 
 def _download(body: bytes, filename: str, fmt: str) -> web.Response:

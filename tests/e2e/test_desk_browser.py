@@ -11,6 +11,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -58,19 +59,31 @@ async def server(desk: Desk) -> AsyncIterator[TestServer]:
         yield server
 
 
+async def _link(desk: Desk, user_id: str) -> str:
+    """The sign-in link a staff member gets by sending /desk to the bot."""
+    reply = await desk.chat(user_id).say("/desk")
+    link = re.search(r"https?://\S+/desk/login/[\w-]+", reply)
+    assert link, reply
+    return link.group(0)
+
+
+async def _signed_in(browser: Any, link: str) -> Any:
+    """A new page, signed in by pressing the link's button."""
+    page = await browser.new_page()
+    await page.goto(link)
+    await page.click("#sign-in")
+    return page
+
+
 async def test_a_clerk_accepts_a_case_in_the_browser(desk: Desk, server: TestServer) -> None:
     from playwright.async_api import async_playwright, expect
 
     await _tip_off(desk)
-    reply = await desk.chat("501").say("/desk")
-    link = re.search(r"https?://\S+/desk/login/[\w-]+", reply)
-    assert link, reply
+    link = await _link(desk, "501")
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = await browser.new_page()
-            await page.goto(link.group(0))
-            await page.click("#sign-in")
+            page = await _signed_in(browser, link)
             await expect(page.locator("#inbox")).to_contain_text("CM-2569-000001")
             await page.click("text=CM-2569-000001")
             await expect(page.locator("#card")).to_contain_text("เรียกรับเงินค่าอนุญาต")
@@ -89,7 +102,7 @@ async def test_a_clerk_accepts_a_case_in_the_browser(desk: Desk, server: TestSer
             await expect(page.locator("h1")).to_contain_text("Open cases")
             # a used link signs nobody in
             other = await browser.new_page()
-            await other.goto(link.group(0))
+            await other.goto(link)
             await other.click("#sign-in")
             await expect(other.locator("main")).to_contain_text("ลิงก์นี้ใช้ไม่ได้")
         finally:
@@ -111,15 +124,11 @@ async def test_a_coordinator_enrols_a_second_step_and_reads_the_plan(
 
     await _tip_off(desk)
     await _plan_item(desk, fiscal_years="2570")
-    reply = await desk.chat("503").say("/desk")
-    link = re.search(r"https?://\S+/desk/login/[\w-]+", reply)
-    assert link, reply
+    link = await _link(desk, "503")
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = await browser.new_page()
-            await page.goto(link.group(0))
-            await page.click("#sign-in")
+            page = await _signed_in(browser, link)
             await page.click("text=ตั้งค่ารหัสยืนยันขั้นที่สอง")
             # the QR code is drawn inside the page: the CSP lets it show
             assert await page.eval_on_selector("#qr", "img => img.naturalWidth") > 0
