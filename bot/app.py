@@ -22,6 +22,7 @@ from kernel.org_files import Organisations, load_organisations
 from storage import organisations as org_repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
+from storage.files import FileStore
 from storage.outbox import OutboxRow
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class App:
     services: Services
     engine: Engine
     dispatcher: OutboxDispatcher
+    files: FileStore
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -56,7 +58,8 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     async with db.session() as session:
         directory = await org_repo.sync_organisations(session, orgs)
         await session.commit()
-    services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
+    files = FileStore(settings.data_dir / "files", vault)
+    services = Services(db=db, orgs=orgs, directory=directory, vault=vault, files=files)
     if settings.public_url:
         services.public_url = settings.public_url
     # one clock for the conversations, the jobs and the outbox
@@ -67,7 +70,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         await alert_undeliverable(services, row, services.clock())
 
     dispatcher.on_undeliverable = undeliverable
-    return App(settings, orgs, db, services, Engine(services), dispatcher)
+    return App(settings, orgs, db, services, Engine(services), dispatcher, files)
 
 
 async def run_telegram(
@@ -158,10 +161,10 @@ def _telegram(app: App) -> Application:  # type: ignore[type-arg]
     application = tg.build_application(
         s.telegram_bot_token, base_url=s.telegram_api_base_url, base_file_url=s.telegram_file_base_url
     )
-    tg.attach_engine(application, app.engine)
+    tg.attach_engine(application, app.engine, app.files)
     overall, private, group = s.rate_limits()
     throttle = Throttle(overall=overall, private=private, group=group)
-    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, s.data_dir / "files")
+    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, app.files)
     return application
 
 
@@ -200,7 +203,6 @@ async def run_server(
         inbox,
         telegram_secret=secret,
         line_secret=line_secret,
-        files_dir=s.data_dir / "files",
         scheduler_alive=lambda: scheduler.running,
         secure_cookie=s.public_url.startswith("https://"),
     )
@@ -250,7 +252,7 @@ def _attach_line(app: App, inbox: Inbox) -> LineChannel:
         access_token=token,
         api_base_url=s.line_api_base_url,
         data_api_base_url=s.line_data_api_base_url,
-        files_dir=s.data_dir / "files",
+        files=app.files,
         on_quota=quota_spent,
         file_url=(lambda sha: signed_file_url(app.services, s.public_url, sha))
         if s.public_url

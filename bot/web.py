@@ -6,13 +6,13 @@ answered at once; the inbox worker handles them afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +26,7 @@ from sqlmodel import col
 from bot.desk import desk_app
 from bot.inbox import Inbox
 from handlers.core.work import Services
+from storage.files import image_type
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ INBOX: web.AppKey[Inbox] = web.AppKey("inbox", Inbox)
 SCHEDULER_ALIVE: web.AppKey[Callable[[], bool]] = web.AppKey("scheduler_alive", Callable[[], bool])  # type: ignore[arg-type]
 TELEGRAM_SECRET: web.AppKey[str] = web.AppKey("telegram_secret", str)
 LINE_PARSER: web.AppKey[WebhookParser] = web.AppKey("line_parser", WebhookParser)
-FILES_DIR: web.AppKey[Path] = web.AppKey("files_dir", Path)
 
 
 async def _read_body(request: web.Request) -> bytes | web.Response:
@@ -108,12 +108,11 @@ async def stored_file(request: web.Request) -> web.StreamResponse:
     expected = request.app[SERVICES].vault.lookup_key("file", sha, expires)
     if not (expires.isdigit() and int(expires) > time.time() and hmac.compare_digest(signature, expected)):
         return web.json_response({"error": "forbidden"}, status=403)
-    path = request.app[FILES_DIR] / sha
-    if not path.is_file() or len(sha) != 64:
+    files = request.app[SERVICES].files
+    data = await asyncio.to_thread(files.read, sha) if files is not None else None
+    if data is None:
         return web.json_response({"error": "not found"}, status=404)
-    data = path.read_bytes()
-    kind = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png" if data[:4] == b"\x89PNG" else None
-    return web.Response(body=data, content_type=kind or "application/octet-stream")
+    return web.Response(body=data, content_type=image_type(data) or "application/octet-stream")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -210,15 +209,13 @@ def build_web_app(
     *,
     telegram_secret: str = "",
     line_secret: str = "",
-    files_dir: Path | None = None,
     scheduler_alive: Callable[[], bool] = lambda: True,
     secure_cookie: bool = False,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app.add_subapp("/desk/", desk_app(services, secure_cookie=secure_cookie))
     app[SERVICES], app[INBOX], app[TELEGRAM_SECRET] = services, inbox, telegram_secret
-    if files_dir is not None:
-        app[FILES_DIR] = files_dir
+    if services.files is not None:
         app.router.add_get("/files/{sha}", stored_file)
     app[SCHEDULER_ALIVE], app[STARTED] = scheduler_alive, time.monotonic()
     if telegram_secret:

@@ -43,7 +43,7 @@ ACTIONS: dict[str, Action] = {
 STAFF_ACTIONS = ("accept", "investigate", "ask", "update", "transfer", "resolve", "forward", "close", "note")
 # Every kind of event a case's history holds: the actions, and what happens beside them. The case
 # history shows each as `staff.did_<kind>`, so a kind not listed here is refused when appended.
-EVENT_KINDS = (*ACTIONS, "received", "rating", "viewed", "data_request", "erased")
+EVENT_KINDS = (*ACTIONS, "received", "rating", "viewed", "data_request", "erased", "file_opened")
 
 
 class TransitionRefused(ValueError):

@@ -120,6 +120,20 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
     return ChainReport(count, None, None)
 
 
+async def recorded_since(
+    session: AsyncSession, *, case_id: int, kind: str, actor: str, data: dict[str, Any], since: datetime
+) -> bool:
+    """Has this very event (same kind, actor and data) been appended to the case after `since`?"""
+    stmt = select(col(CaseEvent.id)).where(
+        col(CaseEvent.case_id) == case_id,
+        col(CaseEvent.kind) == kind,
+        col(CaseEvent.actor) == actor,
+        col(CaseEvent.data_json) == json.dumps(data, ensure_ascii=False, sort_keys=True),
+        col(CaseEvent.at) > since,
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
 async def case_history(session: AsyncSession, case_id: int) -> list[CaseEvent]:
     """A case's events in the order they were appended."""
     stmt = select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.seq))

@@ -142,11 +142,12 @@ async def hand_over(
 
 
 def add_attachment(session: AsyncSession, ctx: CaseContext, file: FileRef, *, channel: str) -> Attachment:
-    """A file the reporter added to the case (kept by its reference on the channel it came through)."""
+    """A file the reporter added to the case: its reference on the channel it came through, and its
+    hash when we hold the bytes."""
     attachment = Attachment(
         case_id=ctx.case_id, org_id=ctx.case.org_id, kind=file.kind, channel=channel,
         file_id=file.file_id, file_unique_id=file.file_unique_id, file_name=file.file_name,
-        mime_type=file.mime_type, size=file.size,
+        mime_type=file.mime_type, size=file.size, sha256=file.sha256,
     )  # fmt: skip
     session.add(attachment)
     ctx.attachments.append(attachment)

@@ -29,6 +29,12 @@ class Vault:
     def decrypt(self, token: str) -> Any:
         return json.loads(self._fernet.decrypt(token.encode()))
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        return self._fernet.decrypt(token)
+
     def lookup_key(self, *parts: str) -> str:
         """A stable keyed hash, to find rows by a chat or user id without storing it in clear."""
         msg = "\x1f".join(parts).encode()

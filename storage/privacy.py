@@ -37,10 +37,20 @@ async def closed_before(session: AsyncSession, org_id: int, cutoff: datetime) ->
     return (await session.execute(stmt.order_by(col(Case.closed_at)))).scalars().all()
 
 
-async def erase_file_references(session: AsyncSession, case_id: int) -> None:
-    """The case's files can no longer be fetched: their references on the channel go."""
+async def erase_file_references(session: AsyncSession, case_id: int) -> set[str]:
+    """The case's files can no longer be fetched: their references on the channel and their hashes
+    go. Returns the hashes of held files no other case refers to, whose bytes are to be deleted."""
+    held = select(col(Attachment.sha256)).where(
+        col(Attachment.case_id) == case_id, col(Attachment.sha256).is_not(None)
+    )
+    hashes = {str(sha) for sha in (await session.execute(held)).scalars()}
     await session.execute(
         update(Attachment)
         .where(col(Attachment.case_id) == case_id)
-        .values(file_id="erased", file_unique_id=None, file_name=None)
+        .values(file_id="erased", file_unique_id=None, file_name=None, sha256=None)
     )
+    if not hashes:
+        return set()
+    # the same photo sent with another report stays for that one
+    shared = select(col(Attachment.sha256)).where(col(Attachment.sha256).in_(hashes))
+    return hashes - {str(sha) for sha in (await session.execute(shared)).scalars()}

@@ -7,12 +7,11 @@ twice (LINE answers 409 for a key it already accepted).
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, Literal
 
 from linebot.v3.messaging import (
@@ -49,6 +48,7 @@ from linebot.v3.webhooks import (
 from bot.channels.base import PermanentFailure, RetryLater
 from kernel import payloads
 from kernel.messages import Button, FileRef, Incoming, Reply
+from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 CHANNEL = "line"
@@ -99,7 +99,7 @@ class LineChannel:
         access_token: str,
         api_base_url: str,
         data_api_base_url: str,
-        files_dir: Path,
+        files: FileStore,
         on_quota: Callable[[], Awaitable[None]] | None = None,
         file_url: Callable[[str], str | None] = lambda _sha: None,
     ) -> None:
@@ -110,7 +110,7 @@ class LineChannel:
         self._data_client = AsyncApiClient(Configuration(host=data_api_base_url, access_token=access_token))
         self._api = AsyncMessagingApi(self._client)
         self._blob = AsyncMessagingApiBlob(self._data_client)
-        self.files_dir = files_dir
+        self.files = files
         self.on_quota = on_quota
         self._tokens: dict[str, tuple[str, float]] = {}
         self._quota_reported = False
@@ -177,13 +177,7 @@ class LineChannel:
     ) -> FileRef:
         # LINE keeps content for a limited time only: fetch and keep it now, under its SHA-256.
         data = bytes(await self._blob.get_message_content(message_id))
-        sha = hashlib.sha256(data).hexdigest()
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        path = self.files_dir / sha
-        if not path.exists():
-            partial = path.with_suffix(".part")
-            partial.write_bytes(data)
-            partial.replace(path)  # atomic: a crash never leaves a truncated file under the hash
+        sha = await asyncio.to_thread(self.files.put, data)
         mime = "image/jpeg" if kind == "photo" else None
         return FileRef(kind, f"line:{sha}", sha, file_name, mime, len(data), sha256=sha)
 

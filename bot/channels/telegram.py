@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
     ForceReply,
@@ -31,6 +32,7 @@ from bot.throttle import Throttle
 from handlers.engine import Engine
 from kernel.i18n import LANGUAGES, t
 from kernel.messages import Button, FileRef, Incoming, Media, Reply
+from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -38,6 +40,8 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 COMMANDS = ("start", "status", "cancel", "help", "lang", "privacy", "mydata")
 STAFF_COMMANDS = ("cases", "case", "progress", "summary", "bind")
+# getFile serves files up to 20 MB; a larger one the conversation refuses anyway
+MAX_DOWNLOAD = 20 * 1024 * 1024
 UNSUPPORTED = ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game")
 
 
@@ -146,12 +150,12 @@ class TelegramSender:
         self,
         application: Application,  # type: ignore[type-arg]
         throttle: Throttle | None = None,
-        files_dir: Path | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self.application = application
         self.throttle = throttle or Throttle()
         # files we hold ourselves (fetched from LINE) are uploaded; Telegram's own are sent by id
-        self.files_dir = files_dir
+        self.files = files
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
@@ -177,10 +181,10 @@ class TelegramSender:
                 )
             elif media.kind == "photo":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
-                message = await bot.send_photo(chat_id, self._file(media), caption=caption)
+                message = await bot.send_photo(chat_id, await self._file(media), caption=caption)
             elif media.kind == "document":
                 caption = (media.caption or "")[:CAPTION_LIMIT] or None
-                message = await bot.send_document(chat_id, self._file(media), caption=caption)
+                message = await bot.send_document(chat_id, await self._file(media), caption=caption)
             else:
                 message = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
             return str(message.message_id)
@@ -196,14 +200,14 @@ class TelegramSender:
             # the arrival, and a margin of one round trip keeps us inside it
             self.throttle.record(chat_id)
 
-    def _file(self, media: Media) -> str | InputFile:
+    async def _file(self, media: Media) -> str | InputFile:
         if media.data_b64 is not None:
             return InputFile(base64.b64decode(media.data_b64), filename=media.file_name or "chart.png")
         file_id = media.file_id or ""
-        if file_id.startswith("line:") and self.files_dir is not None:
-            path = self.files_dir / file_id[5:]
-            if path.exists():
-                return InputFile(path.read_bytes(), filename=media.file_name or f"evidence-{file_id[5:13]}")
+        if file_id.startswith("line:") and self.files is not None:
+            data = await asyncio.to_thread(self.files.read, file_id[5:])
+            if data is not None:
+                return InputFile(data, filename=media.file_name or f"evidence-{file_id[5:13]}")
             raise PermanentFailure("stored file missing")
         if ":" in file_id:
             raise PermanentFailure("a file Telegram cannot send by id")
@@ -238,7 +242,24 @@ def build_application(token: str, *, base_url: str, base_file_url: str) -> Appli
     )
 
 
-def attach_engine(application: Application, engine: Engine) -> None:  # type: ignore[type-arg]
+async def keep_file(bot: Bot, incoming: Incoming, files: FileStore) -> Incoming:
+    """A file sent in a private chat, downloaded now and kept (encrypted) under its hash, so the
+    desk can show it; Telegram's id still sends it to the groups. If the download fails the file
+    is kept by its id alone: the report goes on, and staff still see it in the chat."""
+    file = incoming.file
+    if file is None or incoming.chat_type != "private" or (file.size or 0) > MAX_DOWNLOAD:
+        return incoming
+    try:
+        held = await bot.get_file(file.file_id)
+        data = bytes(await held.download_as_bytearray())
+    except Exception:
+        log.warning("could not download a Telegram file; kept by its id only", exc_info=True)
+        return incoming
+    sha = await asyncio.to_thread(files.put, data)
+    return replace(incoming, file=replace(file, sha256=sha, size=len(data)))
+
+
+def attach_engine(application: Application, engine: Engine, files: FileStore | None = None) -> None:  # type: ignore[type-arg]
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.callback_query is not None:
             # Always answer a press, or the user's button keeps spinning.
@@ -249,6 +270,8 @@ def attach_engine(application: Application, engine: Engine) -> None:  # type: ig
         incoming = to_incoming(update, context.bot.id)
         if incoming is None:
             return
+        if files is not None:
+            incoming = await keep_file(context.bot, incoming, files)
         outcome = await engine.handle(incoming)
         for reply in outcome.undelivered:
             await application.bot.send_message(incoming.chat_id, reply.text)

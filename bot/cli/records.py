@@ -157,7 +157,11 @@ def privacy_purge(
         from handlers.core.work import Services, Work
 
         db, directory, vault = await with_db(settings, orgs)
-        services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
+        from storage.files import FileStore
+
+        # the evidence files go with the reporter's data
+        files = FileStore(settings.data_dir / "files", vault)
+        services = Services(db=db, orgs=orgs, directory=directory, vault=vault, files=files)
         lines = []
         try:
             async with db.session() as session:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp_jinja2
 import qrcode
@@ -161,6 +162,26 @@ async def case_page(request: web.Request) -> web.Response:
     return _page(
         request, "case.html", user, org=org, view=view, case=view.case, actions=actions,
         transfer_targets=view.transfer_targets, notice=request.query.get("notice", ""),
+    )  # fmt: skip
+
+
+@routes.get("/case/{reference}/file/{number:\\d+}", name="file")
+async def case_file(request: web.Request) -> web.Response:
+    """A file of the case, to whoever may see the case: a picture inline, anything else downloaded
+    (never rendered by the browser as a page of ours)."""
+    try:
+        async with _work(request) as work:
+            user = await _user(request, work)
+            held = await staff_cases.open_file(
+                work, reference=request.match_info["reference"], number=int(request.match_info["number"]),
+                by=user.account,
+            )  # fmt: skip
+    except (NotFound, NotAllowed):
+        raise web.HTTPNotFound(text="not found") from None
+    disposition = "inline" if held.image else "attachment"
+    return web.Response(
+        body=held.data, content_type=held.image or "application/octet-stream",
+        headers={"Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(held.name)}"},
     )  # fmt: skip
 
 

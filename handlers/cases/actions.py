@@ -71,7 +71,10 @@ def current_card(
 
 
 def staff_view(services: Services, ctx: CaseContext) -> CaseForStaff:
-    files = [CaseFile.of(a.kind, a.file_id) for a in ctx.attachments]
+    files = [
+        CaseFile.of(a.kind, a.file_id, number=a.id, name=a.file_name, held=a.sha256 is not None)
+        for a in ctx.attachments
+    ]
     return case_for_staff(ctx.case, services.vault, files)
 
 

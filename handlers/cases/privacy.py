@@ -4,6 +4,7 @@ statistics stay."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -24,7 +25,13 @@ async def erase_personal_data(work: Work, case: Case, *, reason: str) -> None:
     case.details_enc = vault.encrypt(details)
     case.reporter_enc = vault.encrypt(ERASED)
     case.reporter_key = privacy_repo.ERASED_KEY
-    await privacy_repo.erase_file_references(work.session, case.id or 0)
+    unused = await privacy_repo.erase_file_references(work.session, case.id or 0)
+    files = work.services.files
+    if files is not None:
+        # deleted before the commit: should it fail, the references are still there but the bytes
+        # are gone, which is what was asked for
+        for sha in unused:
+            await asyncio.to_thread(files.delete, sha)
     await append_event(
         work.session, case_id=case.id or 0, org_id=case.org_id, kind="erased", actor=reason,
         status=case.status, at=work.now, data={"reason": reason},

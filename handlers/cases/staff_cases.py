@@ -7,9 +7,11 @@ records the change. A refusal raises a `Refused` and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from handlers.cases.actions import Actor, CaseChanged, current_card, named_division, record_change, staff_view
@@ -20,14 +22,16 @@ from handlers.core.work import Services, StaffAccount, Work
 from kernel import lifecycle
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
-from storage.audit import append_event, case_history
+from storage.audit import append_event, case_history, recorded_since
 from storage.case_context import CaseContext, hand_over, load_case_context
 from storage.cases import case_by_reference
+from storage.files import image_type
 from storage.models import CaseEvent
 from storage.staff import StaffMember, staff_member
 
 log = logging.getLogger(__name__)
 NOTE_MAX = 2000
+FILE_OPENING_REMEMBERED = timedelta(hours=12)
 Outcome = Literal["resolved", "forwarded", "closed_no_action"]
 _CLOSING: dict[Outcome, str] = {"resolved": "resolve", "forwarded": "forward", "closed_no_action": "close"}
 
@@ -157,6 +161,45 @@ async def view_case(
         await _audit_view(work, ctx, staff)
     movable = tuple(transfer_targets(work.services, org, ctx))
     return StaffCaseView(staff_view(work.services, ctx), card, history, movable)
+
+
+@dataclass(frozen=True)
+class HeldFile:
+    """A case's file as a door serves it: `image` is set only when the bytes are a picture a
+    browser may show inline; anything else is downloaded."""
+
+    name: str
+    image: str | None
+    data: bytes
+
+
+async def open_file(work: Work, *, reference: str, number: int, by: StaffAccount) -> HeldFile:
+    """One of the case's files we hold, to a person who may see the case; each opening is in the
+    case's history."""
+    found = await case_by_reference(work.session, reference)
+    if found is None or found.id is None:
+        raise NotFound("staff.case_not_found")
+    ctx, staff, _org = await _authorised(work, found.id, by, "view")
+    attachment = next((a for a in ctx.attachments if a.id == number), None)
+    files = work.services.files
+    sha = attachment.sha256 if attachment is not None else None
+    data = await asyncio.to_thread(files.read, sha) if files is not None and sha else None
+    if attachment is None or data is None:
+        raise NotFound("desk.file_not_held")
+    # in the history once per person, file and working day: the case page shows photos inline
+    opened = {"file": number}
+    if not await recorded_since(
+        work.session, case_id=ctx.case_id, kind="file_opened", actor=staff.label, data=opened,
+        since=work.now - FILE_OPENING_REMEMBERED,
+    ):  # fmt: skip
+        await append_event(
+            work.session, case_id=ctx.case_id, org_id=ctx.case.org_id, kind="file_opened",
+            actor=staff.label, status=ctx.case.status, at=work.now, data=opened,
+        )  # fmt: skip
+    image = image_type(data)
+    extension = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+    name = attachment.file_name or f"{ctx.case.reference}-{number}{extension.get(image or '', '')}"
+    return HeldFile(name, image, data)
 
 
 async def _audit_view(work: Work, ctx: CaseContext, staff: StaffMember) -> None:

@@ -22,11 +22,24 @@ class CaseFile:
 
     kind: Literal["photo", "document"]
     file_id: str
+    # the attachment's id, by which the desk serves it (None before it is stored)
+    number: int | None = None
+    name: str | None = None
+    # we hold its bytes (downloaded at arrival), so the desk can show it
+    held: bool = False
 
     @classmethod
-    def of(cls, kind: str, file_id: str) -> CaseFile:
+    def of(
+        cls,
+        kind: str,
+        file_id: str,
+        *,
+        number: int | None = None,
+        name: str | None = None,
+        held: bool = False,
+    ) -> CaseFile:
         """From a stored attachment (whose kind is one of the two)."""
-        return cls("document" if kind == "document" else "photo", file_id)
+        return cls("document" if kind == "document" else "photo", file_id, number, name, held)
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,7 @@ async def submit_report(
             "channel": reporter.channel,
             "file_id": f.file_id,
             "file_unique_id": f.file_unique_id,
+            "file_name": f.file_name,
             "mime_type": f.mime_type,
             "size": f.size,
             "sha256": f.sha256,
@@ -138,7 +139,9 @@ async def submit_report(
         session, case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
     )
 
-    view = case_for_staff(case, services.vault, [CaseFile.of(f.kind, f.file_id) for f in draft.files])
+    view = case_for_staff(
+        case, services.vault, [CaseFile.of(f.kind, f.file_id, name=f.file_name) for f in draft.files]
+    )
     card = cards.case_card(org, view, route=route)
     bound = await chat_repo.all_bindings(session, org_id)
     for role, codes in (("primary", route.primary), ("informed", route.informed)):

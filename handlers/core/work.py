@@ -15,6 +15,7 @@ from kernel.org_config import OrgConfig
 from kernel.org_files import Organisations
 from storage.crypto import Vault
 from storage.db import Database
+from storage.files import FileStore
 from storage.organisations import Directory
 
 
@@ -37,6 +38,8 @@ class Services:
     codes: TrackingCodes = field(default_factory=TrackingCodes)
     # where `damrongtham serve` is reached (DAMRONGTHAM_PUBLIC_URL), for links to the web desk
     public_url: str = "http://127.0.0.1:8080"
+    # the evidence files we hold (encrypted); None where a tool never reads or erases any
+    files: FileStore | None = None
 
     def desk_login_url(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/desk/login/{token}"

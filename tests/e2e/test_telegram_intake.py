@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from storage.models import Attachment, Case, CaseDivision, Division
 from tests.e2e.conftest import COORDINATORS, LEGAL, OFFICE, PERSONNEL, Citizen, RunningBot, press
 
+PHOTO = b"\xff\xd8\xff\xe0" + b"photo of the bribe " * 50
 DESCRIPTION = "ผู้รับเหมาทางหลวงชนบทเรียกเงินใต้โต๊ะสามหมื่นบาทจากผู้ค้าวัสดุ"
 
 
@@ -35,6 +37,7 @@ async def test_anonymous_thai_tip_with_photo_and_location(bot: RunningBot) -> No
             ("ต้นเดือนที่แล้ว", "เกิดขึ้นที่ใด"),
         ]
     )
+    api.add_file("AgACAgIAAxkBAAIBQ2evidence", PHOTO)  # getFile serves it: the bot keeps a copy
     keyboard = citizen.received[-1].reply_markup or {}
     assert keyboard["keyboard"][0][0]["request_location"] is True  # a real "share location" button
     await citizen.play(
@@ -78,7 +81,12 @@ async def test_anonymous_thai_tip_with_photo_and_location(bot: RunningBot) -> No
         assert case.reference == reference.group(0) and case.anonymous
         routed = sorted((await s.execute(select(Division.code).join(CaseDivision))).scalars())
         assert routed == ["legal", "personnel"]
-        assert (await s.execute(select(Attachment.file_id))).scalar_one() == "AgACAgIAAxkBAAIBQ2evidence"
+        attachment = (await s.execute(select(Attachment))).scalar_one()
+        assert attachment.file_id == "AgACAgIAAxkBAAIBQ2evidence"
+        # downloaded at arrival, for the desk: content-addressed and encrypted at rest
+        assert attachment.sha256 == hashlib.sha256(PHOTO).hexdigest()
+    kept = bot.settings.data_dir / "files" / attachment.sha256
+    assert b"photo of the bribe" not in kept.read_bytes() and bot.app.files.read(attachment.sha256) == PHOTO
 
     # the tracking code works from a different account
     other = Citizen(api, 5550999)

@@ -12,6 +12,7 @@ from kernel.org_files import Organisations
 from storage import chats as chat_repo
 from storage.crypto import Vault
 from storage.db import Database
+from storage.files import FileStore
 from tests.conftest import make_services
 from tests.support.chat import Chat
 from tests.support.clock import Clock
@@ -72,8 +73,9 @@ async def make_desk(
 
 
 @pytest.fixture
-async def desk(sqlite_database: Database, orgs, vault, clock, sender) -> AsyncIterator[Desk]:  # type: ignore[no-untyped-def]
+async def desk(sqlite_database: Database, orgs, vault, clock, sender, tmp_path) -> AsyncIterator[Desk]:  # type: ignore[no-untyped-def]
     desk = await make_desk(sqlite_database, orgs, vault, clock, sender)
+    desk.services.files = FileStore(tmp_path / "files", vault)
     for code, chat_id in STAFF_CHATS.items():
         await desk.bind("coordinators" if code == "coordinators" else f"division:{code}", chat_id)
     yield desk

@@ -20,6 +20,7 @@ from handlers.cases import reporter_cases as reporter
 from handlers.cases import staff_cases as staff
 from handlers.cases.desk_inbox import InboxFilters
 from handlers.cases.desk_sessions import second_step_required
+from handlers.cases.privacy import erase_personal_data
 from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
@@ -413,3 +414,75 @@ async def test_a_page_that_fails_says_so_politely_and_logs_it(
     assert failed.headers["X-Frame-Options"] == "DENY"
     assert "desk page failed" in caplog.text
     assert (await client.get("/desk/")).status == 200  # the rest of the desk still works
+
+
+JPEG = b"\xff\xd8\xff\xe0" + b"photo of the receipt " * 40
+HTML_DOC = b"<html><script>alert(1)</script>a page posing as a document</html>"
+
+
+async def test_evidence_is_served_to_whoever_may_see_the_case_encrypted_at_rest_and_erased_with_the_data(
+    desk: Desk, client: TestClient[object, object], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    files = desk.services.files
+    assert files is not None
+    photo, doc = files.put(JPEG), files.put(HTML_DOC)
+    await desk.add_staff("501", "personnel")
+    await desk.add_staff("502", "legal")
+    org = desk.services.orgs.single
+    assert org is not None
+    draft = Draft.from_dict(
+        {
+            "type": "corruption", "concerns": "yes", "category": "bribery", "description": "เรียกรับเงิน",
+            "files": [
+                {"kind": "photo", "file_id": "tg-photo", "sha256": photo},
+                {"kind": "document", "file_id": "tg-doc", "file_name": "ใบเสร็จ.html", "sha256": doc},
+                {"kind": "photo", "file_id": "tg-not-downloaded"},
+            ],
+        }
+    )  # fmt: skip
+    who = ReporterInfo(channel="test", chat_id="1001", user_id="1001", lang="th")
+    async with desk.db.session() as session:
+        work = Work(session, desk.services, desk.services.clock())
+        await submit_report(session, desk.services, org=org, draft=draft, reporter=who, now=work.now)
+        await session.commit()
+    # at rest, neither file is readable
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "files").iterdir())
+    assert b"photo of the receipt" not in stored and b"<script>" not in stored
+
+    await _sign_in(client, desk, "501")
+    page = await (await client.get(f"/desk/case/{REFERENCE}")).text()
+    assert (
+        f'<img src="/desk/case/{REFERENCE}/file/1"' in page
+        and f'href="/desk/case/{REFERENCE}/file/2"' in page
+    )
+    assert "ดูได้ในแชตเท่านั้น" in page and "/file/3" not in page  # kept by Telegram's id only
+    for _ in range(2):
+        shown = await client.get(f"/desk/case/{REFERENCE}/file/1")
+        assert shown.status == 200 and await shown.read() == JPEG
+        assert shown.content_type == "image/jpeg" and shown.headers["Content-Disposition"].startswith(
+            "inline"
+        )
+    document = await client.get(f"/desk/case/{REFERENCE}/file/2")
+    assert document.content_type == "application/octet-stream" and await document.read() == HTML_DOC
+    assert document.headers["Content-Disposition"].startswith("attachment")  # never shown as our page
+    assert "%E0%B8%9A" in document.headers["Content-Disposition"]  # the Thai name, encoded
+    assert (await client.get(f"/desk/case/{REFERENCE}/file/3")).status == 404
+    async with desk.db.session() as session:
+        opened = await session.execute(text("SELECT data_json FROM case_events WHERE kind = 'file_opened'"))
+        assert sorted(opened.scalars()) == ['{"file": 1}', '{"file": 2}']  # once per file and person
+
+    # legal is only informed: no case, no file
+    async with TestClient(
+        TestServer(build_web_app(desk.services, Inbox(desk.db, desk.services.vault)))
+    ) as other:
+        await _sign_in(other, desk, "502")
+        assert (await other.get(f"/desk/case/{REFERENCE}/file/1")).status == 404
+
+    # erasing the reporter's data deletes the bytes too
+    async with desk.db.session() as session:
+        work = Work(session, desk.services, desk.services.clock())
+        case = (await session.execute(select(Case))).scalar_one()
+        await erase_personal_data(work, case, reason="request")
+        await session.commit()
+    assert list((tmp_path / "files").iterdir()) == []
+    assert (await client.get(f"/desk/case/{REFERENCE}/file/1")).status == 404

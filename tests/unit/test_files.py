@@ -1,0 +1,52 @@
+"""Evidence files at rest: content-addressed, encrypted, and older plain files taken over."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from storage.crypto import Vault
+from storage.files import MAGIC, FileStore, image_type
+
+JPEG = b"\xff\xd8\xff\xe0" + b"a receipt with a name on it " * 20
+
+
+def test_a_file_is_kept_once_under_its_hash_and_never_in_clear(tmp_path: Path, vault: Vault) -> None:
+    store = FileStore(tmp_path, vault)
+    sha = store.put(JPEG)
+    assert sha == hashlib.sha256(JPEG).hexdigest() and store.put(JPEG) == sha
+    assert [p.name for p in tmp_path.iterdir()] == [sha]
+    raw = (tmp_path / sha).read_bytes()
+    assert raw.startswith(MAGIC) and b"receipt" not in raw
+    assert store.read(sha) == JPEG
+    store.delete(sha)
+    assert store.read(sha) is None and list(tmp_path.iterdir()) == []
+
+
+def test_a_file_kept_in_clear_before_is_read_then_encrypted(tmp_path: Path, vault: Vault) -> None:
+    sha = hashlib.sha256(JPEG).hexdigest()
+    (tmp_path / sha).write_bytes(JPEG)
+    store = FileStore(tmp_path, vault)
+    assert store.read(sha) == JPEG
+    assert b"receipt" not in (tmp_path / sha).read_bytes() and store.read(sha) == JPEG
+
+
+def test_only_a_hash_names_a_file_and_a_changed_file_is_not_served(tmp_path: Path, vault: Vault) -> None:
+    store = FileStore(tmp_path, vault)
+    (tmp_path / "secret.txt").write_bytes(b"not evidence")
+    assert store.read("secret.txt") is None and store.read("../secret.txt") is None
+    sha = hashlib.sha256(b"other").hexdigest()
+    (tmp_path / sha).write_bytes(b"not what the name says")
+    assert store.read(sha) is None
+    other_key = FileStore(tmp_path, Vault(Fernet.generate_key().decode()))
+    kept = store.put(JPEG)
+    assert other_key.read(kept) is None  # another key cannot read it
+
+
+def test_pictures_are_told_by_their_bytes() -> None:
+    assert image_type(JPEG) == "image/jpeg"
+    assert image_type(b"\x89PNG\r\n\x1a\n....") == "image/png"
+    assert image_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
+    assert image_type(b"<svg onload=alert(1)>") is None and image_type(b"%PDF-1.7") is None
