@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import col, select
 
-from storage.models import DeskSession, OneTimeCode
+from storage.models import DeskAccess, DeskSession, OneTimeCode
+
+# what the sign-in log records: `desk.access_<kind>` in the texts
+ACCESS_KINDS = (
+    "signed_in", "link_refused", "code_refused", "second_step_passed", "signed_out", "session_ended",
+    "invited", "staff_removed",
+)  # fmt: skip
 
 
 def token_hash(token: str) -> str:
@@ -64,3 +71,33 @@ async def pass_second_step(session: AsyncSession, token: str, now: datetime) -> 
     row = await session.get(DeskSession, token_hash(token))
     if row is not None:
         row.second_step_at = now
+
+
+def log_access(
+    session: AsyncSession,
+    *,
+    kind: str,
+    at: datetime,
+    org_id: int | None,
+    staff_id: int | None = None,
+    by_staff_id: int | None = None,
+    client_key: str | None = None,
+) -> None:
+    if kind not in ACCESS_KINDS:
+        raise ValueError(f"unknown desk access kind {kind!r}: add it to ACCESS_KINDS and the texts")
+    session.add(
+        DeskAccess(
+            at=at, kind=kind, org_id=org_id, staff_id=staff_id, by_staff_id=by_staff_id, client_key=client_key
+        )
+    )
+
+
+async def access_log(session: AsyncSession, org_id: int, *, limit: int = 100) -> Sequence[DeskAccess]:
+    """The organisation's latest entries, and those of links that belonged to no one, newest first."""
+    stmt = (
+        select(DeskAccess)
+        .where((col(DeskAccess.org_id) == org_id) | col(DeskAccess.org_id).is_(None))
+        .order_by(col(DeskAccess.id).desc())
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()

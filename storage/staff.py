@@ -16,7 +16,6 @@ from sqlmodel import col, select
 
 from storage.desk import revoke_sessions_of
 from storage.models import Division, OneTimeCode, Staff, StaffDivision
-from storage.types import utcnow
 
 ROLES = ("staff", "coordinator", "admin")
 # readable aloud, no look-alikes (0/O, 1/I/L)
@@ -54,7 +53,9 @@ async def add_staff(
     return staff
 
 
-async def deactivate_staff(session: AsyncSession, *, org_id: int, channel: str, user_id: str) -> bool:
+async def deactivate_staff(
+    session: AsyncSession, *, org_id: int, channel: str, user_id: str, now: datetime
+) -> bool:
     staff = (
         await session.execute(
             select(Staff).where(
@@ -66,7 +67,7 @@ async def deactivate_staff(session: AsyncSession, *, org_id: int, channel: str, 
         return False
     staff.active = False
     await session.execute(delete(StaffDivision).where(col(StaffDivision.staff_id) == staff.id))
-    await revoke_sessions_of(session, staff.id or 0, utcnow())  # signed out of the desk at once
+    await revoke_sessions_of(session, staff.id or 0, now)  # signed out of the desk at once
     return True
 
 

@@ -85,8 +85,9 @@ def staff_remove(
         try:
             async with db.session() as session:
                 done = await deactivate_staff(
-                    session, org_id=directory.org_ids[chosen.code], channel=channel, user_id=user_id
-                )
+                    session, org_id=directory.org_ids[chosen.code], channel=channel, user_id=user_id,
+                    now=datetime.now(UTC),
+                )  # fmt: skip
                 await session.commit()
                 return done
         finally:

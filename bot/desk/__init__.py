@@ -17,7 +17,8 @@ import jinja2
 from aiohttp import web
 from fontpkg_sarabun import ROOT as SARABUN
 
-from bot.desk.pages import SECURE_COOKIE, SERVICES, routes
+from bot.desk import admin, pages
+from bot.desk.requests import SECURE_COOKIE, SERVICES
 from handlers.cases.cards import category_label
 from handlers.core.work import Services
 from kernel.deadlines import format_date, format_datetime
@@ -67,7 +68,8 @@ def desk_app(services: Services, *, secure_cookie: bool) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )  # fmt: skip
     env.globals.update(t=t, when=_when, when_day=_when_day, category_label=category_label)
-    app.add_routes(routes)
+    app.add_routes(pages.routes)
+    app.add_routes(admin.routes)
     app.router.add_static("/static/", path=str(_static_dir()), name="static")
     # Sarabun, the typeface of Thai government documents, from its package: no font from elsewhere
     app.router.add_static("/fonts/", path=str(SARABUN / "files"), name="fonts")

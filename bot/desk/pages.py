@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date
-from typing import Any
 from urllib.parse import quote
 
-import aiohttp_jinja2
 import qrcode
 import qrcode.image.svg
 from aiohttp import web
-from yarl import URL
 
+from bot.desk.requests import (
+    COOKIE,
+    SECURE_COOKIE,
+    page,
+    posted_form,
+    refused_page,
+    same_origin,
+    signed_in,
+    unit_of_work,
+)
 from bot.exports import table_bytes
 from handlers.cases import staff_cases
 from handlers.cases.desk_dashboard import desk_dashboard
 from handlers.cases.desk_inbox import DUE_BANDS, InboxFilters, desk_inbox
-from handlers.cases.desk_sessions import DeskUser, csrf_matches, desk_user, set_language, sign_in, sign_out
+from handlers.cases.desk_sessions import DeskUser, set_language, sign_in, sign_out
 from handlers.cases.desk_totp import pass_second_step, start_enrolment
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, Refused, WrongState
 from handlers.cases.stats import case_rows, export_header, export_row, summarise, summary_table
-from handlers.core.work import Services, Work
+from handlers.core.work import Work
 from handlers.rounds.desk_plan import plan_overview
 from handlers.rounds.reporting import PROGRESS_STATUSES, add_progress_note, progress_status, record_progress
 from handlers.staff.case_buttons import staff_action
@@ -34,79 +39,27 @@ from kernel.i18n import t
 from kernel.org_config import REPORT_TYPES, OrgConfig
 
 log = logging.getLogger(__name__)
-SERVICES: web.AppKey[Services] = web.AppKey("desk_services", Services)
-SECURE_COOKIE: web.AppKey[bool] = web.AppKey("desk_secure_cookie", bool)
-COOKIE = "desk_session"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-LANG = "th"  # before signing in: staff of a Thai local government read Thai
 routes = web.RouteTableDef()
-
-
-@asynccontextmanager
-async def _work(request: web.Request) -> AsyncIterator[Work]:
-    """The request's unit of work: committed when the handler returns, rolled back if it raises."""
-    services = request.app[SERVICES]
-    async with services.db.session(write=True) as session:
-        yield Work(session, services, services.clock())
-        await session.commit()
-    services.on_queued()
-
-
-async def _user(request: web.Request, work: Work, *, second_step: bool = False) -> DeskUser:
-    """Who is signed in; a session still owing its second step goes there first (`second_step`:
-    this page is that step)."""
-    try:
-        user = await desk_user(work, token=request.cookies.get(COOKIE, ""))
-    except NotAllowed:
-        raise web.HTTPSeeOther(request.app.router["signed_out"].url_for()) from None
-    if user.second_step_pending and not second_step:
-        raise web.HTTPSeeOther(request.app.router["totp"].url_for())
-    return user
-
-
-def _same_origin(request: web.Request) -> None:
-    """A form posted from another site is refused (with the CSRF token, two locks). Our pages ask
-    for no referrer, so a browser sends `Origin: null` with their forms; `Sec-Fetch-Site` still
-    tells where a request came from."""
-    origin = request.headers.get("Origin", "null")
-    fetched_from = request.headers.get("Sec-Fetch-Site", "same-origin")
-    foreign_origin = origin != "null" and URL(origin).host != request.url.host
-    if foreign_origin or fetched_from not in ("same-origin", "none"):
-        log.warning("desk form from another origin refused")
-        raise web.HTTPForbidden(text="forbidden")
-
-
-async def _form(request: web.Request, user: DeskUser) -> dict[str, str]:
-    _same_origin(request)
-    form = {k: str(v) for k, v in (await request.post()).items()}
-    if not csrf_matches(user, form.get("csrf", "")):
-        log.warning("desk form without its CSRF token refused")
-        raise web.HTTPForbidden(text="forbidden")
-    return form
-
-
-def _page(request: web.Request, template: str, user: DeskUser | None = None, **context: Any) -> web.Response:
-    lang = user.member.desk_lang if user is not None else LANG
-    return aiohttp_jinja2.render_template(template, request, {"lang": lang, "user": user, **context})
 
 
 @routes.get("/login/{link}")
 async def login_page(request: web.Request) -> web.Response:
     # a chat app that previews the link fetches it: only the button's POST uses it up
-    return _page(request, "login.html", link=request.match_info["link"])
+    return page(request, "login.html", link=request.match_info["link"])
 
 
 @routes.post("/login/{link}")
 async def login(request: web.Request) -> web.Response:
-    _same_origin(request)
+    same_origin(request)
     failed: Refused | None = None
-    async with _work(request) as work:
+    async with unit_of_work(request) as work:
         try:
             signed = await sign_in(work, link=request.match_info["link"], client=request.remote or "")
         except Refused as refused:  # the wrong try is counted: this unit of work still commits
             failed = refused
     if failed is not None:
-        return _page(request, "signed_out.html", reason=failed.key)
+        return page(request, "signed_out.html", reason=failed.key)
     response = web.HTTPSeeOther(request.app.router["inbox"].url_for())
     response.set_cookie(
         COOKIE, signed.token, httponly=True, samesite="Lax", secure=request.app[SECURE_COOKIE], path="/desk/"
@@ -116,14 +69,14 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.get("/signed-out", name="signed_out")
 async def signed_out(request: web.Request) -> web.Response:
-    return _page(request, "signed_out.html", reason="desk.signed_out")
+    return page(request, "signed_out.html", reason="desk.signed_out")
 
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
-    async with _work(request) as work:
-        user = await _user(request, work, second_step=True)  # signing out needs no code
-        await _form(request, user)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work, second_step=True)  # signing out needs no code
+        await posted_form(request, user)
         await sign_out(work, token=request.cookies.get(COOKIE, ""))
     response = web.HTTPSeeOther(request.app.router["signed_out"].url_for())
     response.del_cookie(COOKIE, path="/desk/")
@@ -132,16 +85,16 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/", name="inbox")
 async def inbox(request: web.Request) -> web.Response:
-    async with _work(request) as work:
-        user = await _user(request, work)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work)
         org = work.services.org_of(user.member.org_id)
         filters = InboxFilters.from_query(request.query, org)
-        page = await desk_inbox(work, member=user.member, filters=filters)
+        listing = await desk_inbox(work, member=user.member, filters=filters)
     ids = work.services.directory.division_ids
     mine = user.member.division_ids
     divisions = [d for d in org.divisions if user.member.oversees or ids[(org.code, d.code)] in mine]
-    return _page(
-        request, "inbox.html", user, org=org, page=page, filters=filters, divisions=divisions,
+    return page(
+        request, "inbox.html", user, org=org, page=listing, filters=filters, divisions=divisions,
         states=lifecycle.OPEN_STATES, types=REPORT_TYPES, bands=DUE_BANDS,
     )  # fmt: skip
 
@@ -149,8 +102,8 @@ async def inbox(request: web.Request) -> web.Response:
 @routes.get("/case/{reference}", name="case")
 async def case_page(request: web.Request) -> web.Response:
     try:
-        async with _work(request) as work:
-            user = await _user(request, work)
+        async with unit_of_work(request) as work:
+            user = await signed_in(request, work)
             view = await staff_cases.view_case(
                 work, reference=request.match_info["reference"], by=user.account
             )
@@ -159,7 +112,7 @@ async def case_page(request: web.Request) -> web.Response:
         # another division's case looks like no case at all; the use case logged the attempt
         raise web.HTTPNotFound(text="not found") from None
     actions = [(name, lifecycle.ACTIONS[name]) for name in lifecycle.staff_actions_for(view.case.status)]
-    return _page(
+    return page(
         request, "case.html", user, org=org, view=view, case=view.case, actions=actions,
         transfer_targets=view.transfer_targets, notice=request.query.get("notice", ""),
     )  # fmt: skip
@@ -170,8 +123,8 @@ async def case_file(request: web.Request) -> web.Response:
     """A file of the case, to whoever may see the case: a picture inline, anything else downloaded
     (never rendered by the browser as a page of ours)."""
     try:
-        async with _work(request) as work:
-            user = await _user(request, work)
+        async with unit_of_work(request) as work:
+            user = await signed_in(request, work)
             held = await staff_cases.open_file(
                 work, reference=request.match_info["reference"], number=int(request.match_info["number"]),
                 by=user.account,
@@ -191,9 +144,9 @@ async def act(request: web.Request) -> web.Response:
     if action not in lifecycle.STAFF_ACTIONS:
         raise web.HTTPNotFound(text="not found")
     try:
-        async with _work(request) as work:
-            user = await _user(request, work)
-            form = await _form(request, user)
+        async with unit_of_work(request) as work:
+            user = await signed_in(request, work)
+            form = await posted_form(request, user)
             changed = await staff_action(
                 work, user.account, action, int(request.match_info["case_id"]), form.get("note", "").strip(),
                 form.get("to") or None,
@@ -201,26 +154,16 @@ async def act(request: web.Request) -> web.Response:
     except (NotFound, NotAllowed):
         raise web.HTTPNotFound(text="not found") from None
     except (WrongState, BadInput, Refused) as refused:
-        return await _refused(request, refused, user)
+        return refused_page(request, refused, user)
     target = request.app.router["case"].url_for(reference=changed.reference).with_query(notice="desk.done")
     raise web.HTTPSeeOther(target)
 
 
-async def _refused(request: web.Request, refused: Refused, user: DeskUser) -> web.Response:
-    lang = user.member.desk_lang
-    values = dict(refused.values)
-    if "state" in values:
-        values["state"] = t(lang, "status." + values["state"])
-    if "action" in values:
-        values["action"] = t(lang, f"staff.action_{values['action']}")
-    return _page(request, "refused.html", user, message=t(lang, refused.key, **values))
-
-
 @routes.post("/lang")
 async def language(request: web.Request) -> web.Response:
-    async with _work(request) as work:
-        user = await _user(request, work)
-        form = await _form(request, user)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work)
+        form = await posted_form(request, user)
         try:
             await set_language(work, user=user, lang=form.get("lang", ""))
         except BadInput:
@@ -230,10 +173,10 @@ async def language(request: web.Request) -> web.Response:
 
 @routes.get("/exports", name="exports")
 async def exports_page(request: web.Request) -> web.Response:
-    async with _work(request) as work:
+    async with unit_of_work(request) as work:
         user, org = await _coordinator(request, work)
     today = work.now.astimezone(org.tz()).date()
-    return _page(
+    return page(
         request, "exports.html", user, org=org, today=today.isoformat(),
         year_start=today.replace(month=1, day=1).isoformat(), fiscal_year=fiscal_year_of(today),
     )  # fmt: skip
@@ -243,7 +186,7 @@ async def exports_page(request: web.Request) -> web.Response:
 async def export_cases(request: web.Request) -> web.StreamResponse:
     """The CLI's `cases export`: one row per case received in the period, no personal data."""
     fmt = _export_format(request)
-    async with _work(request) as work:
+    async with unit_of_work(request) as work:
         user, org = await _coordinator(request, work)
         try:
             first = date.fromisoformat(request.query.get("from", ""))
@@ -261,7 +204,7 @@ async def export_cases(request: web.Request) -> web.StreamResponse:
 async def export_stats(request: web.Request) -> web.StreamResponse:
     """The CLI's `stats`: the complaint summary of a fiscal year's 6- or 12-month round."""
     fmt = _export_format(request)
-    async with _work(request) as work:
+    async with unit_of_work(request) as work:
         user, org = await _coordinator(request, work)
         year, name = request.query.get("fiscal_year", ""), request.query.get("round", "12m")
         try:
@@ -278,7 +221,7 @@ async def export_stats(request: web.Request) -> web.StreamResponse:
 
 async def _coordinator(request: web.Request, work: Work) -> tuple[DeskUser, OrgConfig]:
     """Exports cover the whole organisation: coordinators and admins only (others: not found)."""
-    user = await _user(request, work)
+    user = await signed_in(request, work)
     if not user.member.oversees:
         log.warning("desk export refused")
         raise web.HTTPNotFound(text="not found")
@@ -298,24 +241,24 @@ def _download(body: bytes, filename: str, fmt: str) -> web.Response:
 
 @routes.get("/dashboard", name="dashboard")
 async def dashboard(request: web.Request) -> web.Response:
-    async with _work(request) as work:
-        user = await _user(request, work)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work)
         org = work.services.org_of(user.member.org_id)
         board = await desk_dashboard(work, member=user.member)
-    return _page(request, "dashboard.html", user, org=org, board=board, filters=InboxFilters())
+    return page(request, "dashboard.html", user, org=org, board=board, filters=InboxFilters())
 
 
 @routes.get("/plan", name="plan")
 async def plan_page(request: web.Request) -> web.Response:
     year = request.query.get("fiscal_year", "")
-    async with _work(request) as work:
-        user = await _user(request, work)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work)
         org = work.services.org_of(user.member.org_id)
         overview = await plan_overview(
             work, member=user.member, fiscal_year=int(year) if year.isdigit() else None,
             round_name=request.query.get("round"),
         )  # fmt: skip
-    return _page(
+    return page(
         request, "plan.html", user, org=org, plan=overview, statuses=PROGRESS_STATUSES,
         notice=request.query.get("notice", ""),
     )  # fmt: skip
@@ -324,9 +267,9 @@ async def plan_page(request: web.Request) -> web.Response:
 @routes.post("/plan/report")
 async def plan_report(request: web.Request) -> web.Response:
     """The same use case as `/progress` in the chat: a status, and a note if one is given."""
-    async with _work(request) as work:
-        user = await _user(request, work)
-        form = await _form(request, user)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work)
+        form = await posted_form(request, user)
         status, round_name = progress_status(form.get("status", "")), form.get("round", "")
         try:
             if status is None or not form.get("item", "").isdigit():
@@ -346,7 +289,7 @@ async def plan_report(request: web.Request) -> web.Response:
         else:
             failed = None
     if failed is not None:
-        return await _refused(request, failed, user)
+        return refused_page(request, failed, user)
     query = {"fiscal_year": form.get("fiscal_year", ""), "round": round_name, "notice": "desk.saved"}
     raise web.HTTPSeeOther(request.app.router["plan"].url_for().with_query(query))
 
@@ -354,8 +297,8 @@ async def plan_report(request: web.Request) -> web.Response:
 @routes.get("/totp", name="totp")
 async def totp_page(request: web.Request) -> web.Response:
     """The second step: the code from the person's app, or first the enrolment (a QR code)."""
-    async with _work(request) as work:
-        user = await _user(request, work, second_step=True)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work, second_step=True)
         enrolment = None
         if not user.member.totp_enrolled:
             try:
@@ -363,15 +306,15 @@ async def totp_page(request: web.Request) -> web.Response:
             except NotAllowed:
                 raise web.HTTPNotFound(text="not found") from None
     qr = _qr_data_uri(enrolment.uri) if enrolment else None
-    return _page(request, "totp.html", user, enrolment=enrolment, qr=qr, error="")
+    return page(request, "totp.html", user, enrolment=enrolment, qr=qr, error="")
 
 
 @routes.post("/totp")
 async def totp_check(request: web.Request) -> web.Response:
     failed: Refused | None = None
-    async with _work(request) as work:
-        user = await _user(request, work, second_step=True)
-        form = await _form(request, user)
+    async with unit_of_work(request) as work:
+        user = await signed_in(request, work, second_step=True)
+        form = await posted_form(request, user)
         try:
             await pass_second_step(
                 work, user=user, token=request.cookies.get(COOKIE, ""), code=form.get("code", "")
@@ -379,7 +322,7 @@ async def totp_check(request: web.Request) -> web.Response:
         except Refused as refused:  # the wrong code is counted: this unit of work still commits
             failed = refused
     if failed is not None:
-        return _page(request, "totp.html", user, enrolment=None, qr=None, error=failed.key)
+        return page(request, "totp.html", user, enrolment=None, qr=None, error=failed.key)
     raise web.HTTPSeeOther(request.app.router["inbox"].url_for())
 
 

@@ -66,12 +66,14 @@ async def sign_in(work: Work, *, link: str, client: str) -> SignedIn:
     attempts = work.services.vault.lookup_key("desk-sign-in", client)
     if await access_repo.locked_until(work.session, attempts, work.now) is not None:
         log.warning("desk sign-in refused: too many wrong links")
+        desk_repo.log_access(work.session, kind="link_refused", at=work.now, org_id=None, client_key=attempts)
         raise NotAllowed("desk.too_many_attempts")
     staff_id = await desk_repo.redeem_link(work.session, link, work.now)
     member = await staff_member_by_id(work.session, staff_id) if staff_id is not None else None
     if member is None:
         log.warning("desk sign-in refused: unknown, used or expired link")
         await access_repo.record_failed_attempt(work.session, attempts, work.now)
+        desk_repo.log_access(work.session, kind="link_refused", at=work.now, org_id=None, client_key=attempts)
         raise NotFound("desk.link_invalid")
     await access_repo.clear_attempts(work.session, attempts)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
@@ -79,6 +81,10 @@ async def sign_in(work: Work, *, link: str, client: str) -> SignedIn:
         work.session, token=token, staff_id=member.id, org_id=member.org_id, csrf=csrf, now=work.now
     )
     log.info("desk sign-in", extra={"staff": member.label})
+    desk_repo.log_access(
+        work.session, kind="signed_in", at=work.now, org_id=member.org_id, staff_id=member.id,
+        client_key=attempts,
+    )  # fmt: skip
     return SignedIn(token, DeskUser(member, csrf))
 
 
@@ -87,12 +93,13 @@ async def desk_user(work: Work, *, token: str) -> DeskUser:
     row = await desk_repo.find_session(work.session, token) if token else None
     if row is None or row.revoked_at is not None:
         raise NotAllowed("desk.signed_out")
-    if work.now - row.last_seen_at > IDLE or work.now - row.created_at > MAX_AGE:
-        row.revoked_at = work.now
-        raise NotAllowed("desk.signed_out")
     member = await staff_member_by_id(work.session, row.staff_id)
-    if member is None:  # removed from the registry: the session ends with it
+    # idle too long, open too long, or removed from the registry: the session ends
+    if work.now - row.last_seen_at > IDLE or work.now - row.created_at > MAX_AGE or member is None:
         row.revoked_at = work.now
+        desk_repo.log_access(
+            work.session, kind="session_ended", at=work.now, org_id=row.org_id, staff_id=row.staff_id
+        )
         raise NotAllowed("desk.signed_out")
     row.last_seen_at = work.now
     pending = second_step_required(work.services.org_of(member.org_id), member) and row.second_step_at is None
@@ -112,6 +119,9 @@ async def sign_out(work: Work, *, token: str) -> None:
     row = await desk_repo.find_session(work.session, token) if token else None
     if row is not None and row.revoked_at is None:
         row.revoked_at = work.now
+        desk_repo.log_access(
+            work.session, kind="signed_out", at=work.now, org_id=row.org_id, staff_id=row.staff_id
+        )
 
 
 async def set_language(work: Work, *, user: DeskUser, lang: str) -> None:

@@ -50,6 +50,7 @@ async def pass_second_step(work: Work, *, user: DeskUser, token: str, code: str)
     """The code from the person's app: the session may go on (and a pending enrolment is complete)."""
     attempts = work.services.vault.lookup_key("desk-totp", str(user.member.id))
     if await access_repo.locked_until(work.session, attempts, work.now) is not None:
+        _log(work, user, "code_refused")
         raise NotAllowed("desk.too_many_attempts")
     stored = await totp_secret(work.session, user.member.id)
     key = work.services.vault.decrypt(stored).get("key") if stored else None
@@ -57,8 +58,16 @@ async def pass_second_step(work: Work, *, user: DeskUser, token: str, code: str)
     if not key or not pyotp.TOTP(key).verify(given, for_time=work.now, valid_window=1):
         log.warning("desk second step refused: wrong code")
         await access_repo.record_failed_attempt(work.session, attempts, work.now)
+        _log(work, user, "code_refused")
         raise BadInput("desk.totp_wrong")
     await access_repo.clear_attempts(work.session, attempts)
     if not user.member.totp_enrolled:
         await set_totp_secret(work.session, user.member.id, stored, enrolled=work.now)
     await desk_repo.pass_second_step(work.session, token, work.now)
+    _log(work, user, "second_step_passed")
+
+
+def _log(work: Work, user: DeskUser, kind: str) -> None:
+    desk_repo.log_access(
+        work.session, kind=kind, at=work.now, org_id=user.member.org_id, staff_id=user.member.id
+    )

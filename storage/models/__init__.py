@@ -18,6 +18,7 @@ from storage.models.cases import (
 from storage.models.chats import INBOX_MAX_ATTEMPTS, Conversation, InboxEvent, OutboxMessage, ProcessedUpdate
 from storage.models.organisations import (
     ChatBinding,
+    DeskAccess,
     DeskSession,
     Division,
     OneTimeCode,
@@ -40,6 +41,7 @@ __all__ = [
     "CaseEvent",
     "ChatBinding",
     "Conversation",
+    "DeskAccess",
     "DeskSession",
     "Division",
     "InboxEvent",

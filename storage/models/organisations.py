@@ -98,3 +98,19 @@ class DeskSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # when the second step (a TOTP code) was passed, for people who need one
     second_step_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeskAccess(SQLModel, table=True):
+    """The desk's sign-in log: every sign-in, refused link or code, sign-out and ended session,
+    and the admins' invitations and removals. `client_key` is a keyed hash of the address."""
+
+    __tablename__ = "desk_access_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=30)
+    # None for a link that belongs to no one
+    org_id: int | None = Field(default=None, foreign_key="organisations.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    # who did it, when it is not the person themselves (an admin's removal)
+    by_staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    client_key: str | None = Field(default=None, max_length=64)

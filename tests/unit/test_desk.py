@@ -159,9 +159,19 @@ async def test_sessions_end_on_sign_out_removal_and_idleness(
 
     await _sign_in(client, desk, "501")
     async with desk.db.session() as s:
-        await deactivate_staff(s, org_id=desk.services.directory.org_ids["CM"], channel="test", user_id="501")
+        await deactivate_staff(
+            s,
+            org_id=desk.services.directory.org_ids["CM"],
+            channel="test",
+            user_id="501",
+            now=desk.services.clock(),
+        )
         await s.commit()
     assert (await client.get("/desk/", allow_redirects=False)).status == 303  # removed: out at once
+    async with desk.db.session() as s:
+        kinds = (await s.execute(text("SELECT kind FROM desk_access_log ORDER BY id"))).scalars().all()
+    # every sign-in, sign-out and ended session is in the sign-in log
+    assert kinds == ["signed_in", "signed_out", "signed_in", "session_ended", "signed_in"]
 
 
 async def test_the_access_log_names_routes_never_paths(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -486,3 +496,71 @@ async def test_evidence_is_served_to_whoever_may_see_the_case_encrypted_at_rest_
         await session.commit()
     assert list((tmp_path / "files").iterdir()) == []
     assert (await client.get(f"/desk/case/{REFERENCE}/file/1")).status == 404
+
+
+async def _staff_id(desk: Desk, user_id: str) -> int:
+    async with desk.db.session() as s:
+        found = await s.execute(text("SELECT id FROM staff WHERE user_id = :u"), {"u": user_id})
+        return int(found.scalar_one())
+
+
+async def test_an_admin_invites_removes_and_sees_the_set_up_check_and_the_sign_in_log(
+    desk: Desk, client: TestClient[object, object]
+) -> None:
+    await desk.add_staff("501", "personnel", name="สมศรี")
+    await desk.add_staff("503", None, role="coordinator")
+    await desk.add_staff("504", None, role="admin", name="ผู้ดูแล")
+    wrong = await client.post("/desk/login/not-a-link")
+    assert "ลิงก์นี้ใช้ไม่ได้" in await wrong.text()
+    for not_admin in ("501", "503"):
+        async with TestClient(
+            TestServer(build_web_app(desk.services, Inbox(desk.db, desk.services.vault)))
+        ) as c:
+            await _sign_in(c, desk, not_admin)
+            assert (await c.get("/desk/admin")).status == 404  # the page does not exist for them
+    clerk = TestClient(TestServer(build_web_app(desk.services, Inbox(desk.db, desk.services.vault))))
+    await clerk.start_server()
+    await _sign_in(clerk, desk, "501")
+
+    await _sign_in(client, desk, "504")
+    page = await (await client.get("/desk/admin")).text()
+    assert "สมศรี" in page and "test:501" in page
+    assert "ฝ่ายนิติการและการพาณิชย์ สำนักปลัด อบจ. ยังไม่มีเจ้าหน้าที่" in page  # the set-up check
+    assert "ไม่ใช่ https" in page  # the test server is plain http
+    assert "ลิงก์เข้าสู่ระบบถูกปฏิเสธ" in page and "เข้าสู่ระบบ" in page  # the sign-in log
+    csrf = await _csrf(client, "/desk/admin")
+
+    no_division = await client.post(
+        "/desk/admin/invite", data={"csrf": csrf, "role": "staff", "division": ""}
+    )
+    assert "ต้องสังกัดส่วนราชการ" in await no_division.text()
+    invited = await client.post(
+        "/desk/admin/invite", data={"csrf": csrf, "role": "staff", "division": "legal"}
+    )
+    found = re.search(r"/join ([A-Z0-9]{5}-[A-Z0-9]{5})", await invited.text())
+    assert found and "/join" not in str(invited.url)  # shown once, never in an address
+    assert "ฝ่ายนิติการ" in await desk.chat("777").say(f"/join {found.group(1)}")
+
+    clerk_id = await _staff_id(desk, "501")
+    forged = await client.post(
+        f"/desk/admin/staff/{clerk_id}/remove", data={"csrf": "x"}, allow_redirects=False
+    )
+    assert forged.status == 403 and (await clerk.get("/desk/", allow_redirects=False)).status == 200
+    removed = await client.post(f"/desk/admin/staff/{clerk_id}/remove", data={"csrf": csrf})
+    text_after = await removed.text()
+    assert "ถอดออกแล้ว" in text_after and "ถูกถอดออกแล้ว" in text_after
+    assert (await clerk.get("/desk/", allow_redirects=False)).status == 303  # out at once
+    assert "ไม่มีสิทธิ์" in await desk.chat("501").say("/cases")  # and from the chat
+    itself = await client.post(
+        f"/desk/admin/staff/{await _staff_id(desk, '504')}/remove", data={"csrf": csrf}
+    )
+    assert "ไม่สามารถถอดตนเองออกได้" in await itself.text()
+    await clerk.close()
+
+    log_page = await (await client.get("/desk/admin")).text()
+    assert "ถูกถอดออกจากเจ้าหน้าที่" in log_page and "โดย ผู้ดูแล" in log_page
+    assert "สร้างรหัสเชิญ" in log_page
+    async with desk.db.session() as s:
+        kinds = (await s.execute(text("SELECT kind FROM desk_access_log ORDER BY id"))).scalars().all()
+    assert kinds[0] == "link_refused" and kinds.count("signed_in") == 4
+    assert {"invited", "staff_removed"} <= set(kinds)

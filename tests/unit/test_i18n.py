@@ -99,6 +99,22 @@ def test_every_case_event_kind_has_its_history_text() -> None:
             assert f"staff.reporter_{action}" in catalogue(lang), (lang, action)
 
 
+def test_the_desk_admin_pages_keys_built_at_run_time_exist() -> None:
+    """The admin page says `desk.access_<kind>`, `desk.setup_<gap>` and `desk.role_<role>`."""
+    from handlers.cases.desk_admin import SETUP_GAPS
+    from storage.desk import ACCESS_KINDS
+    from storage.staff import ROLES
+
+    for lang in LANGUAGES:
+        for key in (
+            *(f"desk.access_{kind}" for kind in ACCESS_KINDS),
+            *(f"desk.setup_{gap}" for gap in SETUP_GAPS),
+            *(f"desk.role_{role}" for role in ROLES),
+            *(f"desk.file_{kind}" for kind in ("photo", "document")),
+        ):
+            assert key in catalogue(lang), (lang, key)
+
+
 def test_an_unlisted_event_kind_is_refused() -> None:
     import asyncio
     from datetime import UTC, datetime

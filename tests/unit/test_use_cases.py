@@ -189,7 +189,9 @@ async def test_only_the_responsible_division_or_a_coordinator_may_act(
     if who == "removed":
         async with desk.db.session() as s:
             org_id = desk.services.directory.org_ids["CM"]
-            assert await deactivate_staff(s, org_id=org_id, channel="test", user_id="501")
+            assert await deactivate_staff(
+                s, org_id=org_id, channel="test", user_id="501", now=desk.services.clock()
+            )
             await s.commit()
     before = await _written(desk, case_id)
     with pytest.raises(NotAllowed) as refused:
@@ -392,7 +394,11 @@ async def test_only_the_items_division_or_a_coordinator_records_progress(desk: D
     if who == "removed":
         async with desk.db.session() as s:
             await deactivate_staff(
-                s, org_id=desk.services.directory.org_ids["CM"], channel="test", user_id="501"
+                s,
+                org_id=desk.services.directory.org_ids["CM"],
+                channel="test",
+                user_id="501",
+                now=desk.services.clock(),
             )
             await s.commit()
     with pytest.raises(NotAllowed):
