@@ -171,3 +171,9 @@ def test_the_console_keeps_its_log_lines_in_a_file(tmp_path) -> None:  # type: i
     log = (tmp_path / "data" / "console.log").read_text(encoding="utf-8")
     assert "INFO bot.cli.setup: console chat started" in log
     assert "WARNING" in log and "WARNING" in result.output  # a warning reaches both
+
+
+def test_cases_reindex_runs_on_an_empty_database() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["cases", "reindex"])
+    assert result.exit_code == 0 and "Indexed the words of 0 case(s)." in result.output

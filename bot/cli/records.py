@@ -80,6 +80,34 @@ def cases_export(
     typer.echo(f"Wrote {len(rows)} case(s) to {path}.")
 
 
+@cases_app.command("reindex")
+def cases_reindex() -> None:
+    """Make cases written before the word index findable by their words on the desk (safe to
+    run again: words already indexed are skipped)."""
+    from handlers.cases.search import index_cases
+    from handlers.core.work import Services, Work
+
+    settings = load_settings()
+    orgs = load_orgs(settings)
+
+    async def main() -> int:
+        db, directory, vault = await with_db(settings, orgs)
+        services = Services(db=db, orgs=orgs, directory=directory, vault=vault)
+        done, after = 0, 0
+        try:
+            while True:  # a batch per transaction: a long run holds no lock for long
+                async with db.session(write=True) as session:
+                    ids = await index_cases(Work(session, services, datetime.now(UTC)), after_id=after)
+                    await session.commit()
+                if not ids:
+                    return done
+                done, after = done + len(ids), ids[-1]
+        finally:
+            await db.dispose()
+
+    typer.echo(f"Indexed the words of {asyncio.run(main())} case(s).")
+
+
 @app.command()
 def stats(
     fiscal_year: Annotated[int, typer.Option("--fiscal-year", help="B.E. fiscal year, e.g. 2569.")],

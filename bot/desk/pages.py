@@ -24,7 +24,7 @@ from bot.desk.requests import (
 from bot.exports import table_bytes
 from handlers.cases import staff_cases
 from handlers.cases.desk_dashboard import desk_dashboard
-from handlers.cases.desk_inbox import DUE_BANDS, InboxFilters, desk_inbox
+from handlers.cases.desk_inbox import DUE_BANDS, STATES, InboxFilters, desk_inbox
 from handlers.cases.desk_sessions import DeskUser, set_language, sign_in, sign_out
 from handlers.cases.desk_totp import pass_second_step, start_enrolment
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound, Refused, WrongState
@@ -36,7 +36,7 @@ from handlers.staff.case_buttons import staff_action
 from kernel import lifecycle
 from kernel.fiscal import fiscal_year_of, local_day_bounds, round_period
 from kernel.i18n import t
-from kernel.org_config import REPORT_TYPES, OrgConfig
+from kernel.org_config import REPORT_TYPES, Category, OrgConfig
 
 log = logging.getLogger(__name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -95,8 +95,17 @@ async def inbox(request: web.Request) -> web.Response:
     divisions = [d for d in org.divisions if user.member.oversees or ids[(org.code, d.code)] in mine]
     return page(
         request, "inbox.html", user, org=org, page=listing, filters=filters, divisions=divisions,
-        states=lifecycle.OPEN_STATES, types=REPORT_TYPES, bands=DUE_BANDS,
+        states=STATES, types=REPORT_TYPES, bands=DUE_BANDS, categories=_categories(org),
     )  # fmt: skip
+
+
+def _categories(org: OrgConfig) -> list[Category]:
+    """Every category once (a code shared by two types of report is one filter)."""
+    seen: dict[str, Category] = {}
+    for report_type in REPORT_TYPES:
+        for category in org.categories.for_type(report_type):
+            seen.setdefault(category.code, category)
+    return list(seen.values())
 
 
 @routes.get("/case/{reference}", name="case")

@@ -14,6 +14,7 @@ from typing import Any
 
 from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, division_target, notify_reporter, queue_for
+from handlers.cases.search import index_text
 from handlers.cases.staff_view import CaseFile, CaseForStaff, case_for_staff
 from handlers.core.work import Services, Work
 from kernel import lifecycle
@@ -121,6 +122,8 @@ async def record_change(
         status=case.status, public_note=note if action.public else None,
         internal_note=None if action.public else note, data=data, at=now,
     )  # fmt: skip
+    if note and actor.is_staff:
+        await index_text(work, case_id=ctx.case_id, org_id=case.org_id, text=note)
     if actor.is_staff and action.public:
         await _tell_reporter(work, org, ctx, action.name, note, transfer_to)
     await refresh_cards(work, org, ctx, _action_line(org, action.name, actor, work))

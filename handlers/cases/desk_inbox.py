@@ -1,23 +1,32 @@
 """The desk's inbox: the open cases a person may act on, nearest deadline first, with filters that
-live in the page's address and counts per filter. Rows carry no reporter data at all."""
+live in the page's address and counts per filter. Searching by words, a closed state or a received
+date turns it into a search of every case they may see, newest first. Rows carry no reporter data
+at all."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
+from handlers.cases.search import search_terms
 from handlers.core.work import Work
-from kernel.lifecycle import OPEN_STATES
+from kernel.fiscal import local_day_bounds
+from kernel.lifecycle import OPEN_STATES, TERMINAL_STATES
 from kernel.org_config import REPORT_TYPES, OrgConfig
 from storage import cases as case_repo
+from storage import search as search_repo
 from storage.models import Case
 from storage.staff import StaffMember
 
 DUE_BANDS = ("overdue", "today", "week")
+STATES = OPEN_STATES + TERMINAL_STATES
 PAGE = 50
+# a reference or a part of one ("CM-2569-000123", "2569-0001", "123"): anything else is words
+REFERENCE_LIKE = re.compile(r"[A-Z]{0,5}-?[0-9][0-9-]*")
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,10 @@ class InboxFilters:
     report_type: str = ""
     division: str = ""
     due: str = ""
-    q: str = ""  # a reference, or part of one
+    category: str = ""
+    received_from: str = ""  # ISO dates, the organisation's days
+    received_to: str = ""
+    q: str = ""  # a reference or part of one, or words of the case's text
     page: int = 1
 
     @classmethod
@@ -37,13 +49,32 @@ class InboxFilters:
             value = query.get(name, "")
             return value if value in allowed else ""
 
+        def day(name: str) -> str:
+            try:
+                return date.fromisoformat(query.get(name, "")).isoformat()
+            except ValueError:
+                return ""
+
         page = query.get("page", "1")
+        categories = tuple(c.code for rt in REPORT_TYPES for c in org.categories.for_type(rt))
         return cls(
-            status=pick("status", OPEN_STATES), report_type=pick("report_type", REPORT_TYPES),
+            status=pick("status", STATES), report_type=pick("report_type", REPORT_TYPES),
             division=pick("division", tuple(org.division_codes())), due=pick("due", DUE_BANDS),
-            q=query.get("q", "").strip().upper()[:30],
+            category=pick("category", categories), received_from=day("received_from"),
+            received_to=day("received_to"), q=" ".join(query.get("q", "").split())[:100],
             page=int(page) if page.isdigit() and int(page) > 0 else 1,
         )  # fmt: skip
+
+    @property
+    def reference(self) -> str:
+        """The reference (or part) searched for, if the search is one."""
+        return self.q.upper() if REFERENCE_LIKE.fullmatch(self.q.upper()) else ""
+
+    @property
+    def searches_all(self) -> bool:
+        """Words, a closed state or received dates: a search of every case, not the open inbox."""
+        words = bool(self.q) and not self.reference
+        return words or self.status in TERMINAL_STATES or bool(self.received_from or self.received_to)
 
     def url(self, **changes: str | int) -> str:
         """This inbox's address with some filters changed (a new filter starts at page 1)."""
@@ -67,8 +98,9 @@ class InboxPage:
     rows: list[InboxRow]
     total: int  # matching the filters
     pages: int
-    # per filter, how many of the person's open cases have each value
+    # per filter, how many of the person's open cases have each value (none for a search of all)
     counts: dict[str, dict[str, int]]
+    searched_all: bool = False
 
 
 async def desk_inbox(work: Work, *, member: StaffMember, filters: InboxFilters) -> InboxPage:
@@ -78,12 +110,15 @@ async def desk_inbox(work: Work, *, member: StaffMember, filters: InboxFilters) 
     if filters.division:
         wanted = {ids[(org.code, filters.division)]}
         scope = wanted if scope is None else scope & wanted
+    if filters.searches_all:
+        return await _search_all(work, member.org_id, scope, filters, org)
     found = await case_repo.open_cases(work.session, org_id=member.org_id, division_ids=scope)
     bands = {case.id: due_band(case, work.now, org) for case in found}
     counts = {
         "status": dict(Counter(c.status for c in found)),
         "report_type": dict(Counter(c.report_type for c in found)),
         "due": dict(Counter(b for b in bands.values() if b)),
+        "category": dict(Counter(c.category for c in found)),
     }
     counts["due"]["week"] = counts["due"].get("week", 0) + counts["due"].get("today", 0)
     kept = [
@@ -91,7 +126,8 @@ async def desk_inbox(work: Work, *, member: StaffMember, filters: InboxFilters) 
         if (not filters.status or c.status == filters.status)
         and (not filters.report_type or c.report_type == filters.report_type)
         and (not filters.due or _in_band(bands[c.id], filters.due))
-        and (not filters.q or filters.q in c.reference)
+        and (not filters.category or c.category == filters.category)
+        and (not filters.reference or filters.reference in c.reference)
     ]  # fmt: skip
     start = (filters.page - 1) * PAGE
     rows = [
@@ -99,6 +135,38 @@ async def desk_inbox(work: Work, *, member: StaffMember, filters: InboxFilters) 
         for c in kept[start : start + PAGE]
     ]
     return InboxPage(rows, len(kept), max(1, -(-len(kept) // PAGE)), counts)
+
+
+async def _search_all(
+    work: Work, org_id: int, scope: set[int] | None, filters: InboxFilters, org: OrgConfig
+) -> InboxPage:
+    """Every case the person may see that matches, open or closed, newest first, paged in SQL."""
+    first = date.fromisoformat(filters.received_from) if filters.received_from else date(2000, 1, 1)
+    last = date.fromisoformat(filters.received_to) if filters.received_to else date(9998, 12, 31)
+    start, end = local_day_bounds(first, last, org.tz())
+    words = search_terms(work.services.vault, filters.q) if filters.q and not filters.reference else set()
+    if filters.q and not filters.reference and not words:
+        return InboxPage([], 0, 1, {}, searched_all=True)  # only punctuation or one-letter bits
+    query = search_repo.CaseQuery(
+        org_id=org_id, division_ids=scope, terms=words, status=filters.status,
+        report_type=filters.report_type, category=filters.category, reference=filters.reference,
+        received_from=start, received_before=end,
+    )  # fmt: skip
+    found, total = await search_repo.find_cases(
+        work.session, query, limit=PAGE, offset=(filters.page - 1) * PAGE
+    )
+    rows = [
+        InboxRow(
+            c.reference,
+            c.report_type,
+            c.category,
+            c.status,
+            c.closed_at or _due(c),
+            c.status in OPEN_STATES and _due(c) < work.now,
+        )
+        for c in found
+    ]
+    return InboxPage(rows, total, max(1, -(-total // PAGE)), {}, searched_all=True)
 
 
 def _due(case: Case) -> datetime:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from handlers.cases.actions import REPORTER, STAFF_LANG, CaseChanged, record_change
 from handlers.cases.delivery import notify_divisions
 from handlers.cases.refusals import BadInput, NotAllowed, WrongState
+from handlers.cases.search import index_text
 from handlers.core.work import ReporterAccount, Work
 from kernel import lifecycle
 from kernel.i18n import t
@@ -126,6 +127,7 @@ async def _to_divisions(
                 "errors.too_long", max=str(org.intake.description_max_chars), length=str(len(note))
             )
         message = Reply(text=f"{header}\n{note}")
+        await index_text(work, case_id=ctx.case_id, org_id=case.org_id, text=note)
     codes = ctx.divisions()
     changed = await record_change(work, org, ctx, action=act, actor=REPORTER, note=note)
     await notify_divisions(work.session, work.services, case, codes, [message], now=work.now)

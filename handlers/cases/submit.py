@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
+from handlers.cases.search import terms as search_terms_of
 from handlers.cases.staff_view import CaseFile, case_for_staff
 from handlers.core.work import Services
 from kernel.deadlines import add_working_days, buddhist_year
@@ -20,6 +21,7 @@ from kernel.org_config import OrgConfig
 from kernel.routing import route_report
 from storage import cases as case_repo
 from storage import chats as chat_repo
+from storage import search as search_repo
 from storage.audit import append_event
 from storage.models import Attachment, Case, CaseDivision
 
@@ -137,6 +139,12 @@ async def submit_report(
         await session.execute(_INSERT_ATTACHMENTS, files)
     await append_event(
         session, case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
+    )
+    await search_repo.add_terms(
+        session,
+        case_id=case.id,
+        org_id=org_id,
+        terms=search_terms_of(services.vault, draft.description or ""),
     )
 
     view = case_for_staff(

@@ -13,6 +13,7 @@ from storage.models.cases import (
     CaseCounter,
     CaseDivision,
     CaseEvent,
+    CaseTerm,
     ReminderLog,
 )
 from storage.models.chats import INBOX_MAX_ATTEMPTS, Conversation, InboxEvent, OutboxMessage, ProcessedUpdate
@@ -39,6 +40,7 @@ __all__ = [
     "CaseCounter",
     "CaseDivision",
     "CaseEvent",
+    "CaseTerm",
     "ChatBinding",
     "Conversation",
     "DeskAccess",

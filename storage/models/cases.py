@@ -149,3 +149,15 @@ class AccessAttempt(SQLModel, table=True):
     failures: int = 0
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CaseTerm(SQLModel, table=True):
+    """The blind word index: a case holds a word whose keyed hash (truncated) is `term`. The words
+    themselves are stored nowhere in clear (handlers/cases/search.py)."""
+
+    __tablename__ = "case_terms"
+    __table_args__ = (Index("ix_case_terms_org_term", "org_id", "term"),)
+    case_id: int = Field(foreign_key="cases.id", primary_key=True)
+    term: str = Field(max_length=16, primary_key=True)
+    # searched with the term: the composite index above serves both
+    org_id: int = Field(foreign_key="organisations.id")

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pyotp
 import pytest
@@ -21,6 +22,7 @@ from handlers.cases import staff_cases as staff
 from handlers.cases.desk_inbox import InboxFilters
 from handlers.cases.desk_sessions import second_step_required
 from handlers.cases.privacy import erase_personal_data
+from handlers.cases.search import index_cases
 from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
@@ -564,3 +566,69 @@ async def test_an_admin_invites_removes_and_sees_the_set_up_check_and_the_sign_i
         kinds = (await s.execute(text("SELECT kind FROM desk_access_log ORDER BY id"))).scalars().all()
     assert kinds[0] == "link_refused" and kinds.count("signed_in") == 4
     assert {"invited", "staff_removed"} <= set(kinds)
+
+
+async def test_the_inbox_finds_cases_by_the_words_in_them_open_or_closed_though_they_are_encrypted(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    case_id = await _tip_off(desk)  # "เรียกรับเงินค่าอนุญาต", personnel: CM-2569-000001
+    await desk.add_staff("505", "office")
+    async with desk.db.session() as s:
+        await _road_grievance(Work(s, desk.services, clock()))  # "ถนนพัง", office: CM-2569-000002
+        await s.commit()
+
+    async def found(client: TestClient[object, object], query: str) -> set[str]:
+        page = await client.get(f"/desk/?{query}")
+        assert page.status == 200
+        return set(re.findall(r'href="/desk/case/(CM-2569-\d{6})"', await page.text()))
+
+    await _sign_in(client, desk, "503")  # a coordinator: the whole organisation
+    assert await found(client, "q=ถนน") == {"CM-2569-000002"}
+    assert await found(client, "q=ถนนพัง") == {"CM-2569-000002"}  # cut into words as the text was
+    assert await found(client, "q=เงิน+ถนน") == set()  # every word must be in the case
+    assert await found(client, "q=000001") == {REFERENCE}  # a reference is still a reference
+    assert await found(client, "q=...") == set()
+    assert await found(client, "category=roads") == {"CM-2569-000002"}
+    tomorrow = (clock() + timedelta(days=1)).date().isoformat()
+    assert await found(client, f"received_from={tomorrow}") == set()
+
+    csrf = await _csrf(client, f"/desk/case/{REFERENCE}")
+    await client.post("/desk/case/2/accept", data={"csrf": csrf})
+    asked = await client.post("/desk/case/2/ask", data={"csrf": csrf, "note": "ผู้รับเหมารายใดเป็นผู้ทำถนน"})
+    assert "บันทึกแล้ว" in await asked.text()
+    assert await found(client, "q=ผู้รับเหมา") == {"CM-2569-000002"}  # staff notes are searchable
+    async with desk.db.session() as s:
+        coordinator = StaffAccount("test", "503")
+        await staff.accept_case(Work(s, desk.services, clock()), case_id=case_id, by=coordinator)
+        await staff.close_case(
+            Work(s, desk.services, clock()), case_id=case_id, by=coordinator, outcome="resolved",
+            public_note="ตรวจสอบแล้ว",
+        )  # fmt: skip
+        await s.commit()
+    assert REFERENCE not in await found(client, "")  # the inbox holds open cases
+    closed = await client.get("/desk/?q=อนุญาต")
+    assert REFERENCE in await closed.text() and "ดำเนินการแล้วเสร็จ" in await closed.text()
+
+    office = TestClient(TestServer(build_web_app(desk.services, Inbox(desk.db, desk.services.vault))))
+    await office.start_server()
+    await _sign_in(office, desk, "505")
+    assert await found(office, "q=อนุญาต") == set()  # another division's case is not found
+    assert await found(office, "q=ถนน") == {"CM-2569-000002"}
+    await office.close()
+    async with desk.db.session() as s:
+        kept = (await s.execute(text("SELECT term FROM case_terms"))).scalars().all()
+    assert kept and all(re.fullmatch(r"[0-9a-f]{16}", term) for term in kept)  # no word in clear
+
+    # cases written before the index existed are indexed by `damrongtham cases reindex`
+    async with desk.db.session() as s:
+        await s.execute(text("DELETE FROM case_terms"))
+        await s.commit()
+    assert await found(client, "q=ผู้รับเหมา") == set()
+    async with desk.db.session() as s:
+        work = Work(s, desk.services, clock())
+        assert await index_cases(work, after_id=0) == [1, 2] and await index_cases(work, after_id=2) == []
+        await s.commit()
+    assert await found(client, "q=ผู้รับเหมา") == {"CM-2569-000002"}
+    assert await found(client, "q=อนุญาต") == {REFERENCE}
