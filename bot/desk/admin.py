@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.desk.requests import page, posted_form, refused_page, signed_in, unit_of_work
+from bot.desk.requests import notice_of, page, posted_form, refused_page, signed_in, unit_of_work
 from handlers.cases.desk_admin import admin_overview, invite, remove_staff
 from handlers.cases.desk_sessions import DeskUser
 from handlers.cases.refusals import NotAllowed, NotFound, Refused
@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 async def admin_page(request: web.Request) -> web.Response:
     async with unit_of_work(request) as work:
         user = await signed_in(request, work)
-        return await _overview(request, work, user, notice=request.query.get("notice", ""))
+        return await _overview(request, work, user, notice=notice_of(request))
 
 
 @routes.post("/admin/invite")

@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.desk.requests import (
     COOKIE,
     SECURE_COOKIE,
+    notice_of,
     page,
     posted_form,
     refused_page,
@@ -95,6 +96,7 @@ async def inbox(request: web.Request) -> web.Response:
     divisions = [d for d in org.divisions if user.member.oversees or ids[(org.code, d.code)] in mine]
     return page(
         request, "inbox.html", user, org=org, page=listing, filters=filters, divisions=divisions,
+        notice=notice_of(request),
         states=STATES, types=REPORT_TYPES, bands=DUE_BANDS, categories=_categories(org),
     )  # fmt: skip
 
@@ -123,7 +125,7 @@ async def case_page(request: web.Request) -> web.Response:
     actions = [(name, lifecycle.ACTIONS[name]) for name in lifecycle.staff_actions_for(view.case.status)]
     return page(
         request, "case.html", user, org=org, view=view, case=view.case, actions=actions,
-        transfer_targets=view.transfer_targets, notice=request.query.get("notice", ""),
+        transfer_targets=view.transfer_targets, notice=notice_of(request),
     )  # fmt: skip
 
 
@@ -164,6 +166,8 @@ async def act(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="not found") from None
     except (WrongState, BadInput, Refused) as refused:
         return refused_page(request, refused, user)
+    if action == "transfer":  # the case may now be another division's: back to the list
+        raise web.HTTPSeeOther(request.app.router["inbox"].url_for().with_query(notice="desk.transferred"))
     target = request.app.router["case"].url_for(reference=changed.reference).with_query(notice="desk.done")
     raise web.HTTPSeeOther(target)
 
@@ -269,7 +273,7 @@ async def plan_page(request: web.Request) -> web.Response:
         )  # fmt: skip
     return page(
         request, "plan.html", user, org=org, plan=overview, statuses=PROGRESS_STATUSES,
-        notice=request.query.get("notice", ""),
+        notice=notice_of(request),
     )  # fmt: skip
 
 

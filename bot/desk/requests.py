@@ -21,6 +21,8 @@ SERVICES: web.AppKey[Services] = web.AppKey("desk_services", Services)
 SECURE_COOKIE: web.AppKey[bool] = web.AppKey("desk_secure_cookie", bool)
 COOKIE = "desk_session"
 LANG = "th"  # before signing in: staff of a Thai local government read Thai
+# what a page may be asked to say after a redirect; anything else in the address is ignored
+NOTICES = ("desk.done", "desk.transferred", "desk.saved", "desk.removed")
 
 
 @asynccontextmanager
@@ -66,6 +68,11 @@ async def posted_form(request: web.Request, user: DeskUser) -> dict[str, str]:
         log.warning("desk form without its CSRF token refused")
         raise web.HTTPForbidden(text="forbidden")
     return form
+
+
+def notice_of(request: web.Request) -> str:
+    notice = request.query.get("notice", "")
+    return notice if notice in NOTICES else ""
 
 
 def page(request: web.Request, template: str, user: DeskUser | None = None, **context: Any) -> web.Response:

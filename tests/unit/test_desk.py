@@ -125,8 +125,17 @@ async def test_a_clerk_signs_in_sees_the_case_and_accepts_it_as_the_chat_button_
     assert "ร้านใดเรียกเงิน" in desk.sender.to("1001")[-1].text
     empty = await client.post("/desk/case/1/update", data={"csrf": csrf, "note": " "})
     assert empty.status == 200 and "ต้องมีข้อความ" in await empty.text()  # the reason, nothing written
+    async with desk.db.session() as s:
+        await reporter.answer(
+            Work(s, desk.services, desk.services.clock()), case_id=1, by=ReporterAccount("test", "1001"),
+            text="ร้านวัสดุก่อสร้างท้ายซอย",
+        )  # fmt: skip
+        await s.commit()
     history = await (await client.get(f"/desk/case/{REFERENCE}")).text()
-    assert "ร้านใดเรียกเงิน" in history
+    conversation = history[history.index('id="conversation"') : history.index('id="history"')]
+    # the conversation with the reporter, in order: their report, our question, their answer
+    said = [conversation.index(x) for x in ("เรียกรับเงินค่าอนุญาต", "ร้านใดเรียกเงิน", "ร้านวัสดุก่อสร้างท้ายซอย")]
+    assert said == sorted(said) and conversation.count("from-reporter") == 2
 
 
 async def test_another_divisions_case_is_not_found_and_links_work_once(
