@@ -167,7 +167,7 @@ class PrivacyConfig(_Strict):
 class DeskConfig(_Strict):
     """The web desk: the roles that must add a one-time code from an authenticator app."""
 
-    require_totp_for: list[Literal["staff", "coordinator", "admin"]] = []
+    require_totp_for: list[Literal["staff", "coordinator", "admin", "province_coordinator"]] = []
 
 
 class OrgConfig(_Strict):

@@ -65,10 +65,12 @@ async def case_by_reference(session: AsyncSession, reference: str) -> Case | Non
 
 
 async def open_cases(
-    session: AsyncSession, *, org_id: int, division_ids: Collection[int] | None = None
+    session: AsyncSession, *, org_id: int | Collection[int], division_ids: Collection[int] | None = None
 ) -> Sequence[Case]:
-    """Open cases of an organisation (or of some of its divisions), nearest deadline first."""
-    stmt = select(Case).where(col(Case.org_id) == org_id, col(Case.status).in_(OPEN_STATES))
+    """Open cases of an organisation, or of several (or of some of their divisions), nearest
+    deadline first."""
+    orgs = col(Case.org_id) == org_id if isinstance(org_id, int) else col(Case.org_id).in_(list(org_id))
+    stmt = select(Case).where(orgs, col(Case.status).in_(OPEN_STATES))
     if division_ids is not None:
         assigned = select(CaseDivision.case_id).where(col(CaseDivision.division_id).in_(list(division_ids)))
         stmt = stmt.where(col(Case.id).in_(assigned))

@@ -37,7 +37,7 @@ async def cases_after(session: AsyncSession, after_id: int, limit: int) -> Seque
 class CaseQuery:
     """What the desk asks for; an empty field does not filter."""
 
-    org_id: int
+    org_ids: Collection[int]
     division_ids: Collection[int] | None = None  # None: the whole organisation
     terms: Collection[str] = ()  # every one of these word hashes
     status: str = ""
@@ -47,19 +47,33 @@ class CaseQuery:
     received_from: datetime | None = None
     received_before: datetime | None = None
 
+    @property
+    def words_only(self) -> bool:
+        """Words and nothing else that needs the cases' own columns."""
+        others = (self.division_ids, self.status, self.report_type, self.category, self.reference,
+                  self.received_from, self.received_before)  # fmt: skip
+        return bool(self.terms) and all(value is None or value == "" for value in others)
+
 
 async def find_cases(
     session: AsyncSession, query: CaseQuery, *, limit: int, offset: int
 ) -> tuple[Sequence[Case], int]:
-    """A page of the matching cases, newest first, and how many match."""
-    where: list[Any] = [col(Case.org_id) == query.org_id]
+    """A page of the matching cases, newest first (ids follow time), and how many match."""
+    having_all = (
+        select(col(CaseTerm.case_id))
+        .where(col(CaseTerm.org_id).in_(list(query.org_ids)), col(CaseTerm.term).in_(set(query.terms)))
+        .group_by(col(CaseTerm.case_id))
+        .having(func.count() == len(set(query.terms)))
+    )
+    if query.words_only:
+        # words alone: counted and paged in the index, and only the page's cases are read
+        total = (await session.execute(select(func.count()).select_from(having_all.subquery()))).scalar_one()
+        page = having_all.order_by(col(CaseTerm.case_id).desc()).limit(limit).offset(offset)
+        ids = list((await session.execute(page)).scalars())
+        rows = (await session.execute(select(Case).where(col(Case.id).in_(ids)))).scalars().all()
+        return sorted(rows, key=lambda c: -(c.id or 0)), int(total)
+    where: list[Any] = [col(Case.org_id).in_(list(query.org_ids))]
     if query.terms:
-        having_all = (
-            select(col(CaseTerm.case_id))
-            .where(col(CaseTerm.org_id) == query.org_id, col(CaseTerm.term).in_(set(query.terms)))
-            .group_by(col(CaseTerm.case_id))
-            .having(func.count() == len(set(query.terms)))
-        )
         where.append(col(Case.id).in_(having_all))
     if query.division_ids is not None:
         assigned = select(CaseDivision.case_id).where(
@@ -78,6 +92,6 @@ async def find_cases(
     if query.received_before is not None:
         where.append(col(Case.created_at) < query.received_before)
     total = (await session.execute(select(func.count()).select_from(Case).where(*where))).scalar_one()
-    stmt = select(Case).where(*where).order_by(col(Case.created_at).desc(), col(Case.id).desc())
+    stmt = select(Case).where(*where).order_by(col(Case.id).desc())
     found = (await session.execute(stmt.limit(limit).offset(offset))).scalars().all()
     return found, int(total)

@@ -17,7 +17,9 @@ from sqlmodel import col, select
 from storage.desk import revoke_sessions_of
 from storage.models import Division, OneTimeCode, Staff, StaffDivision
 
-ROLES = ("staff", "coordinator", "admin")
+# a province coordinator is a coordinator of their own organisation who also sees every other
+# organisation of the deployment (DESIGN.md: the PAO sees the province's plan as a whole)
+ROLES = ("staff", "coordinator", "admin", "province_coordinator")
 # readable aloud, no look-alikes (0/O, 1/I/L)
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -109,7 +111,12 @@ class StaffMember:
     @property
     def oversees(self) -> bool:
         """Coordinators and admins act on any case of their organisation."""
-        return self.role in ("coordinator", "admin")
+        return self.role in ("coordinator", "admin", "province_coordinator")
+
+    @property
+    def sees_province(self) -> bool:
+        """Sees (but acts only in their own organisation on) every organisation's cases and plan."""
+        return self.role == "province_coordinator"
 
 
 _MEMBER = sa_select(
@@ -129,6 +136,18 @@ async def staff_member(
         col(Staff.active),
     )
     return _member(org_id, (await session.execute(found)).all())
+
+
+async def province_coordinator(session: AsyncSession, *, channel: str, user_id: str) -> StaffMember | None:
+    """This chat account as an active province coordinator, whichever organisation they are in."""
+    found = select(col(Staff.id)).where(
+        col(Staff.channel) == channel,
+        col(Staff.user_id) == user_id,
+        col(Staff.role) == "province_coordinator",
+        col(Staff.active),
+    )
+    staff_id = (await session.execute(found.limit(1))).scalar_one_or_none()
+    return await staff_member_by_id(session, staff_id) if staff_id is not None else None
 
 
 async def staff_member_by_id(session: AsyncSession, staff_id: int) -> StaffMember | None:

@@ -110,9 +110,11 @@ async def desk_inbox(work: Work, *, member: StaffMember, filters: InboxFilters) 
     if filters.division:
         wanted = {ids[(org.code, filters.division)]}
         scope = wanted if scope is None else scope & wanted
+    # a province coordinator: every organisation of the deployment
+    org_ids = list(work.services.directory.org_ids.values()) if member.sees_province else [member.org_id]
     if filters.searches_all:
-        return await _search_all(work, member.org_id, scope, filters, org)
-    found = await case_repo.open_cases(work.session, org_id=member.org_id, division_ids=scope)
+        return await _search_all(work, org_ids, scope, filters, org)
+    found = await case_repo.open_cases(work.session, org_id=org_ids, division_ids=scope)
     bands = {case.id: due_band(case, work.now, org) for case in found}
     counts = {
         "status": dict(Counter(c.status for c in found)),
@@ -138,19 +140,19 @@ async def desk_inbox(work: Work, *, member: StaffMember, filters: InboxFilters) 
 
 
 async def _search_all(
-    work: Work, org_id: int, scope: set[int] | None, filters: InboxFilters, org: OrgConfig
+    work: Work, org_ids: list[int], scope: set[int] | None, filters: InboxFilters, org: OrgConfig
 ) -> InboxPage:
     """Every case the person may see that matches, open or closed, newest first, paged in SQL."""
-    first = date.fromisoformat(filters.received_from) if filters.received_from else date(2000, 1, 1)
-    last = date.fromisoformat(filters.received_to) if filters.received_to else date(9998, 12, 31)
-    start, end = local_day_bounds(first, last, org.tz())
+    first = date.fromisoformat(filters.received_from) if filters.received_from else None
+    last = date.fromisoformat(filters.received_to) if filters.received_to else None
+    start, end = local_day_bounds(first or date.min, last or date(9998, 12, 31), org.tz())
     words = search_terms(work.services.vault, filters.q) if filters.q and not filters.reference else set()
     if filters.q and not filters.reference and not words:
         return InboxPage([], 0, 1, {}, searched_all=True)  # only punctuation or one-letter bits
     query = search_repo.CaseQuery(
-        org_id=org_id, division_ids=scope, terms=words, status=filters.status,
+        org_ids=org_ids, division_ids=scope, terms=words, status=filters.status,
         report_type=filters.report_type, category=filters.category, reference=filters.reference,
-        received_from=start, received_before=end,
+        received_from=start if first else None, received_before=end if last else None,
     )  # fmt: skip
     found, total = await search_repo.find_cases(
         work.session, query, limit=PAGE, offset=(filters.page - 1) * PAGE

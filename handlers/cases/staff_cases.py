@@ -27,7 +27,7 @@ from storage.case_context import CaseContext, hand_over, load_case_context
 from storage.cases import case_by_reference
 from storage.files import image_type
 from storage.models import CaseEvent
-from storage.staff import StaffMember, staff_member
+from storage.staff import StaffMember, province_coordinator, staff_member
 
 log = logging.getLogger(__name__)
 NOTE_MAX = 2000
@@ -138,6 +138,8 @@ class StaffCaseView:
     history: list[CaseEvent]
     # where a transfer may send it (a door lists these only)
     transfer_targets: tuple[str, ...] = ()
+    # False for a province coordinator looking at another organisation's case: they only see it
+    may_act: bool = True
 
 
 async def view_case(
@@ -160,7 +162,9 @@ async def view_case(
     if ctx.case.anonymous and staff.oversees:
         await _audit_view(work, ctx, staff)
     movable = tuple(transfer_targets(work.services, org, ctx))
-    return StaffCaseView(staff_view(work.services, ctx), card, history, movable)
+    return StaffCaseView(
+        staff_view(work.services, ctx), card, history, movable, may_act=staff.org_id == ctx.case.org_id
+    )
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,8 @@ async def _authorised(
     if ctx is None:
         raise NotFound("staff.case_not_found")
     staff = await staff_member(work.session, org_id=ctx.case.org_id, channel=by.channel, user_id=by.user_id)
+    if staff is None and action == "view":  # a province coordinator sees other organisations' cases
+        staff = await province_coordinator(work.session, channel=by.channel, user_id=by.user_id)
     if staff is None or not (staff.oversees or staff.division_ids & ctx.primary_ids()):
         log.warning("staff action refused", extra={"action": action, "reference": ctx.case.reference})
         raise NotAllowed("staff.not_allowed")

@@ -3,13 +3,14 @@ the due date and days left, and (for coordinators) the round summary per dimensi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from handlers.core.work import Work
 from handlers.rounds.periods import Round, cutoff, due_date, open_rounds, round_items
 from handlers.rounds.summary import RoundSummary, latest_status, summarise_round
 from kernel.fiscal import fiscal_year_of
+from kernel.org_config import OrgConfig
 from storage import plan as plan_repo
 from storage.models import PlanItem
 from storage.staff import StaffMember
@@ -25,6 +26,17 @@ class ItemLine:
 
 
 @dataclass(frozen=True)
+class OrgRound:
+    """One organisation's state in the round, for a province coordinator."""
+
+    org: OrgConfig
+    due: date
+    items: int
+    reported: int  # items with a report
+    summary: RoundSummary  # done, per dimension, by the due date
+
+
+@dataclass(frozen=True)
 class PlanOverview:
     round: Round
     days_left: int
@@ -32,6 +44,8 @@ class PlanOverview:
     # division code → (items, items with a report)
     by_division: dict[str, tuple[int, int]]
     summary: RoundSummary | None  # coordinators only
+    # a province coordinator: the same round in every organisation of the deployment
+    province: list[OrgRound] = field(default_factory=list)
 
 
 async def plan_overview(
@@ -59,7 +73,29 @@ async def plan_overview(
             cutoff=cutoff(org, chosen.due, work.now), division_codes=codes,
         )  # fmt: skip
     lines = [ItemLine(i, codes[i.division_id], status.get(i.id or 0)) for i in mine]
-    return PlanOverview(chosen, (chosen.due - today).days, lines, by_division, summary)
+    province = await _province(work, chosen.fiscal_year, chosen.name) if member.sees_province else []
+    return PlanOverview(chosen, (chosen.due - today).days, lines, by_division, summary, province)
+
+
+async def _province(work: Work, fiscal_year: int, round_name: str) -> list[OrgRound]:
+    """Each organisation's items, reported items and summary for the same round, by its own due date."""
+    found = []
+    for org in work.services.orgs.all:
+        org_id = work.services.directory.org_ids[org.code]
+        codes = {
+            did: code for (oc, code), did in work.services.directory.division_ids.items() if oc == org.code
+        }
+        due = await due_date(work.session, org, org_id, fiscal_year, round_name)
+        items = await round_items(work.session, org_id, fiscal_year)
+        reports = await plan_repo.reports_for(
+            work.session, [i.id or 0 for i in items], fiscal_year, round_name
+        )
+        summary = summarise_round(
+            org, fiscal_year=fiscal_year, round_name=round_name, items=items, reports=reports,
+            cutoff=cutoff(org, due, work.now), division_codes=codes,
+        )  # fmt: skip
+        found.append(OrgRound(org, due, len(items), len({r.item_id for r in reports}), summary))
+    return found
 
 
 async def _round(work: Work, *, org_id: int, today: date, fiscal_year: int | None, name: str | None) -> Round:

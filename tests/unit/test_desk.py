@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -28,7 +29,7 @@ from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
 from kernel.org_config import DeskConfig
 from storage.models import Case, ProgressReport
-from storage.staff import StaffMember, deactivate_staff
+from storage.staff import StaffMember, add_staff, deactivate_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_use_cases import _plan_item, _tip_off
 
@@ -40,6 +41,16 @@ async def client(desk: Desk) -> AsyncIterator[TestClient[object, object]]:
     app = build_web_app(desk.services, Inbox(desk.db, desk.services.vault))
     async with TestClient(TestServer(app)) as client:
         yield client
+
+
+@pytest.fixture
+def client_of() -> Any:
+    """A fresh client (its own cookies) of a desk's web app."""
+
+    def make(desk: Desk) -> TestClient[object, object]:
+        return TestClient(TestServer(build_web_app(desk.services, Inbox(desk.db, desk.services.vault))))
+
+    return make
 
 
 async def _link(desk: Desk, user_id: str) -> str:
@@ -150,6 +161,21 @@ async def test_another_divisions_case_is_not_found_and_links_work_once(
     assert "ลิงก์นี้ใช้ไม่ได้" in await again.text()
     citizen = await desk.chat("1001").say("/desk")
     assert "ไม่มีสิทธิ์" in citizen  # only registered staff get a link
+
+
+async def test_a_link_works_for_ten_minutes_only(
+    desk: Desk,
+    client: TestClient[object, object],
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    await _tip_off(desk)
+    link = await _link(desk, "501")
+    clock.advance(minutes=10, seconds=1)
+    expired = await client.post(f"/desk/login/{link}", allow_redirects=False)
+    assert expired.status == 200 and "ลิงก์นี้ใช้ไม่ได้" in await expired.text()
+    fresh = await _link(desk, "501")
+    clock.advance(minutes=9)
+    assert (await client.post(f"/desk/login/{fresh}", allow_redirects=False)).status == 303
 
 
 async def test_sessions_end_on_sign_out_removal_and_idleness(
@@ -641,3 +667,74 @@ async def test_the_inbox_finds_cases_by_the_words_in_them_open_or_closed_though_
         await s.commit()
     assert await found(client, "q=ผู้รับเหมา") == {"CM-2569-000002"}
     assert await found(client, "q=อนุญาต") == {REFERENCE}
+
+
+@pytest.fixture
+async def province(sqlite_database, vault, clock, sender, tmp_path) -> Desk:  # type: ignore[no-untyped-def]
+    """A deployment of two organisations: the Chiang Mai PAO and the Lamphun PAO."""
+    import tomllib
+
+    import tomli_w
+
+    from kernel.org_files import default_config_path, load_organisations
+    from tests.unit.conftest import make_desk
+
+    data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
+    (tmp_path / "orgs").mkdir()
+    (tmp_path / "orgs" / "cm.toml").write_text(tomli_w.dumps(data))
+    data.update(code="LPN", name_th="องค์การบริหารส่วนจังหวัดลำพูน", name_en="Lamphun PAO", centre_name_th="")
+    (tmp_path / "orgs" / "lpn.toml").write_text(tomli_w.dumps(data))
+    desk = await make_desk(sqlite_database, load_organisations(str(tmp_path / "orgs")), vault, clock, sender)
+    directory = desk.services.directory
+    async with desk.db.session() as s:
+        for user_id, org, role in (("601", "CM", "province_coordinator"), ("602", "CM", "coordinator"),
+                                   ("603", "LPN", "coordinator")):  # fmt: skip
+            await add_staff(s, org_id=directory.org_ids[org], channel="test", user_id=user_id, role=role,
+                            division_id=None)  # fmt: skip
+        reports = (
+            ("CM", "corruption", "bribery", "เรียกรับเงินค่าอนุญาต"),
+            ("LPN", "grievance", "roads", "ถนนเป็นหลุมเป็นบ่อหน้าตลาด"),
+        )
+        for org, kind, category, text_ in reports:
+            draft = Draft.from_dict(
+                {
+                    "type": kind,
+                    "concerns": "no",
+                    "category": category,
+                    "description": text_,
+                    "anonymous": True,
+                }
+            )
+            who = ReporterInfo(channel="test", chat_id="1001", user_id="1001", lang="th")
+            await submit_report(s, desk.services, org=desk.services.orgs[org], draft=draft, reporter=who,
+                                now=clock())  # fmt: skip
+        await s.commit()
+    return desk
+
+
+async def test_a_province_coordinator_sees_every_organisation_and_acts_only_in_their_own(
+    province: Desk, client_of: Any
+) -> None:
+    async with client_of(province) as client:
+        await _sign_in(client, province, "601")
+        inbox = await (await client.get("/desk/")).text()
+        assert "CM-2569-000001" in inbox and "LPN-2569-000001" in inbox
+        assert "LPN-2569-000001" in await (await client.get("/desk/?q=ถนน")).text()  # searched too
+        other = await client.get("/desk/case/LPN-2569-000001")
+        page = await other.text()
+        assert other.status == 200 and "ถนนเป็นหลุมเป็นบ่อหน้าตลาด" in page
+        assert 'action="/desk/case/' not in page and "ดำเนินการได้เฉพาะหน่วยงานนั้น" in page  # only sees
+        assert 'action="/desk/case/1/accept"' in await (await client.get("/desk/case/CM-2569-000001")).text()
+        csrf = await _csrf(client, "/desk/")
+        assert (await client.post("/desk/case/2/accept", data={"csrf": csrf})).status == 404
+        plan = await (await client.get("/desk/plan")).text()
+        assert "องค์การบริหารส่วนจังหวัดลำพูน" in plan and 'id="province"' in plan
+    async with client_of(province) as client:
+        await _sign_in(client, province, "602")  # a coordinator of the PAO only
+        inbox = await (await client.get("/desk/")).text()
+        assert "CM-2569-000001" in inbox and "LPN-2569-000001" not in inbox
+        assert (await client.get("/desk/case/LPN-2569-000001")).status == 404
+        assert 'id="province"' not in await (await client.get("/desk/plan")).text()
+    async with province.db.session() as s:
+        viewed = await s.execute(text("SELECT actor FROM case_events WHERE kind = 'viewed' AND case_id = 2"))
+        assert viewed.scalars().all() == ["staff:1"]  # the look at another's anonymous case is audited
