@@ -204,16 +204,9 @@ async def main() -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     results: list[tuple[str, str, list[float], int]] = []
     with tempfile.TemporaryDirectory(prefix="bench-desk-") as tmp:
-        targets: list[tuple[str, str]] = []
-        if not args.no_sqlite:
-            targets.append(("SQLite", f"sqlite+aiosqlite:///{Path(tmp) / 'desk.sqlite3'}"))
-        pg_url = None
-        if not args.no_postgres:
-            pg_url, problem = await bl.create_postgres_database()
-            if pg_url is None:
-                print(f"PostgreSQL skipped: {bl.POSTGRES_URL} unreachable ({problem})\n")
-            else:
-                targets.append(("PostgreSQL", pg_url))
+        targets, pg_url = await rs.database_targets(
+            Path(tmp), "desk.sqlite3", sqlite=not args.no_sqlite, postgres=not args.no_postgres
+        )
         try:
             prepared = [(name, *await rs.prepare(url, "head", orgs)) for name, url in targets]
             if not prepared:

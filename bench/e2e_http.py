@@ -23,8 +23,15 @@ per private chat, 20 a minute per group; the stand-in does not enforce them) and
 (`TELEGRAM_RATE_LIMITS` set very high), on SQLite (a temp folder) and PostgreSQL (a database of its
 own, skipped with a message if unreachable).
 
+With `--desk-staff N`, N staff work the web desk at the same time: `python -m bot serve` (the desk,
+no Telegram token: the polling bot keeps the updates) runs beside the bot on the same database, and
+N coordinators signed in by real one-time links each open the inbox or a case page, then think 1-3 s,
+until the citizens are done. Their page times are printed; compare the citizens' figures with a run
+without them.
+
     /tmp/venv/bin/python bench/e2e_http.py [--quick] [--citizens N] [--think A-B | --think 0]
         [--limits telegram|relaxed|both] [--database sqlite|postgres|both] [--profile DIR]
+        [--desk-staff N]
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,6 +360,7 @@ class Result:
     bot_cpu: float = 0.0
     bench_cpu: float = 0.0
     lag: list[float] = field(default_factory=list)
+    desk: list[float] = field(default_factory=list)  # the desk's page times, s
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -401,6 +410,7 @@ async def run_once(
     citizens: int,
     tmp: Path,
     profile: Path | None,
+    desk_staff: int = 0,
 ) -> Result:
     result = Result(database, limits, think_label, citizens)
     key = Fernet.generate_key().decode()
@@ -436,7 +446,13 @@ async def run_once(
                 result.notes.append(
                     f"bot polling {ready_s:.1f} s after launch; warm-up dialogue {warm_s:.1f} s"
                 )
-                await crowd(api, proc, url, result, think=think, deadline_after=deadline_after)
+                if desk_staff:
+                    env = bot_environment(api, url, key, tmp / f"desk-{database.lower()}-{limits}", limits)
+                    async with desk_load(env, url, key, desk_staff, tmp, result) as done:
+                        await crowd(api, proc, url, result, think=think, deadline_after=deadline_after)
+                        done.set()
+                else:
+                    await crowd(api, proc, url, result, think=think, deadline_after=deadline_after)
             finally:
                 await stop_bot(proc)
         errors = [
@@ -447,6 +463,86 @@ async def run_once(
         if errors:
             result.problems.append(f"{len(errors)} ERROR lines in the bot's log, first: {errors[0][:200]}")
     return result
+
+
+@contextlib.asynccontextmanager
+async def desk_load(
+    env: dict[str, str], url: str, key: str, staff: int, tmp: Path, result: Result
+) -> AsyncIterator[asyncio.Event]:
+    """`python -m bot serve` (the desk only) and `staff` coordinators clicking on it until the event
+    it yields is set."""
+    from aiohttp import ClientSession, CookieJar
+
+    from handlers.cases.desk_sessions import desk_link
+    from handlers.core.work import Services, StaffAccount, Work
+    from storage.staff import add_staff
+
+    port = 18000 + os.getpid() % 1000
+    env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}  # the desk, no webhook
+    base = f"http://127.0.0.1:{port}"
+    env["DAMRONGTHAM_PUBLIC_URL"] = base
+    log_file = (tmp / "desk-serve.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+        cwd=tmp, env=env, stdout=log_file, stderr=log_file,
+    )  # fmt: skip
+    db = Database(url)
+    orgs = load_organisations("")
+    done = asyncio.Event()
+    try:
+        async with db.session() as session:
+            directory = await org_repo.sync_organisations(session, orgs)
+            for n in range(staff):
+                await add_staff(session, org_id=directory.org_ids["CM"], channel="telegram",
+                                user_id=str(990_000 + n), role="coordinator", division_id=None)  # fmt: skip
+            await session.commit()
+        services = Services(db=db, orgs=orgs, directory=directory, vault=Vault(key), public_url=base)
+        async with ClientSession() as probe:
+            for _ in range(300):
+                with contextlib.suppress(OSError):
+                    async with probe.get(f"{base}/healthz") as answer:
+                        if answer.status in (200, 503):
+                            break
+                await asyncio.sleep(0.1)
+
+        async def clicker(n: int) -> None:
+            rng = random.Random(SEED + n)
+            async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+                async with db.session(write=True) as session:
+                    who = StaffAccount("telegram", str(990_000 + n))
+                    token = await desk_link(Work(session, services, services.clock()), by=who)
+                    await session.commit()
+                async with http.post(f"{base}/desk/login/{token}", allow_redirects=False) as answer:
+                    assert answer.status == 303, answer.status
+                while not done.is_set():
+                    async with db.session() as session:
+                        refs = (await session.execute(select(Case.reference).limit(200))).scalars().all()
+                    path = f"/desk/case/{rng.choice(refs)}" if refs and rng.random() < 0.5 else "/desk/"
+                    started = time.monotonic()
+                    async with http.get(base + path, allow_redirects=False) as answer:
+                        await answer.read()
+                    result.desk.append(time.monotonic() - started)
+                    if answer.status != 200:
+                        result.problems.append(f"the desk answered {answer.status} to {path}")
+                        return
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(done.wait(), rng.uniform(1.0, 3.0))
+
+        clickers = [asyncio.create_task(clicker(n)) for n in range(staff)]
+        yield done
+        done.set()
+        await asyncio.gather(*clickers)
+        desk = result.desk
+        result.notes.append(
+            f"{staff} staff on the desk meanwhile: {len(desk)} pages, "
+            f"p50 {bl.ms(bl.percentile(desk, 50))} ms, p99 {bl.ms(bl.percentile(desk, 99))} ms, "
+            f"max {bl.ms(max(desk, default=0.0))} ms"
+        )
+    finally:
+        done.set()
+        await stop_bot(proc)
+        log_file.close()
+        await db.dispose()
 
 
 async def routed(url: str) -> dict[str, set[int]]:
@@ -717,6 +813,9 @@ async def main() -> None:
     )
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--profile", type=Path, help="run the bot under cProfile, writing .pstats files here")
+    parser.add_argument(
+        "--desk-staff", type=int, default=0, help="staff working the web desk meanwhile (default none)"
+    )
     args = parser.parse_args()
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -743,7 +842,7 @@ async def main() -> None:
                 results.append(
                     await run_once(
                         "SQLite", url, limits=which, think=think, think_label=think_label,
-                        citizens=citizens, tmp=tmp, profile=args.profile,
+                        citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
                     )
                 )  # fmt: skip
                 report(results[-1])
@@ -756,7 +855,7 @@ async def main() -> None:
                     results.append(
                         await run_once(
                             "PostgreSQL", pg_url, limits=which, think=think, think_label=think_label,
-                            citizens=citizens, tmp=tmp, profile=args.profile,
+                            citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
                         )
                     )  # fmt: skip
                 finally:

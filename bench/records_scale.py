@@ -26,7 +26,7 @@ random reporters, divisions, organisations and years, after a warm-up:
 
 * /status: `handlers.citizen.tracking.show_my_cases` (the reply with the reporter's latest cases and buttons),
   for reporters with at least two cases;
-* a division's open-case list: `/cases` in the division's chat (`handlers.staff.case_buttons.command`);
+* a division's open-case list: `/cases` in the division's chat (`handlers.staff.case_views.list_cases`);
 * the round summary: `handlers.rounds.periods.build_summary` and `summary_text` (the /summary reply and
   `damrongtham round summary`, without the chart);
 * the yearly statistics: `handlers.cases.stats.summarise` and `summary_table` for a fiscal
@@ -74,7 +74,7 @@ from handlers.core.work import Services
 from handlers.engine import STEPS
 from handlers.rounds.periods import build_summary
 from handlers.rounds.summary import summary_text
-from handlers.staff import case_buttons as staff_handlers
+from handlers.staff import case_views
 from kernel.deadlines import buddhist_year
 from kernel.fiscal import ROUNDS, fiscal_year_of, local_day_bounds, round_due, round_period
 from kernel.lifecycle import OPEN_STATES
@@ -675,7 +675,7 @@ def operations(services: Services, truth: Truth, rng: random.Random, samples: in
         inc = Incoming(channel="telegram", chat_id=chat_id, user_id=user, chat_type="group", text="/cases")
         async with services.db.session() as session:
             turn = make_turn(services, session, inc)
-            await staff_handlers.command(turn, "cases", [])
+            await case_views.list_cases(turn)
         expected = truth.open_by_division[division_id]
         first = turn.replies[0].text.splitlines()[0]
         shown = expected if first == turn.text("staff.open_cases", count=expected) else -1
@@ -821,6 +821,24 @@ async def explain(db: Database, ops: list[Op], heaviest: dict[str, Any]) -> None
 # --- main ----------------------------------------------------------------------------------
 
 
+async def database_targets(
+    tmp: Path, file_name: str, *, sqlite: bool, postgres: bool
+) -> tuple[list[tuple[str, str]], str | None]:
+    """(name, URL) of each database to measure, and the PostgreSQL one to drop at the end: a SQLite
+    file in `tmp`, a fresh PostgreSQL database (skipped, saying why, when the server is unreachable)."""
+    targets: list[tuple[str, str]] = []
+    if sqlite:
+        targets.append(("SQLite", f"sqlite+aiosqlite:///{tmp / file_name}"))
+    pg_url = None
+    if postgres:
+        pg_url, problem = await bl.create_postgres_database()
+        if pg_url is None:
+            print(f"PostgreSQL skipped: {bl.POSTGRES_URL} unreachable ({problem})\n")
+        else:
+            targets.append(("PostgreSQL", pg_url))
+    return targets, pg_url
+
+
 async def prepare(url: str, revision: str, orgs: Organisations) -> tuple[Database, org_repo.Directory]:
     await asyncio.to_thread(upgrade_database, url, revision)
     db = Database(url)
@@ -874,16 +892,9 @@ async def main() -> None:
     results: list[Result] = []
     loads: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-records-") as tmp:
-        targets: list[tuple[str, str]] = []
-        if not args.no_sqlite:
-            targets.append(("SQLite", f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"))
-        pg_url = None
-        if not args.no_postgres:
-            pg_url, problem = await bl.create_postgres_database()
-            if pg_url is None:
-                print(f"PostgreSQL skipped: {bl.POSTGRES_URL} unreachable ({problem})\n")
-            else:
-                targets.append(("PostgreSQL", pg_url))
+        targets, pg_url = await database_targets(
+            Path(tmp), "bench.sqlite3", sqlite=not args.no_sqlite, postgres=not args.no_postgres
+        )
         try:
             prepared = [(name, *await prepare(url, args.revision, orgs)) for name, url in targets]
             if not prepared:

@@ -125,6 +125,25 @@ def press(label: str) -> tuple[str, str]:
     return ("press", label)
 
 
+def anonymous_tip_off(description: str) -> list[tuple[str | tuple[str, Any], str]]:
+    """A citizen's whole dialogue for an anonymous bribery tip-off about personnel, every optional
+    step skipped: it goes to the personnel division, legal informed."""
+    return [
+        ("/start", "กรุณาเลือก"),
+        (press("แจ้งเบาะแสการทุจริต"), "บุคลากร"),
+        (press("ใช่"), "ส่วนราชการใด"),
+        (press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
+        (press("สินบน"), "รายละเอียด"),
+        (description, "เมื่อใด"),
+        (press("ข้าม"), "ที่ใด"),
+        ("ข้าม", "ผู้เกี่ยวข้อง"),
+        (press("ข้าม"), "หลักฐาน"),
+        (press("ข้าม"), "ไม่เปิดเผยชื่อ"),
+        (press("ไม่เปิดเผยชื่อ"), "สรุป"),
+        (press("ส่งเรื่อง"), "รหัสติดตาม"),
+    ]
+
+
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotApi]:
     async with FakeBotApi() as server:

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from bot.inbox import Inbox
 from bot.web import build_web_app
 from storage.staff import add_staff
-from tests.e2e.conftest import PERSONNEL, Citizen, RunningBot, press
+from tests.e2e.conftest import PERSONNEL, Citizen, RunningBot, anonymous_tip_off, press
 from tests.fakes.fake_bot_api import FakeBotApi
 from tests.unit.conftest import STAFF_CHATS, Desk, make_desk
 from tests.unit.test_use_cases import _plan_item, _tip_off
@@ -204,22 +204,7 @@ async def test_one_case_worked_from_the_desk_and_the_chat_over_the_stand_in_bot_
     api, app = bot.api, bot.app
     assert app is not None
     citizen = Citizen(api, 5570001)
-    await citizen.play(
-        [
-            ("/start", "กรุณาเลือก"),
-            (press("แจ้งเบาะแสการทุจริต"), "บุคลากร"),
-            (press("ใช่"), "ส่วนราชการใด"),
-            (press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
-            (press("สินบน"), "รายละเอียด"),
-            ("เจ้าหน้าที่เรียกรับเงินเพื่อเร่งออกใบอนุญาตร้านอาหาร", "เมื่อใด"),
-            (press("ข้าม"), "ที่ใด"),
-            ("ข้าม", "ผู้เกี่ยวข้อง"),
-            (press("ข้าม"), "หลักฐาน"),
-            (press("ข้าม"), "ไม่เปิดเผยชื่อ"),
-            (press("ไม่เปิดเผยชื่อ"), "สรุป"),
-            (press("ส่งเรื่อง"), "รหัสติดตาม"),
-        ]
-    )
+    await citizen.play(anonymous_tip_off("เจ้าหน้าที่เรียกรับเงินเพื่อเร่งออกใบอนุญาตร้านอาหาร"))
     await api.wait_for_messages(PERSONNEL, 1)
     clerk_id = await _register(bot, 880101, "personnel", "staff", "สมศรี วินัยดี")
     await _register(bot, 880109, None, "admin", "ผู้ดูแลระบบ")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from storage.audit import verify_chain
 from storage.models import Case, CaseEvent
 from storage.staff import add_staff
-from tests.e2e.conftest import LEGAL, PERSONNEL, Citizen, RunningBot, press
+from tests.e2e.conftest import LEGAL, PERSONNEL, Citizen, RunningBot, anonymous_tip_off, press
 from tests.fakes.fake_bot_api import FakeBotApi
 
 OFFICER, STRANGER, OFFICE_CLERK = 880001, 880002, 880003
@@ -60,22 +60,7 @@ async def _wait_status(bot: RunningBot, status: str) -> None:
 async def test_staff_accept_ask_anonymous_answer_resolve(bot: RunningBot) -> None:
     api = bot.api
     citizen = Citizen(api, 5560001)
-    await citizen.play(
-        [
-            ("/start", "กรุณาเลือก"),
-            (press("แจ้งเบาะแสการทุจริต"), "บุคลากร"),
-            (press("ใช่"), "ส่วนราชการใด"),
-            (press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
-            (press("สินบน"), "รายละเอียด"),
-            ("เจ้าหน้าที่เรียกรับเงินเพื่อเร่งออกใบอนุญาตร้านอาหาร", "เมื่อใด"),
-            (press("ข้าม"), "ที่ใด"),
-            ("ข้าม", "ผู้เกี่ยวข้อง"),
-            (press("ข้าม"), "หลักฐาน"),
-            (press("ข้าม"), "ไม่เปิดเผยชื่อ"),
-            (press("ไม่เปิดเผยชื่อ"), "สรุป"),
-            (press("ส่งเรื่อง"), "รหัสติดตาม"),
-        ]
-    )
+    await citizen.play(anonymous_tip_off("เจ้าหน้าที่เรียกรับเงินเพื่อเร่งออกใบอนุญาตร้านอาหาร"))
     await api.wait_for_messages(PERSONNEL, 1)
     await _register(bot, OFFICER, "personnel", "สมศรี วินัยดี")
     await _register(bot, OFFICE_CLERK, "office", "ประยุทธ สำนักปลัด")

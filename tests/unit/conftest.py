@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,19 @@ async def desk(sqlite_database: Database, orgs, vault, clock, sender, tmp_path) 
     for code, chat_id in STAFF_CHATS.items():
         await desk.bind("coordinators" if code == "coordinators" else f"division:{code}", chat_id)
     yield desk
+
+
+def two_organisations(folder: Path) -> Organisations:
+    """A deployment of the Chiang Mai PAO (the shipped file) and a Lamphun PAO made from it."""
+    import tomllib
+
+    import tomli_w
+
+    from kernel.org_files import default_config_path, load_organisations
+
+    data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
+    folder.mkdir()
+    (folder / "cm.toml").write_text(tomli_w.dumps(data))
+    data.update(code="LPN", name_th="องค์การบริหารส่วนจังหวัดลำพูน", name_en="Lamphun PAO", centre_name_th="")
+    (folder / "lpn.toml").write_text(tomli_w.dumps(data))
+    return load_organisations(str(folder))

@@ -672,19 +672,9 @@ async def test_the_inbox_finds_cases_by_the_words_in_them_open_or_closed_though_
 @pytest.fixture
 async def province(sqlite_database, vault, clock, sender, tmp_path) -> Desk:  # type: ignore[no-untyped-def]
     """A deployment of two organisations: the Chiang Mai PAO and the Lamphun PAO."""
-    import tomllib
+    from tests.unit.conftest import make_desk, two_organisations
 
-    import tomli_w
-
-    from kernel.org_files import default_config_path, load_organisations
-    from tests.unit.conftest import make_desk
-
-    data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
-    (tmp_path / "orgs").mkdir()
-    (tmp_path / "orgs" / "cm.toml").write_text(tomli_w.dumps(data))
-    data.update(code="LPN", name_th="องค์การบริหารส่วนจังหวัดลำพูน", name_en="Lamphun PAO", centre_name_th="")
-    (tmp_path / "orgs" / "lpn.toml").write_text(tomli_w.dumps(data))
-    desk = await make_desk(sqlite_database, load_organisations(str(tmp_path / "orgs")), vault, clock, sender)
+    desk = await make_desk(sqlite_database, two_organisations(tmp_path / "orgs"), vault, clock, sender)
     directory = desk.services.directory
     async with desk.db.session() as s:
         for user_id, org, role in (("601", "CM", "province_coordinator"), ("602", "CM", "coordinator"),

@@ -300,19 +300,9 @@ async def test_division_without_chat_keeps_case_waiting_and_tells_coordinators(
 async def test_several_organisations_deep_link_or_question(
     sqlite_database, vault, clock, sender, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    import tomllib
+    from tests.unit.conftest import make_desk, two_organisations
 
-    import tomli_w
-
-    from kernel.org_files import default_config_path, load_organisations
-    from tests.unit.conftest import make_desk
-
-    data = tomllib.loads(default_config_path().read_text(encoding="utf-8"))
-    (tmp_path / "orgs").mkdir()
-    (tmp_path / "orgs" / "cm.toml").write_text(tomli_w.dumps(data))
-    data.update(code="LPN", name_th="องค์การบริหารส่วนจังหวัดลำพูน", name_en="Lamphun PAO", centre_name_th="")
-    (tmp_path / "orgs" / "lpn.toml").write_text(tomli_w.dumps(data))
-    desk = await make_desk(sqlite_database, load_organisations(str(tmp_path / "orgs")), vault, clock, sender)
+    desk = await make_desk(sqlite_database, two_organisations(tmp_path / "orgs"), vault, clock, sender)
     asked = desk.chat("4004")
     await asked.play([("/start", "เลือกหน่วยงาน"), (Press("ลำพูน"), "ยินดีต้อนรับสู่องค์การบริหารส่วนจังหวัดลำพูน")])
     linked = desk.chat("5005")
