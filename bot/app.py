@@ -62,6 +62,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault, files=files)
     if settings.public_url:
         services.public_url = settings.public_url
+    services.config_path = settings.config_path
     # one clock for the conversations, the jobs and the outbox
     dispatcher = OutboxDispatcher(db, vault, clock=lambda: services.clock(), metrics=services.metrics)
     services.on_queued = dispatcher.kick

@@ -3,6 +3,7 @@ removal, the chats bound, what the set-up still lacks, and the desk's sign-in lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,6 +12,8 @@ from handlers.cases.delivery import COORDINATORS
 from handlers.cases.desk_sessions import DeskUser
 from handlers.cases.refusals import BadInput, NotAllowed, NotFound
 from handlers.core.work import Work
+from kernel.org_config import ConfigError
+from kernel.org_files import load_organisations
 from storage import chats as chat_repo
 from storage import desk as desk_repo
 from storage.models import Staff
@@ -55,11 +58,21 @@ class AccessRow:
 
 
 @dataclass(frozen=True)
+class FileCheck:
+    """The organisation files on disk now, checked as `damrongtham config check` checks them."""
+
+    source: str = ""  # the file with problems, if any
+    problems: tuple[str, ...] = ()
+    changed: bool = False  # valid, but not what the server runs: a restart applies them
+
+
+@dataclass(frozen=True)
 class AdminOverview:
     staff: list[StaffRow]
     bound: list[BoundRow]
     gaps: list[SetupGap]
     access: list[AccessRow]
+    files: FileCheck
 
 
 def _admin(user: DeskUser) -> None:
@@ -102,7 +115,19 @@ async def admin_overview(work: Work, *, user: DeskUser) -> AdminOverview:
         AccessRow(e.at, e.kind, names.get(e.staff_id or 0), names.get(e.by_staff_id or 0))
         for e in await desk_repo.access_log(work.session, org_id)
     ]
-    return AdminOverview(staff, bound, gaps, access)
+    return AdminOverview(staff, bound, gaps, access, await _check_files(work))
+
+
+async def _check_files(work: Work) -> FileCheck:
+    running = work.services.orgs
+    try:
+        on_disk = await asyncio.to_thread(load_organisations, work.services.config_path)
+    except ConfigError as exc:
+        return FileCheck(exc.source, tuple(exc.problems))
+    same = [o.code for o in on_disk.all] == [o.code for o in running.all] and all(
+        o == running.get(o.code) for o in on_disk.all
+    )
+    return FileCheck(changed=not same)
 
 
 async def invite(work: Work, *, user: DeskUser, role: str, division: str | None) -> str:

@@ -40,6 +40,8 @@ class Services:
     public_url: str = "http://127.0.0.1:8080"
     # the evidence files we hold (encrypted); None where a tool never reads or erases any
     files: FileStore | None = None
+    # where the organisation files were read from (DAMRONGTHAM_CONFIG; "" for the shipped one)
+    config_path: str = ""
 
     def desk_login_url(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/desk/login/{token}"

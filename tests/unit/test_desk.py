@@ -28,6 +28,7 @@ from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
 from kernel.org_config import DeskConfig
+from kernel.org_files import default_config_path
 from storage.models import Case, ProgressReport
 from storage.staff import StaffMember, add_staff, deactivate_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
@@ -542,7 +543,9 @@ async def _staff_id(desk: Desk, user_id: str) -> int:
 
 
 async def test_an_admin_invites_removes_and_sees_the_set_up_check_and_the_sign_in_log(
-    desk: Desk, client: TestClient[object, object]
+    desk: Desk,
+    client: TestClient[object, object],
+    tmp_path,  # type: ignore[no-untyped-def]
 ) -> None:
     await desk.add_staff("501", "personnel", name="สมศรี")
     await desk.add_staff("503", None, role="coordinator")
@@ -564,6 +567,7 @@ async def test_an_admin_invites_removes_and_sees_the_set_up_check_and_the_sign_i
     assert "สมศรี" in page and "test:501" in page
     assert "ฝ่ายนิติการและการพาณิชย์ สำนักปลัด อบจ. ยังไม่มีเจ้าหน้าที่" in page  # the set-up check
     assert "ไม่ใช่ https" in page  # the test server is plain http
+    assert "ไฟล์ตั้งค่าองค์กรถูกต้อง และตรงกับที่ระบบใช้งานอยู่" in page  # the organisation file check
     assert "ลิงก์เข้าสู่ระบบถูกปฏิเสธ" in page and "เข้าสู่ระบบ" in page  # the sign-in log
     csrf = await _csrf(client, "/desk/admin")
 
@@ -594,6 +598,15 @@ async def test_an_admin_invites_removes_and_sees_the_set_up_check_and_the_sign_i
     assert "ไม่สามารถถอดตนเองออกได้" in await itself.text()
     await clerk.close()
 
+    # an organisation file edited on disk is checked before anyone restarts with it
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        default_config_path().read_text(encoding="utf-8").replace('code = "CM"', 'code = "c m"')
+    )
+    desk.services.config_path = str(broken)
+    checked = await (await client.get("/desk/admin")).text()
+    assert "ไฟล์ตั้งค่าองค์กรมีข้อผิดพลาด" in checked and "broken.toml" in checked
+    desk.services.config_path = ""
     log_page = await (await client.get("/desk/admin")).text()
     assert "ถูกถอดออกจากเจ้าหน้าที่" in log_page and "โดย ผู้ดูแล" in log_page
     assert "สร้างรหัสเชิญ" in log_page
