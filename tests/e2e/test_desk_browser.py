@@ -263,3 +263,34 @@ async def test_one_case_worked_from_the_desk_and_the_chat_over_the_stand_in_bot_
                 await expect(admin.locator("main")).to_contain_text("ยังไม่ได้เข้าสู่ระบบ")
             finally:
                 await browser.close()
+
+
+async def test_the_desk_fits_a_phone(desk: Desk, server: TestServer) -> None:
+    """Every page at a phone's width (360 px): nothing wider than the screen but a table, which
+    scrolls inside itself."""
+    from playwright.async_api import async_playwright, expect
+
+    await _tip_off(desk)
+    await desk.add_staff("504", None, role="admin", name="ผู้ดูแลระบบ")
+    link = await _link(desk, "504")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 360, "height": 740})
+            await page.goto(link)
+            await page.click("#sign-in")
+            await expect(page.locator("#inbox")).to_contain_text("CM-2569-000001")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "desk-inbox-phone-th.png"), full_page=True)
+            for path in ("/desk/", "/desk/case/CM-2569-000001", "/desk/dashboard", "/desk/plan",
+                         "/desk/exports", "/desk/admin"):  # fmt: skip
+                await page.goto(str(server.make_url(path)))
+                wide = await page.evaluate("document.documentElement.scrollWidth")
+                culprits = await page.evaluate(  # what sticks out, to say so if anything does
+                    "[...document.querySelectorAll('body *')]"
+                    ".filter(e => e.getBoundingClientRect().right > 361).slice(0, 5)"
+                    ".map(e => `${e.tagName}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`)"
+                )
+                assert wide <= 360, (path, wide, culprits)
+        finally:
+            await browser.close()
