@@ -484,6 +484,7 @@ async def desk_load(
     log_file = (tmp / "desk-serve.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+        "--metrics-port", "0",
         cwd=tmp, env=env, stdout=log_file, stderr=log_file,
     )  # fmt: skip
     db = Database(url)

@@ -177,13 +177,16 @@ async def run_server(
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
     on_started: Callable[[], None] = lambda: None,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
 ) -> None:
-    """The webhook server: Telegram's webhook (when a token is set), health and metrics."""
+    """The webhook server: Telegram's webhook (when a token is set), the desk and health; /metrics
+    on `metrics_host:metrics_port` (and on the public port only with DAMRONGTHAM_METRICS_TOKEN)."""
     from aiohttp import web
 
     from bot.channels import telegram as tg
     from bot.inbox import Inbox
-    from bot.web import RouteAccessLogger, build_web_app
+    from bot.web import RouteAccessLogger, build_metrics_app, build_web_app
 
     s = app.settings
     inbox = Inbox(app.db, app.services.vault, metrics=app.services.metrics)
@@ -206,10 +209,17 @@ async def run_server(
         line_secret=line_secret,
         scheduler_alive=lambda: scheduler.running,
         secure_cookie=s.public_url.startswith("https://"),
+        metrics_token=s.metrics_token,
     )
     runner = web.AppRunner(web_app, access_log_class=RouteAccessLogger)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
+    runners = [runner]
+    if metrics_port is not None:
+        metrics_runner = web.AppRunner(build_metrics_app(app.services), access_log=None)
+        await metrics_runner.setup()
+        await web.TCPSite(metrics_runner, metrics_host, metrics_port).start()
+        runners.append(metrics_runner)
     await app.dispatcher.recover()
     tasks = [
         asyncio.create_task(app.dispatcher.run(), name="outbox"),
@@ -229,7 +239,8 @@ async def run_server(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await runner.cleanup()
+        for each in runners:
+            await each.cleanup()
         if application is not None:
             await application.shutdown()
         if line is not None:

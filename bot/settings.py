@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", alias="DAMRONGTHAM_PUBLIC_URL")
     config_path: str = Field(default="", alias="DAMRONGTHAM_CONFIG")
     secret_key: str = Field(default="", alias="DAMRONGTHAM_SECRET_KEY")
+    # lets /metrics answer on the public port too, to `Authorization: Bearer <this>`
+    metrics_token: str = Field(default="", alias="DAMRONGTHAM_METRICS_TOKEN")
     # Telegram's sending limits as count/seconds: overall, per private chat, per group
     telegram_rate_limits: str = Field(default="30/1,3/3,20/60", alias="TELEGRAM_RATE_LIMITS")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="DAMRONGTHAM_DATA_DIR")

@@ -172,6 +172,18 @@ async def _outbox_backlog(services: Services) -> tuple[int, float]:
     return int(count), age
 
 
+async def public_metrics(request: web.Request) -> web.Response:
+    """/metrics on the public port: only with the bearer token DAMRONGTHAM_METRICS_TOKEN; without
+    one configured it is not there (the metrics port, `serve --metrics-port`, serves it)."""
+    token = request.app[METRICS_TOKEN]
+    if not token:
+        raise web.HTTPNotFound(text="not found")
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise web.HTTPUnauthorized(text="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    return await metrics(request)
+
+
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     gauges: dict[str, float] = {}
@@ -191,6 +203,15 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 STARTED: web.AppKey[float] = web.AppKey("started", float)
+METRICS_TOKEN: web.AppKey[str] = web.AppKey("metrics_token", str)
+
+
+def build_metrics_app(services: Services) -> web.Application:
+    """/metrics alone, for a bind address only the monitoring reaches (127.0.0.1 by default)."""
+    app = web.Application()
+    app[SERVICES], app[STARTED] = services, time.monotonic()
+    app.router.add_get("/metrics", metrics)
+    return app
 
 
 class RouteAccessLogger(AbstractAccessLogger):
@@ -211,6 +232,7 @@ def build_web_app(
     line_secret: str = "",
     scheduler_alive: Callable[[], bool] = lambda: True,
     secure_cookie: bool = False,
+    metrics_token: str = "",
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app.add_subapp("/desk/", desk_app(services, secure_cookie=secure_cookie))
@@ -224,5 +246,6 @@ def build_web_app(
         app[LINE_PARSER] = WebhookParser(line_secret)
         app.router.add_post("/line/webhook", line_webhook)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    app[METRICS_TOKEN] = metrics_token
+    app.router.add_get("/metrics", public_metrics)
     return app

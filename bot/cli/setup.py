@@ -103,8 +103,13 @@ def config_check(
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8080,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Where /metrics answers (keep it private).")
+    ] = "127.0.0.1",
+    metrics_port: Annotated[int, typer.Option("--metrics-port", help="Its port (0: none).")] = 9464,
 ) -> None:
-    """The webhook server: POST /telegram/webhook, GET /healthz, GET /metrics."""
+    """The web server: POST /telegram/webhook and /line/webhook, the desk, GET /healthz; GET /metrics
+    on --metrics-host:--metrics-port (on the public port only with DAMRONGTHAM_METRICS_TOKEN)."""
     settings = load_settings()
     load_orgs(settings)
     try:  # what serving needs beyond the settings' own checks, before starting anything
@@ -121,7 +126,10 @@ def serve(
 
         application = await build_app(settings)
         try:
-            await run_server(application, host=host, port=port, on_started=freeze_startup_objects)
+            await run_server(
+                application, host=host, port=port, on_started=freeze_startup_objects,
+                metrics_host=metrics_host, metrics_port=metrics_port or None,
+            )  # fmt: skip
         finally:
             await application.close()
 

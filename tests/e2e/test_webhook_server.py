@@ -29,6 +29,7 @@ def _free_port() -> int:
 @dataclass
 class Server:
     url: str
+    metrics_url: str
     app: App
     api: FakeBotApi
 
@@ -66,11 +67,13 @@ async def server(api: FakeBotApi, db_url: str, secret_key: str, tmp_path) -> Asy
     app = await build_app(settings)
     # a delivery stored before a crash, never handled: the restarted server handles it
     await Inbox(app.db, app.services.vault).store("telegram", "500", _update(500, 4400001, "/help"))
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run_server(app, host="127.0.0.1", port=port, stop=stop, ready=ready))
+    task = asyncio.create_task(
+        run_server(app, host="127.0.0.1", port=port, stop=stop, ready=ready, metrics_port=metrics_port)
+    )
     await asyncio.wait_for(ready.wait(), 15)
-    yield Server(f"http://127.0.0.1:{port}", app, api)
+    yield Server(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics", app, api)
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(task, 15)
@@ -109,7 +112,9 @@ async def test_health_and_metrics(server: Server) -> None:
     async with aiohttp.ClientSession() as http:
         health = await http.get(f"{server.url}/healthz")
         body = await health.json()
-        metrics = await (await http.get(f"{server.url}/metrics")).text()
+        metrics = await (await http.get(server.metrics_url)).text()
+        # not on the public port: there it needs DAMRONGTHAM_METRICS_TOKEN (test_metrics_token)
+        assert (await http.get(f"{server.url}/metrics")).status == 404
     assert health.status == 200 and body["database"] == "ok" and body["scheduler"] == "running"
     assert "outbox_backlog" in body and body["inbox_set_aside"] == 0
     assert 'damrongtham_updates_handled_total{channel="telegram"}' in metrics
@@ -143,3 +148,28 @@ async def test_set_webhook_registers_the_url_with_the_secret(api: FakeBotApi, mo
     assert result.exit_code == 0, result.output
     call = (await api.wait_for_call("setWebhook")).params
     assert call["url"] == "https://desk.example.org/telegram/webhook" and call["secret_token"] == SECRET
+
+
+async def test_metrics_answer_on_the_public_port_only_to_the_bearer_token(secret_key: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.inbox import Inbox
+    from bot.web import build_web_app
+
+    settings = Settings(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}", DAMRONGTHAM_SECRET_KEY=secret_key,
+        DAMRONGTHAM_DATA_DIR=str(tmp_path / "data"), DAMRONGTHAM_METRICS_TOKEN="s3cret-metrics",
+    )  # fmt: skip
+    app = await build_app(settings)
+    web_app = build_web_app(
+        app.services, Inbox(app.db, app.services.vault), metrics_token=settings.metrics_token
+    )
+    try:
+        async with TestClient(TestServer(web_app)) as client:
+            assert (await client.get("/metrics")).status == 401
+            wrong = await client.get("/metrics", headers={"Authorization": "Bearer guess"})
+            assert wrong.status == 401 and wrong.headers["WWW-Authenticate"] == "Bearer"
+            right = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
+            assert right.status == 200 and "damrongtham_up_seconds" in await right.text()
+    finally:
+        await app.close()
