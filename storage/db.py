@@ -13,6 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -157,6 +158,16 @@ def upgrade_database(url: str, revision: str = "head") -> None:
 
 def downgrade_database(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+async def schema_revision(url: str) -> str | None:
+    """The schema's revision in this database; None for one with no schema yet."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    finally:
+        await engine.dispose()
 
 
 async def upgrade_database_async(url: str) -> None:

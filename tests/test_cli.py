@@ -177,3 +177,32 @@ def test_cases_reindex_runs_on_an_empty_database() -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     result = runner.invoke(app, ["cases", "reindex"])
     assert result.exit_code == 0 and "Indexed the words of 0 case(s)." in result.output
+
+
+def test_a_chat_id_must_look_like_one_of_its_channel() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    refused = runner.invoke(app, ["division", "bind", "legal", "--chat-id", "abc"])
+    assert (
+        refused.exit_code == 2
+        and "'abc' is not a telegram chat id (such as -1001234567890)" in refused.output
+    )
+    line = runner.invoke(app, ["division", "bind", "legal", "--channel", "line", "--chat-id", "-100555"])
+    assert line.exit_code == 2 and "is not a line chat id" in line.output
+    group = "C" + "0123456789abcdef" * 2
+    bound = runner.invoke(app, ["division", "bind", "legal", "--channel", "line", "--chat-id", group])
+    assert bound.exit_code == 0, bound.output
+
+
+def test_an_empty_staff_list_says_how_to_add_someone() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    listed = runner.invoke(app, ["staff", "list"])
+    assert listed.exit_code == 0 and "No staff in CM yet" in listed.output and "staff invite" in listed.output
+
+
+def test_db_upgrade_says_what_it_did() -> None:
+    created = runner.invoke(app, ["db", "upgrade"])
+    assert created.exit_code == 0 and re.search(
+        r"Created the database schema \(revision \d{4}\)", created.output
+    )
+    again = runner.invoke(app, ["db", "upgrade"])
+    assert "already up to date" in again.output

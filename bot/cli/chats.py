@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import typer
 
@@ -21,6 +22,13 @@ from bot.cli.common import (
 from bot.cli.staff import issue_code
 from kernel.bindings import binding_conflict
 
+# what a chat id looks like on each channel, and an example for the refusal
+CHAT_IDS = {
+    "telegram": (r"-?[0-9]{1,20}", "-1001234567890"),  # a group's id is negative
+    "line": (r"[CRU][0-9a-f]{32}", "C" + "0123456789abcdef" * 2),  # group, room or user
+    "console": (r"\S{1,64}", "console"),
+}
+
 
 def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: str) -> None:
     settings = load_settings()
@@ -28,8 +36,11 @@ def _bind(org_code: str | None, target_code: str | None, channel: str, chat_id: 
     org = pick_org(orgs, org_code)
     if target_code is not None and target_code not in org.division_codes():
         raise fail(f"Unknown division {target_code!r}; known: {', '.join(org.division_codes())}.")
-    if channel not in ("telegram", "line", "console"):
+    if channel not in CHAT_IDS:
         raise fail(f"Unknown channel {channel!r}; use telegram or line.")
+    pattern, example = CHAT_IDS[channel]
+    if not re.fullmatch(pattern, chat_id):
+        raise fail(f"{chat_id!r} is not a {channel} chat id (such as {example}).")
     target = f"division:{target_code}" if target_code else "coordinators"
 
     async def main() -> int:

@@ -77,11 +77,19 @@ def console() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema (Alembic)."""
-    from storage.db import upgrade_database
+    from storage.db import schema_revision, upgrade_database
 
     settings = load_settings()
-    upgrade_database(settings.resolved_database_url())
-    typer.echo("Database is up to date.")
+    url = settings.resolved_database_url()
+    before = asyncio.run(schema_revision(url))
+    upgrade_database(url)
+    after = asyncio.run(schema_revision(url))
+    if before is None:
+        typer.echo(f"Created the database schema (revision {after}).")
+    elif before != after:
+        typer.echo(f"Upgraded the database schema from revision {before} to {after}.")
+    else:
+        typer.echo(f"The database schema is already up to date (revision {after}).")
 
 
 @config_app.command("check")

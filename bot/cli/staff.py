@@ -109,7 +109,13 @@ def staff_list(org: OrgOption = None) -> None:
         db, directory, _vault = await with_db(settings, orgs)
         try:
             async with db.session() as session:
-                for member, divisions in await list_staff(session, directory.org_ids[chosen.code]):
+                listed = await list_staff(session, directory.org_ids[chosen.code])
+                if not listed:
+                    typer.echo(
+                        f"No staff in {chosen.code} yet. Invite someone: damrongtham staff invite "
+                        "--division CODE (or --role coordinator), or add one: damrongtham staff add."
+                    )
+                for member, divisions in listed:
                     state = "active" if member.active else "removed"
                     typer.echo(
                         f"{member.channel}:{member.user_id}  {member.role:<11} {state:<8} "
