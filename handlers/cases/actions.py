@@ -158,6 +158,10 @@ async def _tell_reporter(
         buttons = [[Button(t(lang, "reporter.answer_button"), ReporterPress("add", ctx.case_id).data)]]
     await notify_reporter(work.session, work.services, case, Reply(text=text, buttons=buttons), now=work.now)
     if case.status in lifecycle.TERMINAL_STATES:
-        stars = [Button("⭐" * n, ReporterPress("rate", ctx.case_id, n).data) for n in range(1, 6)]
+        # the number in words too: a screen reader would read only "star star star"
+        stars = [
+            Button(t(lang, "reporter.rate_button", n=n), ReporterPress("rate", ctx.case_id, n).data)
+            for n in range(1, 6)
+        ]
         ask = Reply(text=t(lang, "reporter.rate", reference=case.reference), buttons=[stars[:3], stars[3:]])
         await notify_reporter(work.session, work.services, case, ask, now=work.now)

@@ -116,7 +116,7 @@ async def test_staff_accept_ask_anonymous_answer_resolve(bot: RunningBot) -> Non
     await _wait_status(bot, "resolved")
     result = await citizen._expect(0, "ผลการดำเนินการ")
     assert "ลงโทษทางวินัย" in result
-    await citizen.do(press("⭐⭐⭐⭐⭐"), "ความเห็นเพิ่มเติม")
+    await citizen.do(press("⭐ 5 ดาว"), "ความเห็นเพิ่มเติม")
 
     assert bot.app is not None
     async with bot.app.db.session() as s:

@@ -87,7 +87,9 @@ async def test_accept_ask_answer_resolve_rate(desk: Desk) -> None:
     result, rating = desk.sender.to(citizen.chat_id)[-2:]
     assert "ผลการดำเนินการ" in result.text and "ลงโทษทางวินัย" in result.text
     citizen.last_buttons = rating.button_payloads()
-    assert "ความเห็นเพิ่มเติม" in await citizen.say(Press("⭐⭐⭐⭐"))
+    # each rating says its number, not only stars (a screen reader reads "star star star")
+    assert list(citizen.last_buttons) == [f"⭐ {n} ดาว" for n in range(1, 6)]
+    assert "ความเห็นเพิ่มเติม" in await citizen.say(Press("⭐ 4 ดาว"))
     assert "ขอบคุณสำหรับความเห็น" in await citizen.say("รวดเร็วดีมาก")
     async with desk.db.session() as s:
         case = (await s.execute(select(Case))).scalar_one()
