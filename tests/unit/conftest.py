@@ -44,6 +44,18 @@ class Desk:
             )  # fmt: skip
             await session.commit()
 
+    async def remove_staff(self, user_id: str) -> bool:
+        """As `damrongtham staff remove`: their buttons and desk sessions stop at once."""
+        from storage.staff import deactivate_staff
+
+        async with self.db.session() as session:
+            done = await deactivate_staff(
+                session, org_id=self.services.directory.org_ids["CM"], channel="test", user_id=user_id,
+                now=self.services.clock(),
+            )  # fmt: skip
+            await session.commit()
+        return done
+
     def chat(self, chat_id: str = "1001", **kwargs: str) -> Chat:
         return Chat(self.engine, self.dispatcher, self.sender, chat_id=chat_id, **kwargs)
 

@@ -30,7 +30,7 @@ from kernel.draft import Draft
 from kernel.org_config import DeskConfig
 from kernel.org_files import default_config_path
 from storage.models import Case, ProgressReport
-from storage.staff import StaffMember, add_staff, deactivate_staff
+from storage.staff import StaffMember, add_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
 from tests.unit.test_use_cases import _plan_item, _tip_off
 
@@ -196,15 +196,7 @@ async def test_sessions_end_on_sign_out_removal_and_idleness(
     assert (await client.get("/desk/", allow_redirects=False)).status == 303  # idle too long
 
     await _sign_in(client, desk, "501")
-    async with desk.db.session() as s:
-        await deactivate_staff(
-            s,
-            org_id=desk.services.directory.org_ids["CM"],
-            channel="test",
-            user_id="501",
-            now=desk.services.clock(),
-        )
-        await s.commit()
+    await desk.remove_staff("501")
     assert (await client.get("/desk/", allow_redirects=False)).status == 303  # removed: out at once
     async with desk.db.session() as s:
         kinds = (await s.execute(text("SELECT kind FROM desk_access_log ORDER BY id"))).scalars().all()

@@ -34,7 +34,6 @@ from storage.models import (
     ProgressReport,
 )
 from storage.plan import upsert_item
-from storage.staff import deactivate_staff
 from tests.unit.conftest import Desk
 
 OFFICER = StaffAccount("test", "501")  # personnel: responsible for the tip-off
@@ -187,12 +186,7 @@ async def test_only_the_responsible_division_or_a_coordinator_may_act(
     await _to_state(desk, case_id, start)
     actor = {"outsider": OUTSIDER, "another division": LEGAL_CLERK, "removed": OFFICER}[who]
     if who == "removed":
-        async with desk.db.session() as s:
-            org_id = desk.services.directory.org_ids["CM"]
-            assert await deactivate_staff(
-                s, org_id=org_id, channel="test", user_id="501", now=desk.services.clock()
-            )
-            await s.commit()
+        assert await desk.remove_staff("501")
     before = await _written(desk, case_id)
     with pytest.raises(NotAllowed) as refused:
         await _run(desk, lambda w: call(w, case_id, actor))
@@ -392,15 +386,7 @@ async def test_only_the_items_division_or_a_coordinator_records_progress(desk: D
     item_id = await _plan_item(desk)
     actor = {"outsider": OUTSIDER, "another division": LEGAL_CLERK, "removed": OFFICER}[who]
     if who == "removed":
-        async with desk.db.session() as s:
-            await deactivate_staff(
-                s,
-                org_id=desk.services.directory.org_ids["CM"],
-                channel="test",
-                user_id="501",
-                now=desk.services.clock(),
-            )
-            await s.commit()
+        await desk.remove_staff("501")
     with pytest.raises(NotAllowed):
         await _run(
             desk,
