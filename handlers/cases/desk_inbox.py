@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
-from handlers.cases.search import search_terms
+from handlers.cases.search import MAX_WORDS, terms
 from handlers.core.work import Work
 from kernel.fiscal import local_day_bounds
 from kernel.lifecycle import OPEN_STATES, TERMINAL_STATES
@@ -143,16 +143,25 @@ async def _search_all(
     work: Work, org_ids: list[int], scope: set[int] | None, filters: InboxFilters, org: OrgConfig
 ) -> InboxPage:
     """Every case the person may see that matches, open or closed, newest first, paged in SQL."""
-    first = date.fromisoformat(filters.received_from) if filters.received_from else None
-    last = date.fromisoformat(filters.received_to) if filters.received_to else None
-    start, end = local_day_bounds(first or date.min, last or date(9998, 12, 31), org.tz())
-    words = search_terms(work.services.vault, filters.q) if filters.q and not filters.reference else set()
+    tz = org.tz()
+    start = end = None
+    if filters.received_from:
+        first = date.fromisoformat(filters.received_from)
+        start = local_day_bounds(first, first, tz)[0]
+    if filters.received_to:
+        last = date.fromisoformat(filters.received_to)
+        end = local_day_bounds(last, last, tz)[1]
+    words = (
+        terms(work.services.vault, filters.q, most=MAX_WORDS)
+        if filters.q and not filters.reference
+        else set()
+    )
     if filters.q and not filters.reference and not words:
         return InboxPage([], 0, 1, {}, searched_all=True)  # only punctuation or one-letter bits
     query = search_repo.CaseQuery(
         org_ids=org_ids, division_ids=scope, terms=words, status=filters.status,
         report_type=filters.report_type, category=filters.category, reference=filters.reference,
-        received_from=start if first else None, received_before=end if last else None,
+        received_from=start, received_before=end,
     )  # fmt: skip
     found, total = await search_repo.find_cases(
         work.session, query, limit=PAGE, offset=(filters.page - 1) * PAGE

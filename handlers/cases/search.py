@@ -29,13 +29,10 @@ def words(text: str) -> set[str]:
     }  # fmt: skip
 
 
-def terms(vault: Vault, text: str) -> set[str]:
-    """The index's keys for these words (64 bits of a keyed hash: a word cannot be read back)."""
-    return {vault.lookup_key("word", w)[:16] for w in words(text)}
-
-
-def search_terms(vault: Vault, text: str) -> set[str]:
-    return {vault.lookup_key("word", w)[:16] for w in sorted(words(text))[:MAX_WORDS]}
+def terms(vault: Vault, text: str, *, most: int | None = None) -> set[str]:
+    """The index's keys for these words (64 bits of a keyed hash: a word cannot be read back);
+    `most`: of a search, only so many of its words count."""
+    return {vault.lookup_key("word", w)[:16] for w in sorted(words(text))[:most]}
 
 
 async def index_text(work: Work, *, case_id: int, org_id: int, text: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.cases import cards
 from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
-from handlers.cases.search import terms as search_terms_of
+from handlers.cases.search import terms
 from handlers.cases.staff_view import CaseFile, case_for_staff
 from handlers.core.work import Services
 from kernel.deadlines import add_working_days, buddhist_year
@@ -144,7 +144,7 @@ async def submit_report(
         session,
         case_id=case.id,
         org_id=org_id,
-        terms=search_terms_of(services.vault, draft.description or ""),
+        terms=terms(services.vault, draft.description or ""),
     )
 
     view = case_for_staff(
