@@ -20,6 +20,7 @@ from handlers.core.work import Services
 from handlers.engine import Engine
 from kernel.org_files import Organisations, load_organisations
 from storage import organisations as org_repo
+from storage.audit import convert_history
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
 from storage.files import FileStore
@@ -55,8 +56,9 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         await upgrade_database_async(url)
     db = Database(url)
     vault = Vault(settings.resolved_secret_key())
-    async with db.session() as session:
+    async with db.session(write=True) as session:
         directory = await org_repo.sync_organisations(session, orgs)
+        await convert_history(session, vault)
         await session.commit()
     files = FileStore(settings.data_dir / "files", vault)
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault, files=files)

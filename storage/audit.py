@@ -3,6 +3,10 @@
 Each event's hash covers the previous hash and the event's content, so changing, removing or
 reordering any row breaks the chain from that row on; `verify_chain` finds the first break.
 
+The free text of an event (its notes) is stored sealed under the case's own key
+(storage/case_keys.py), and the hash covers the sealed text: destroying the key erases the text
+and leaves the chain verifiable.
+
 Appending moves the chain's head row (its length and last hash) in its first statement, which
 serialises appenders from the start: a row lock on PostgreSQL, the write lock on SQLite.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,9 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from kernel.lifecycle import EVENT_KINDS
+from storage.case_keys import CaseCipher, cipher_for
+from storage.crypto import Vault
 from storage.models import AuditHead, CaseEvent
 
+log = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
+# 1: notes in clear; 2: notes sealed under the case's key
+CHAIN_FORMAT = 2
 _HASHED = ("seq", "case_id", "org_id", "kind", "actor", "status", "public_note", "internal_note")
 
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
@@ -34,6 +45,8 @@ _TAKE_HEAD = (
     .returning(_HEAD.c.length, _HEAD.c.last_hash)
 )
 _INSERT_EVENT = insert(CaseEvent.__table__)  # type: ignore[attr-defined]
+# the first statement of a conversion: it holds the head (and so every append) until it commits
+_LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(format=_HEAD.c.format).returning(_HEAD.c.format)
 _SET_LAST_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("last_hash"))
 
 
@@ -65,9 +78,17 @@ async def append_event(
     public_note: str | None = None,
     internal_note: str | None = None,
     data: dict[str, Any] | None = None,
+    vault: Vault | None = None,
 ) -> None:
+    """Append an event; its notes (free text: `vault` is needed to seal them) are sealed under the
+    case's key."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown case event kind {kind!r}: add it to lifecycle.EVENT_KINDS and the texts")
+    if public_note is not None or internal_note is not None:
+        if vault is None:
+            raise ValueError("an event with a note needs the vault, to seal the note under the case's key")
+        cipher = await cipher_for(session, vault, case_id, writing=True)
+        public_note, internal_note = cipher.seal(public_note), cipher.seal(internal_note)
     event: dict[str, Any] = {
         "case_id": case_id,
         "org_id": org_id,
@@ -134,7 +155,65 @@ async def recorded_since(
     return (await session.execute(stmt.limit(1))).first() is not None
 
 
-async def case_history(session: AsyncSession, case_id: int) -> list[CaseEvent]:
-    """A case's events in the order they were appended."""
+@dataclass(frozen=True)
+class HistoryEntry:
+    """An event as it is read: its notes opened. `erased`: it had a note that was erased."""
+
+    kind: str
+    actor: str
+    status: str
+    at: datetime
+    public_note: str | None
+    internal_note: str | None
+    erased: bool = False
+
+
+async def case_history(session: AsyncSession, vault: Vault, case_id: int) -> list[HistoryEntry]:
+    """A case's events in the order they were appended, their notes opened."""
     stmt = select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.seq))
-    return list((await session.execute(stmt)).scalars())
+    events = list((await session.execute(stmt)).scalars())
+    cipher = CaseCipher(None)
+    if any(e.public_note or e.internal_note for e in events):
+        cipher = await cipher_for(session, vault, case_id, writing=False)
+    return [_opened(e, cipher) for e in events]
+
+
+def _opened(event: CaseEvent, cipher: CaseCipher) -> HistoryEntry:
+    public, internal = cipher.open(event.public_note), cipher.open(event.internal_note)
+    lost = (public is None and bool(event.public_note)) or (internal is None and bool(event.internal_note))
+    return HistoryEntry(
+        kind=event.kind, actor=event.actor, status=event.status, at=event.at,
+        public_note=public, internal_note=internal, erased=lost,
+    )  # fmt: skip
+
+
+async def convert_history(session: AsyncSession, vault: Vault) -> int:
+    """Bring a chain written in an older format to the current one (once: the caller commits):
+    notes kept in clear are sealed under their case's key, and the chain is hashed again from the
+    first event that changed. The number of notes sealed."""
+    head = (await session.execute(_LOCK_HEAD)).one_or_none()
+    if head is None or head.format >= CHAIN_FORMAT:
+        return 0
+    sealed, first_changed = 0, None
+    events = list((await session.execute(select(CaseEvent).order_by(col(CaseEvent.seq)))).scalars())
+    for event in events:
+        if head.format < 2 and (event.public_note or event.internal_note):
+            cipher = await cipher_for(session, vault, event.case_id, writing=True)
+            event.public_note = cipher.seal(event.public_note)
+            event.internal_note = cipher.seal(event.internal_note)
+            sealed += bool(event.public_note) + bool(event.internal_note)
+            first_changed = first_changed or event.seq
+    if first_changed is not None:
+        prev = GENESIS
+        for event in events:
+            if (event.seq or 0) >= first_changed:
+                event.prev_hash, event.hash = prev, event_hash(prev, event)
+            prev = event.hash or GENESIS
+        await session.execute(_SET_LAST_HASH, {"last_hash": prev})
+        log.warning(
+            "the case history was converted to format %d: %d notes sealed under their cases' keys, "
+            "the chain hashed again from event %d",
+            CHAIN_FORMAT, sealed, first_changed,
+        )  # fmt: skip
+    await session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(format=CHAIN_FORMAT))
+    return sealed

@@ -104,16 +104,19 @@ def run_async(coro: object) -> None:
 
 async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-untyped-def]
     from storage import organisations as org_repo
+    from storage.audit import convert_history
     from storage.crypto import Vault
     from storage.db import Database, upgrade_database_async
 
     url = settings.resolved_database_url()
     await upgrade_database_async(url)
     db = Database(url)
-    async with db.session() as session:
+    vault = Vault(settings.resolved_secret_key())
+    async with db.session(write=True) as session:
         directory = await org_repo.sync_organisations(session, orgs)
+        await convert_history(session, vault)
         await session.commit()
-    return db, directory, Vault(settings.resolved_secret_key())
+    return db, directory, vault
 
 
 LangOption = Annotated[str, typer.Option("--lang", help="th or en.")]

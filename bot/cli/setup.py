@@ -90,6 +90,24 @@ def db_upgrade() -> None:
         typer.echo(f"Upgraded the database schema from revision {before} to {after}.")
     else:
         typer.echo(f"The database schema is already up to date (revision {after}).")
+    sealed = asyncio.run(_convert_history(url, settings.resolved_secret_key()))
+    if sealed:
+        typer.echo(f"Encrypted {sealed} notes of the case history, each under its case's own key.")
+
+
+async def _convert_history(url: str, secret_key: str) -> int:
+    from storage.audit import convert_history
+    from storage.crypto import Vault
+    from storage.db import Database
+
+    db = Database(url)
+    try:
+        async with db.session(write=True) as session:
+            sealed = await convert_history(session, Vault(secret_key))
+            await session.commit()
+            return sealed
+    finally:
+        await db.dispose()
 
 
 @config_app.command("check")

@@ -120,7 +120,7 @@ async def record_change(
     await append_event(
         work.session, case_id=ctx.case_id, org_id=case.org_id, kind=action.name, actor=actor.label,
         status=case.status, public_note=note if action.public else None,
-        internal_note=None if action.public else note, data=data, at=now,
+        internal_note=None if action.public else note, data=data, at=now, vault=work.services.vault,
     )  # fmt: skip
     if note and actor.is_staff:
         await index_text(work, case_id=ctx.case_id, org_id=case.org_id, text=note)

@@ -8,9 +8,12 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
+from handlers.cases.search import terms
 from handlers.core.work import Work
 from kernel.org_config import OrgConfig
+from storage import case_keys
 from storage import privacy as privacy_repo
+from storage import search as search_repo
 from storage.audit import append_event
 from storage.models import Case
 
@@ -18,13 +21,23 @@ ERASED = {"erased": True}
 
 
 async def erase_personal_data(work: Work, case: Case, *, reason: str) -> None:
-    """Reporter identity, contact and chat id, the people named and shared places go; the case stays."""
+    """Reporter identity, contact and chat id, the people named and shared places, the free text
+    of the history (its key is destroyed) and the files go; the case, its description and its
+    figures stay."""
     vault = work.services.vault
     details = vault.decrypt(case.details_enc)
     details.update(people=None, location=None, when=None, where=None)
     case.details_enc = vault.encrypt(details)
     case.reporter_enc = vault.encrypt(ERASED)
     case.reporter_key = privacy_repo.ERASED_KEY
+    # the history's free text (answers, added information, notes) was sealed under the case's key
+    await case_keys.destroy(work.session, case.id or 0, at=work.now)
+    # and the words it was findable by go with it: the description's stay
+    await search_repo.drop_terms(work.session, case.id or 0)
+    await search_repo.add_terms(
+        work.session, case_id=case.id or 0, org_id=case.org_id,
+        terms=terms(vault, str(details.get("description") or "")),
+    )  # fmt: skip
     unused = await privacy_repo.erase_file_references(work.session, case.id or 0)
     files = work.services.files
     if files is not None:

@@ -102,6 +102,7 @@ async def _rating_event(work: Work, ctx: CaseContext, score: int, comment: str |
     await append_event(
         work.session, case_id=ctx.case_id, org_id=ctx.case.org_id, kind="rating", actor=REPORTER.label,
         status=ctx.case.status, public_note=comment, data={"score": score}, at=work.now,
+        vault=work.services.vault,
     )  # fmt: skip
 
 

@@ -49,7 +49,7 @@ async def index_cases(work: Work, *, after_id: int, batch: int = 500) -> list[in
     found = await search_repo.cases_after(work.session, after_id, batch)
     for case in found:
         text = [str(vault.decrypt(case.details_enc).get("description") or "")]
-        for event in await case_history(work.session, case.id or 0):
+        for event in await case_history(work.session, vault, case.id or 0):
             text += [event.public_note or "", event.internal_note or ""]
         await index_text(work, case_id=case.id or 0, org_id=case.org_id, text="\n".join(text))
     return [case.id or 0 for case in found]

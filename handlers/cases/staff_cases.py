@@ -22,11 +22,10 @@ from handlers.core.work import Services, StaffAccount, Work
 from kernel import lifecycle
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
-from storage.audit import append_event, case_history, recorded_since
+from storage.audit import HistoryEntry, append_event, case_history, recorded_since
 from storage.case_context import CaseContext, hand_over, load_case_context
 from storage.cases import case_by_reference
 from storage.files import image_type
-from storage.models import CaseEvent
 from storage.staff import StaffMember, province_coordinator, staff_member
 
 log = logging.getLogger(__name__)
@@ -135,7 +134,7 @@ class StaffCaseView:
 
     case: CaseForStaff
     card: list[Reply]
-    history: list[CaseEvent]
+    history: list[HistoryEntry]
     # where a transfer may send it (a door lists these only)
     transfer_targets: tuple[str, ...] = ()
     # False for a province coordinator looking at another organisation's case: they only see it
@@ -158,7 +157,7 @@ async def view_case(
         if not {target for org_id, target in group if org_id == ctx.case.org_id} & shown_to:
             raise NotAllowed("staff.case_here_only")
     card = current_card(work.services, org, ctx)
-    history = await case_history(work.session, ctx.case_id)
+    history = await case_history(work.session, work.services.vault, ctx.case_id)
     if ctx.case.anonymous and staff.oversees:
         await _audit_view(work, ctx, staff)
     movable = tuple(transfer_targets(work.services, org, ctx))

@@ -77,6 +77,8 @@ async def show_case(turn: Turn, args: list[str]) -> None:
     history = [turn.text("staff.history")]
     for e in view.history:
         note = e.public_note or (f"🔒 {e.internal_note}" if e.internal_note else "")
+        if e.erased:
+            note = turn.text("staff.note_erased")
         when = format_datetime(e.at, lang=turn.lang, tz=org.tz())
         history.append(f"• {when} {turn.text(f'staff.did_{e.kind}')} ({e.actor}) {note}".rstrip())
     turn.replies.append(Reply(text="\n".join(history)))

@@ -13,6 +13,7 @@ from storage.models.cases import (
     CaseCounter,
     CaseDivision,
     CaseEvent,
+    CaseKey,
     CaseTerm,
     ReminderLog,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "CaseCounter",
     "CaseDivision",
     "CaseEvent",
+    "CaseKey",
     "CaseTerm",
     "ChatBinding",
     "Conversation",

@@ -102,6 +102,20 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     length: int = 0
     last_hash: str = Field(default="0" * 64, max_length=64)
+    # how the chain's rows are written (storage.audit.CHAIN_FORMAT): an older database's history is
+    # converted once, at start, by storage.audit.convert_history
+    format: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class CaseKey(SQLModel, table=True):
+    """A case's own key for the free text of its history, wrapped by DAMRONGTHAM_SECRET_KEY
+    (storage/case_keys.py). Erasing the reporter's data destroys it: the text stays in the chain,
+    its hashes still verify, and nobody can read it again ("crypto-shredding")."""
+
+    __tablename__ = "case_keys"
+    case_id: int = Field(foreign_key="cases.id", primary_key=True)
+    wrapped: str | None = Field(default=None, sa_type=Text)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Attachment(SQLModel, table=True):

@@ -161,3 +161,61 @@ async def test_appends_from_another_process_and_a_rolled_back_one_keep_one_chain
     async with database.session() as s:
         report = await verify_chain(s)
     assert report.ok and report.length == 1 + 6
+
+
+async def test_notes_kept_in_clear_by_an_older_version_are_sealed_once_and_the_chain_holds(
+    db_url: str, vault
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17, point 1: the history's existing rows are converted: each note sealed under its
+    case's key, the chain hashed again, nothing readable in the table afterwards."""
+    from storage.audit import GENESIS, case_history, convert_history, event_hash
+    from storage.db import upgrade_database
+
+    await asyncio.to_thread(upgrade_database, db_url, "0012")
+    at = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
+    notes = [(None, None), ("ZSENTREPLY โทร 0812345678", None), (None, "ZSENTNOTE ภายใน")]
+    db = Database(db_url)
+    try:
+        async with db.engine.begin() as conn:
+            org = (
+                "INSERT INTO organisations (id, code, name_th, name_en, created_at) "
+                "VALUES (1, 'CM', 'x', 'x', :t)"
+            )
+            await conn.execute(text(org), {"t": at})
+            case = {**raw_case_row(at), "id": 1, "reference": "CM-1", "seq": 1}
+            await conn.execute(
+                text(f"INSERT INTO cases ({', '.join(case)}) VALUES ({', '.join(':' + k for k in case)})"),
+                case,
+            )
+            prev = GENESIS
+            for seq, (public, internal) in enumerate(notes, start=1):
+                event = {
+                    "seq": seq, "case_id": 1, "org_id": 1, "kind": "received", "actor": "reporter",
+                    "status": "received", "public_note": public, "internal_note": internal,
+                    "data_json": None, "at": at,
+                }  # fmt: skip
+                event |= {"prev_hash": prev, "hash": event_hash(prev, event)}
+                prev = event["hash"]
+                names = ", ".join(event)
+                await conn.execute(
+                    text(f"INSERT INTO case_events ({names}) VALUES ({', '.join(':' + k for k in event)})"),
+                    event,
+                )
+            await conn.execute(text("UPDATE audit_head SET length = 3, last_hash = :h"), {"h": prev})
+    finally:
+        await db.dispose()
+    await asyncio.to_thread(upgrade_database, db_url)
+    db = Database(db_url)
+    try:
+        async with db.session(write=True) as s:
+            assert await convert_history(s, vault) == 2
+            await s.commit()
+        async with db.session(write=True) as s:
+            assert await convert_history(s, vault) == 0  # once only
+            assert (await verify_chain(s)).ok
+            stored = (await s.execute(text("SELECT public_note, internal_note FROM case_events"))).all()
+            assert "ZSENT" not in repr(stored) and "ck1:" in repr(stored)
+            history = await case_history(s, vault, 1)
+            assert [(e.public_note, e.internal_note) for e in history] == notes
+    finally:
+        await db.dispose()

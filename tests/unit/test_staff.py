@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from storage.audit import verify_chain
+from storage.audit import case_history, verify_chain
 from storage.models import Case, CaseDivision, CaseEvent, Division
 from tests.support.chat import Chat
 from tests.support.inputs import Photo, Press
@@ -178,8 +178,10 @@ async def test_internal_note_is_not_sent_to_the_reporter(desk: Desk) -> None:
     await officer.say("ตรวจสอบประวัติผู้ถูกกล่าวหาแล้ว")
     assert len(desk.sender.to(citizen.chat_id)) == before
     async with desk.db.session() as s:
-        event = (await s.execute(select(CaseEvent).where(CaseEvent.kind == "note"))).scalar_one()
-        assert event.internal_note == "ตรวจสอบประวัติผู้ถูกกล่าวหาแล้ว" and event.public_note is None
+        stored = (await s.execute(select(CaseEvent).where(CaseEvent.kind == "note"))).scalar_one()
+        [event] = [e for e in await case_history(s, desk.services.vault, stored.case_id) if e.kind == "note"]
+    assert event.internal_note == "ตรวจสอบประวัติผู้ถูกกล่าวหาแล้ว" and event.public_note is None
+    assert "ตรวจสอบ" not in (stored.internal_note or "")  # sealed under the case's key
 
 
 async def test_reporter_can_withdraw_an_open_case(desk: Desk) -> None:

@@ -1,0 +1,150 @@
+"""Issue 17, point 1: nothing personal in the clear, on either database. A case goes through its
+whole life with sentinel personal data in every free-text field (the reporter's answer and added
+information, staff questions and notes, the closing note, the rating comment) and an evidence file;
+then the raw bytes of the SQLite file, or a `pg_dump` of the PostgreSQL database, the files folder
+and the exports hold none of it. Erasure destroys the case's key: the text is gone for good, the
+chain still verifies, the figures stay."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from bot.exports import table_bytes
+from handlers.cases import reporter_cases as reporter
+from handlers.cases import staff_cases as staff
+from handlers.cases.privacy import erase_personal_data
+from handlers.cases.stats import case_rows, export_header, export_row
+from handlers.cases.submit import ReporterInfo, submit_report
+from handlers.core.work import ReporterAccount, StaffAccount, Work
+from kernel.draft import Draft
+from storage.audit import case_history, verify_chain
+from storage.db import Database
+from storage.files import FileStore
+from storage.models import Case, CaseKey
+from tests.support.clock import Clock
+from tests.unit.conftest import make_desk
+
+OFFICER = StaffAccount("test", "501")  # personnel: the tip-off's division
+CITIZEN = ReporterAccount("test", "777000111")
+SENTINELS = {
+    "name": "ZSENTNAME กาญจนา",
+    "phone": "0819998877",
+    "description": "ZSENTDESC ผู้อำนวยการกองรับเงินสด",
+    "people": "ZSENTPEOPLE นายสมปอง",
+    "ask": "ZSENTASK ขอเบอร์ติดต่อ",
+    "reply": "ZSENTREPLY ผมชื่อสมชาย โทร 0812345678",
+    "add": "ZSENTADD เพิ่มเติม",
+    "note": "ZSENTNOTE โทรหาแล้ว",
+    "resolve": "ZSENTRESOLVE ลงโทษแล้ว",
+    "rate": "ZSENTRATE ขอบคุณ",
+    "file": "ZSENTFILE สลิปโอนเงิน",
+}
+# what the reporter or staff wrote in the history, which erasure makes unreadable
+HISTORY_TEXT = ("ask", "reply", "add", "note", "resolve", "rate")
+
+
+async def _dump(db: Database, url: str) -> bytes:
+    """Every byte the database keeps: the SQLite file (its log written back), or a pg_dump."""
+    if db.dialect == "sqlite":
+        async with db.engine.connect() as conn:
+            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        path = Path(str(make_url(url).database))
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    parts = make_url(url)
+    command = [
+        "pg_dump",
+        "-h",
+        str(parts.host),
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        "postgres",
+        str(parts.database),
+    ]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, check=True)
+    return done.stdout
+
+
+def _found(data: bytes, names: tuple[str, ...] | None = None) -> list[str]:
+    return [n for n in names or tuple(SENTINELS) if SENTINELS[n].split()[0].encode() in data]
+
+
+async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history_text(
+    database: Database, db_url: str, orgs, vault, clock: Clock, sender, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    desk = await make_desk(database, orgs, vault, clock, sender)
+    files = FileStore(tmp_path / "files", vault)
+    desk.services.files = files
+    await desk.add_staff("501", "personnel")
+    sha = files.put(SENTINELS["file"].encode())
+    draft = Draft.from_dict({
+        "type": "corruption", "concerns": "yes", "category": "bribery", "anonymous": False,
+        "description": SENTINELS["description"], "people": SENTINELS["people"],
+        "name": SENTINELS["name"], "phone": SENTINELS["phone"],
+        "files": [{"kind": "photo", "file_id": "held", "sha256": sha}],
+    })  # fmt: skip
+    async with database.session(write=True) as s:
+        info = ReporterInfo(channel="test", chat_id=CITIZEN.user_id, user_id=CITIZEN.user_id, lang="th")
+        case_id = (
+            await submit_report(s, desk.services, org=orgs.single, draft=draft, reporter=info, now=clock())
+        ).case_id
+        work = Work(s, desk.services, clock())
+        await staff.accept_case(work, case_id=case_id, by=OFFICER)
+        await staff.ask_reporter(work, case_id=case_id, by=OFFICER, question=SENTINELS["ask"])
+        await reporter.answer(work, case_id=case_id, by=CITIZEN, text=SENTINELS["reply"])
+        await reporter.add_information(work, case_id=case_id, by=CITIZEN, text=SENTINELS["add"])
+        await staff.add_internal_note(work, case_id=case_id, by=OFFICER, note=SENTINELS["note"])
+        await staff.close_case(
+            work, case_id=case_id, by=OFFICER, outcome="resolved", public_note=SENTINELS["resolve"]
+        )
+        await reporter.rate(work, case_id=case_id, by=CITIZEN, score=4)
+        await reporter.comment_rating(work, case_id=case_id, by=CITIZEN, comment=SENTINELS["rate"])
+        await s.commit()
+    await desk.dispatcher.drain()  # the messages go, and the outbox keeps none of their text
+
+    # staff read every word; nothing is in the clear anywhere
+    async with database.session() as s:
+        history = await case_history(s, vault, case_id)
+        written = {e.public_note or e.internal_note for e in history} - {None}
+        assert {SENTINELS[n] for n in HISTORY_TEXT} <= written
+    dump = await _dump(database, db_url)
+    assert b"CM-2569-000001" in dump and _found(dump) == []  # a real dump, without one sentinel
+    assert _found(b"".join(p.read_bytes() for p in (tmp_path / "files").iterdir())) == []
+    async with database.session() as s:
+        org = orgs.single
+        day = timedelta(days=1)
+        org_id = desk.services.directory.org_ids[org.code]
+        rows = await case_rows(s, org_id=org_id, start=clock() - day, end=clock() + day)
+        for lang in ("th", "en"):
+            table = [export_row(r, org, lang) for r in rows]
+            for fmt in ("csv", "xlsx"):
+                assert _found(table_bytes(fmt, export_header(lang), table, sheet="cases")) == []
+
+    # the reporter's data erased: the key is destroyed, the text unreadable, the record and chain stay
+    async with database.session(write=True) as s:
+        case = await s.get(Case, case_id)
+        assert case is not None
+        await erase_personal_data(Work(s, desk.services, clock()), case, reason="reporter")
+        await s.commit()
+    async with database.session() as s:
+        history = await case_history(s, vault, case_id)
+        assert [e.kind for e in history if e.erased] == [
+            "ask",
+            "reply",
+            "add_info",
+            "note",
+            "resolve",
+            "rating",
+        ]
+        assert all(e.public_note is None and e.internal_note is None for e in history)
+        key = await s.get(CaseKey, case_id)
+        assert key is not None and key.wrapped is None and key.erased_at is not None
+        assert (await verify_chain(s)).ok
+        assert (await s.execute(select(Case.rating))).scalar_one() == 4
+    assert not list((tmp_path / "files").iterdir())  # the evidence file is deleted
