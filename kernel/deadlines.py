@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 BE_OFFSET = 543
@@ -18,16 +19,52 @@ def is_working_day(day: date, holidays: Iterable[date]) -> bool:
     return day.weekday() < 5 and day not in set(holidays)
 
 
-def add_working_days(start: datetime, days: int, *, tz: ZoneInfo, holidays: Iterable[date]) -> datetime:
-    """`start` plus `days` working days, at the same local time of day (weekends and holidays skipped)."""
-    hol = set(holidays)
-    local = start.astimezone(tz)
-    added = 0
-    while added < days:
-        local += timedelta(days=1)
-        if is_working_day(local.date(), hol):
-            added += 1
-    return local.astimezone(start.tzinfo)
+@dataclass(frozen=True)
+class OfficeHours:
+    """When the office works: weekdays that are not holidays, from `opens` to `closes` local time.
+    Deadlines end at a working day's close, and staff are reminded only while the office is open."""
+
+    opens: time
+    closes: time
+    tz: ZoneInfo
+    holidays: frozenset[date] = frozenset()
+
+    def working(self, day: date) -> bool:
+        return is_working_day(day, self.holidays)
+
+    def is_open(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.tz)
+        return self.working(local.date()) and self.opens <= local.time() < self.closes
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """`moment` itself while the office is open, otherwise the next time it opens."""
+        if self.is_open(moment):
+            return moment
+        local = moment.astimezone(self.tz)
+        day = local.date() if local.time() < self.opens else local.date() + timedelta(days=1)
+        while not self.working(day):
+            day += timedelta(days=1)
+        return self._at(day, self.opens)
+
+    def close_of(self, moment: datetime) -> datetime:
+        """The close of `moment`'s day if it is a working day, else of the next working day."""
+        day = moment.astimezone(self.tz).date()
+        while not self.working(day):
+            day += timedelta(days=1)
+        return self._at(day, self.closes)
+
+    def after_working_days(self, received: datetime, days: int) -> datetime:
+        """The close of the `days`-th working day after the office first has the case (its next
+        opening from `received`); 0 days: the close of that first day."""
+        day = self.next_opening(received).astimezone(self.tz).date()
+        added = 0
+        while added < days:
+            day += timedelta(days=1)
+            added += self.working(day)
+        return self._at(day, self.closes)
+
+    def _at(self, day: date, clock: time) -> datetime:
+        return datetime.combine(day, clock, tzinfo=self.tz).astimezone(UTC)
 
 
 def buddhist_year(moment: datetime, tz: ZoneInfo) -> int:

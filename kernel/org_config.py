@@ -4,11 +4,13 @@ privacy, each checked field by field and against each other (kernel.org_files re
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kernel.deadlines import OfficeHours
 
 ReportType = Literal["corruption", "grievance", "information"]
 Concern = Literal["yes", "no", "unsure"]
@@ -24,6 +26,9 @@ def check_code(v: str) -> str:
     if not CODE_RE.match(v):
         raise ValueError("must be 1-20 lower-case letters, digits or _, starting with a letter")
     return v
+
+
+OFFICE_HOURS = re.compile(r"((?:[01]\d|2[0-3]):[0-5]\d)-((?:[01]\d|2[0-3]):[0-5]\d)")
 
 
 class ConfigError(ValueError):
@@ -87,6 +92,27 @@ class Deadlines(_Strict):
     # local time of the coordinators' daily digest of overdue cases
     digest_hour: int = Field(default=8, ge=0, le=23)
     holidays: list[date] = Field(default_factory=list)
+    # local opening hours of working days: deadlines end at the close, reminders go while open
+    office_hours: str = "08:30-16:30"
+
+    @field_validator("office_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        found = OFFICE_HOURS.fullmatch(value.strip())
+        if found is None or not time.fromisoformat(found[1]) < time.fromisoformat(found[2]):
+            raise ValueError(
+                "office_hours must be HH:MM-HH:MM, opening before closing, e.g. 08:30-16:30 "
+                f"(it is {value!r})"
+            )
+        return value.strip()
+
+    @property
+    def opens(self) -> time:
+        return time.fromisoformat(self.office_hours.split("-")[0])
+
+    @property
+    def closes(self) -> time:
+        return time.fromisoformat(self.office_hours.split("-")[1])
 
 
 class IntakeLimits(_Strict):
@@ -229,6 +255,10 @@ class OrgConfig(_Strict):
 
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def office(self) -> OfficeHours:
+        d = self.deadlines
+        return OfficeHours(d.opens, d.closes, self.tz(), frozenset(d.holidays))
 
 
 def _cross_check(cfg: OrgConfig) -> list[str]:

@@ -116,7 +116,7 @@ async def record_change(
         case.replied_at = now
     if action.public and actor.is_staff:
         # the reporter hears from us: the next "every 15 days" update is due from now
-        case.update_due_at = now + timedelta(days=org.deadlines.update_every_days)
+        case.update_due_at = org.office().close_of(now + timedelta(days=org.deadlines.update_every_days))
     await append_event(
         work.session, case_id=ctx.case_id, org_id=case.org_id, kind=action.name, actor=actor.label,
         status=case.status, public_note=note if action.public else None,

@@ -69,6 +69,8 @@ async def send_due_reminders(services: Services, now: datetime) -> int:
     """One run of the periodic job: returns how many reminders it queued."""
     sent = 0
     for org in services.orgs.all:
+        if not org.office().is_open(now):
+            continue  # nobody reads a reminder at 3 a.m.: the current one goes at the next opening
         org_id = services.directory.org_ids[org.code]
         async with services.db.session() as session:
             cases = (

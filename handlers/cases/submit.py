@@ -15,7 +15,7 @@ from handlers.cases.delivery import COORDINATORS, deliver_card, division_target
 from handlers.cases.search import terms
 from handlers.cases.staff_view import CaseFile, case_for_staff
 from handlers.core.work import Services
-from kernel.deadlines import add_working_days, buddhist_year
+from kernel.deadlines import buddhist_year
 from kernel.draft import Draft
 from kernel.org_config import OrgConfig
 from kernel.routing import route_report
@@ -79,7 +79,7 @@ async def submit_report(
         "location": list(draft.location) if draft.location else None,
         "people": draft.people,
     }
-    deadlines = org.deadlines
+    deadlines, office = org.deadlines, org.office()
     case = Case(
         org_id=org_id,
         reference=reference,
@@ -97,11 +97,10 @@ async def submit_report(
         reporter_key=vault.lookup_key(reporter.channel, reporter.user_id),
         tracking_hash=tracking_hash,
         created_at=now,
-        ack_due_at=add_working_days(
-            now, deadlines.acknowledge_working_days, tz=org.tz(), holidays=deadlines.holidays
-        ),
-        reply_due_at=now + timedelta(days=deadlines.reply_days),
-        update_due_at=now + timedelta(days=deadlines.update_every_days),
+        # every deadline ends at a working day's close: none falls due while the office is shut
+        ack_due_at=office.after_working_days(now, deadlines.acknowledge_working_days),
+        reply_due_at=office.close_of(now + timedelta(days=deadlines.reply_days)),
+        update_due_at=office.close_of(now + timedelta(days=deadlines.update_every_days)),
     )
     route = route_report(
         org, report_type=case.report_type, concerns_personnel=case.concerns_personnel, named_division=named

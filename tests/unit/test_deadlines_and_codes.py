@@ -1,26 +1,14 @@
-"""Deadlines in Thai working days, Buddhist-era display, references and tracking codes."""
+"""Buddhist-era years and display, references and tracking codes (deadlines: test_office_hours.py)."""
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from handlers.cases.submit import format_reference
-from kernel.deadlines import add_working_days, buddhist_year, format_date, format_datetime
+from kernel.deadlines import buddhist_year, format_date, format_datetime
 from storage.crypto import hash_tracking_code, new_tracking_code, verify_tracking_code
 
 BKK = ZoneInfo("Asia/Bangkok")
-
-
-def test_one_working_day_skips_weekend_and_holiday() -> None:
-    friday = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)  # Fri 10:00 in Bangkok
-    # Monday 7 December 2026 is a holiday (substitute for King Bhumibol's birthday / Father's Day)
-    due = add_working_days(friday, 1, tz=BKK, holidays=[date(2026, 12, 7)])
-    assert due.astimezone(BKK) == datetime(2026, 12, 8, 10, 0, tzinfo=BKK)
-
-
-def test_saturday_submission_is_due_monday() -> None:
-    saturday = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
-    assert add_working_days(saturday, 1, tz=BKK, holidays=[]).astimezone(BKK).weekday() == 0
 
 
 def test_local_date_decides_the_buddhist_year() -> None:

@@ -24,25 +24,31 @@ async def _run(desk: Desk) -> int:
 
 
 async def test_ack_reminder_before_then_daily_after_and_once_each(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
-    # Wednesday 09:00 Bangkok: acknowledgement due Thursday 09:00
+    # Wednesday 09:00 Bangkok: acknowledgement due at Thursday's close, 16:30
     chat = desk.chat()
     await report_until_summary(chat)
     await chat.say(Press("ส่งเรื่อง"))
     assert await _run(desk) == 0
-    clock.advance(hours=13)  # halfway to a 24-hour deadline: the "before" reminder
+    clock.advance(hours=23)  # Thursday 08:00: the "before" reminder is due, but the office is shut
+    assert await _run(desk) == 0
+    clock.advance(hours=1)  # 09:00, the office open: the reminder goes
     assert await _run(desk) == 1
     assert any("⏰ เรื่อง CM-2569-000001: ครบกำหนดตอบรับเรื่อง" in t for t in _texts(desk, PERSONNEL))
     assert await _run(desk) == 0  # once
     desk.services.clock = clock  # a "restart": a fresh job run over the same database
     assert await send_due_reminders(desk.services, clock()) == 0
-    clock.advance(hours=12)  # past the deadline (Thursday 10:00): late day 0, and the 08:00 digest time
+    clock.advance(hours=8)  # Thursday 17:00: late, and nobody there to read it
+    assert await _run(desk) == 0
+    clock.advance(hours=16)  # Friday 09:00: late day 0, and the digest of overdue cases
     assert await _run(desk) == 2  # the division's reminder and the coordinators' digest
     assert any("เลยกำหนดตอบรับเรื่อง" in t for t in _texts(desk, PERSONNEL))
     digest = _texts(desk, STAFF_CHATS["coordinators"])[-1]
     assert "สรุปเรื่องที่เลยกำหนด (1 เรื่อง)" in digest and "CM-2569-000001" in digest
     assert await _run(desk) == 0
-    clock.advance(days=1)
-    assert await _run(desk) == 2  # next day: the daily late reminder and the next digest
+    clock.advance(days=1)  # Saturday: nothing
+    assert await _run(desk) == 0
+    clock.advance(days=2)  # Monday: the daily late reminder and the next digest
+    assert await _run(desk) == 2
     clock.advance(days=3)
     assert await _run(desk) == 2  # days missed while down are not all sent at once
 
@@ -60,7 +66,7 @@ async def test_acting_on_the_case_stops_its_reminders(desk: Desk, clock) -> None
     await officer.say("กำลังรวบรวมเอกสาร")
     clock.advance(days=2)
     assert await _run(desk) == 0  # acknowledged, replied, update clock restarted
-    clock.advance(days=13)  # 15 days after the update: the next update is due
+    clock.advance(days=14)  # Friday 11 December: the update due at the close (10 December a holiday)
     assert await _run(desk) >= 1
     assert any("แจ้งความคืบหน้าแก่ผู้แจ้ง" in t for t in _texts(desk, PERSONNEL))
 
@@ -69,7 +75,7 @@ async def test_two_job_runs_at_once_send_each_reminder_once(desk: Desk, clock) -
     chat = desk.chat()
     await report_until_summary(chat)
     await chat.say(Press("ส่งเรื่อง"))
-    clock.advance(hours=13)
+    clock.advance(hours=24)  # Thursday 09:00, the office open: the acknowledgement is due today
     counts = await asyncio.gather(*(send_due_reminders(desk.services, clock()) for _ in range(3)))
     assert sum(counts) == 1
 
@@ -80,7 +86,7 @@ async def test_the_scheduler_runs_the_job_with_safe_settings(desk: Desk, clock) 
     chat = desk.chat()
     await report_until_summary(chat)
     await chat.say(Press("ส่งเรื่อง"))
-    clock.advance(hours=13)
+    clock.advance(hours=24)  # Thursday 09:00, the office open: the acknowledgement is due today
     scheduler = build_scheduler(desk.services, every_seconds=1)
     job = scheduler.get_job(REMINDER_JOB)
     assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time == 3600
@@ -105,7 +111,7 @@ async def test_a_case_with_no_responsible_division_reminds_the_coordinators(desk
         await chat.say(what)
     await chat.say(Press("ไม่เปิดเผยชื่อ"))
     await chat.say(Press("ส่งเรื่อง"))
-    clock.advance(hours=13)
+    clock.advance(hours=24)  # Thursday 09:00, the office open: the acknowledgement is due today
     assert await _run(desk) == 1
     assert "⏰ เรื่อง CM-2569-000001" in _texts(desk, STAFF_CHATS["coordinators"])[-1]
 
