@@ -14,6 +14,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 
+from handlers.cases.anchors import publish_chain_head
 from handlers.cases.reminders import send_due_reminders
 from handlers.core.work import Services
 from handlers.rounds.reminders import send_plan_reminders
@@ -47,6 +48,7 @@ async def run_reminder_job(services: Services) -> bool:
 async def _reminders(services: Services) -> None:
     sent = await send_due_reminders(services, services.clock())
     sent += await send_plan_reminders(services, services.clock())
+    sent += await publish_chain_head(services, services.clock())
     services.metrics.reminders_sent += sent
 
 

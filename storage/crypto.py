@@ -21,6 +21,8 @@ class Vault:
         self._fernet = Fernet(key.encode())
         # A separate key for look-up hashes, derived so one secret setting is enough.
         self._index_key = hashlib.sha256(b"damrongtham-blind-index:" + key.encode()).digest()
+        # the audit chain's links (storage/audit.py): kept in memory only, never in the database
+        self.chain_key = hashlib.sha256(b"damrongtham-audit-chain:" + key.encode()).digest()
 
     def encrypt(self, data: Any) -> str:
         raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

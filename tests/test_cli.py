@@ -127,6 +127,17 @@ def test_audit_verify_reports_an_intact_and_a_broken_chain() -> None:
     assert broken.exit_code == 2 and "BROKEN at event 1" in broken.output
 
 
+def test_audit_verify_checks_the_chain_against_a_head_taken_outside() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    zero = "0:" + "0" * 64
+    ok = runner.invoke(app, ["audit", "verify", "--head", zero])
+    assert ok.exit_code == 0 and f"its head is {zero}" in ok.output and "leads to the head given" in ok.output
+    ahead = runner.invoke(app, ["audit", "verify", "--head", "5:" + "ab" * 32])
+    assert ahead.exit_code == 2 and "BROKEN" in ahead.output and "removed" in ahead.output
+    wrong = runner.invoke(app, ["audit", "verify", "--head", "abc"])
+    assert wrong.exit_code == 2 and "LENGTH:HASH" in wrong.output
+
+
 def test_coordinators_may_not_share_the_general_grievance_chat() -> None:
     """Coordinators receive conflict-of-interest tip-offs: their chat is a corruption chat too."""
     assert runner.invoke(app, ["division", "bind", "office", "--chat-id", "-100901"]).exit_code == 0

@@ -148,23 +148,42 @@ def stats(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="A head taken outside the database (LENGTH:HASH, from the coordinators' daily message): "
+            "the chain must still lead to it.",
+        ),
+    ] = None,
+) -> None:
     """Check the whole audit chain; names the first broken link."""
-    from storage.audit import verify_chain
+    from storage.audit import ChainHead, chain_head, verify_against, verify_chain
 
+    try:
+        outside = ChainHead.parse(head) if head is not None else None
+    except ValueError as exc:
+        raise fail(f"--head {head!r}: {exc}, as in the coordinators' daily message.") from exc
     settings = load_settings()
     orgs = load_orgs(settings)
 
     async def main() -> None:
-        db, _directory, _vault = await with_db(settings, orgs)
+        db, _directory, vault = await with_db(settings, orgs)
         try:
             async with db.session() as session:
-                report = await verify_chain(session)
+                if outside is None:
+                    report = await verify_chain(session, vault)
+                else:
+                    report = await verify_against(session, vault, outside)
+                now = await chain_head(session)
         finally:
             await db.dispose()
         if not report.ok:
             raise fail(f"Audit chain BROKEN at event {report.broken_at}: {report.problem}")
-        typer.echo(f"Audit chain intact: {report.length} events.")
+        typer.echo(f"Audit chain intact: {report.length} events; its head is {now}.")
+        if outside is not None:
+            typer.echo(f"It leads to the head given ({outside.length} events).")
 
     asyncio.run(main())
 

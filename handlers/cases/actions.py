@@ -118,10 +118,18 @@ async def record_change(
         # the reporter hears from us: the next "every 15 days" update is due from now
         case.update_due_at = org.office().close_of(now + timedelta(days=org.deadlines.update_every_days))
     await append_event(
-        work.session, case_id=ctx.case_id, org_id=case.org_id, kind=action.name, actor=actor.label,
-        status=case.status, public_note=note if action.public else None,
-        internal_note=None if action.public else note, data=data, at=now, vault=work.services.vault,
-    )  # fmt: skip
+        work.session,
+        work.services.vault,
+        case_id=ctx.case_id,
+        org_id=case.org_id,
+        kind=action.name,
+        actor=actor.label,
+        status=case.status,
+        public_note=note if action.public else None,
+        internal_note=None if action.public else note,
+        data=data,
+        at=now,
+    )
     if note and actor.is_staff:
         await index_text(work, case_id=ctx.case_id, org_id=case.org_id, text=note)
     if actor.is_staff and action.public:

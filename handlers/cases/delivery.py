@@ -172,14 +172,20 @@ async def alert_undeliverable(services: Services, row: OutboxRow, now: datetime)
 
 async def alert_coordinators(services: Services, key: str, **values: str) -> None:
     """A system alert (not about one case) to every organisation's coordinators' chat."""
-    now = services.clock()
     async with services.db.session() as session:
-        for org_id in services.directory.org_ids.values():
-            text = t(cards.STAFF_LANG, key, **values)
-            for b in await chat_repo.bindings_for(session, org_id, COORDINATORS):
-                await queue_message(
-                    session, services.vault, org_id=org_id, case_id=None, kind="alert", target=COORDINATORS,
-                    channel=b.channel, chat_id=b.chat_id, reply=Reply(text=text), now=now,
-                )  # fmt: skip
+        await queue_alert(session, services, key, now=services.clock(), **values)
         await session.commit()
     services.on_queued()
+
+
+async def queue_alert(
+    session: AsyncSession, services: Services, key: str, *, now: datetime, **values: str
+) -> None:
+    """`alert_coordinators` in the caller's unit of work."""
+    text = t(cards.STAFF_LANG, key, **values)
+    for org_id in services.directory.org_ids.values():
+        for b in await chat_repo.bindings_for(session, org_id, COORDINATORS):
+            await queue_message(
+                session, services.vault, org_id=org_id, case_id=None, kind="alert", target=COORDINATORS,
+                channel=b.channel, chat_id=b.chat_id, reply=Reply(text=text), now=now,
+            )  # fmt: skip

@@ -46,7 +46,7 @@ async def erase_personal_data(work: Work, case: Case, *, reason: str) -> None:
         for sha in unused:
             await asyncio.to_thread(files.delete, sha)
     await append_event(
-        work.session, case_id=case.id or 0, org_id=case.org_id, kind="erased", actor=reason,
+        work.session, vault, case_id=case.id or 0, org_id=case.org_id, kind="erased", actor=reason,
         status=case.status, at=work.now, data={"reason": reason},
     )  # fmt: skip
 

@@ -100,10 +100,17 @@ async def comment_rating(work: Work, *, case_id: int, by: ReporterAccount, comme
 
 async def _rating_event(work: Work, ctx: CaseContext, score: int, comment: str | None) -> None:
     await append_event(
-        work.session, case_id=ctx.case_id, org_id=ctx.case.org_id, kind="rating", actor=REPORTER.label,
-        status=ctx.case.status, public_note=comment, data={"score": score}, at=work.now,
-        vault=work.services.vault,
-    )  # fmt: skip
+        work.session,
+        work.services.vault,
+        case_id=ctx.case_id,
+        org_id=ctx.case.org_id,
+        kind="rating",
+        actor=REPORTER.label,
+        status=ctx.case.status,
+        public_note=comment,
+        data={"score": score},
+        at=work.now,
+    )
 
 
 async def _to_divisions(

@@ -196,9 +196,16 @@ async def open_file(work: Work, *, reference: str, number: int, by: StaffAccount
         since=work.now - FILE_OPENING_REMEMBERED,
     ):  # fmt: skip
         await append_event(
-            work.session, case_id=ctx.case_id, org_id=ctx.case.org_id, kind="file_opened",
-            actor=staff.label, status=ctx.case.status, at=work.now, data=opened,
-        )  # fmt: skip
+            work.session,
+            work.services.vault,
+            case_id=ctx.case_id,
+            org_id=ctx.case.org_id,
+            kind="file_opened",
+            actor=staff.label,
+            status=ctx.case.status,
+            at=work.now,
+            data=opened,
+        )
     image = image_type(data)
     extension = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
     name = attachment.file_name or f"{ctx.case.reference}-{number}{extension.get(image or '', '')}"
@@ -207,9 +214,15 @@ async def open_file(work: Work, *, reference: str, number: int, by: StaffAccount
 
 async def _audit_view(work: Work, ctx: CaseContext, staff: StaffMember) -> None:
     await append_event(
-        work.session, case_id=ctx.case_id, org_id=ctx.case.org_id, kind="viewed", actor=staff.label,
-        status=ctx.case.status, at=work.now,
-    )  # fmt: skip
+        work.session,
+        work.services.vault,
+        case_id=ctx.case_id,
+        org_id=ctx.case.org_id,
+        kind="viewed",
+        actor=staff.label,
+        status=ctx.case.status,
+        at=work.now,
+    )
 
 
 async def _act(

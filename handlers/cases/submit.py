@@ -137,7 +137,14 @@ async def submit_report(
     if files:
         await session.execute(_INSERT_ATTACHMENTS, files)
     await append_event(
-        session, case_id=case.id, org_id=org_id, kind="received", actor="reporter", status="received", at=now
+        session,
+        services.vault,
+        case_id=case.id,
+        org_id=org_id,
+        kind="received",
+        actor="reporter",
+        status="received",
+        at=now,
     )
     await search_repo.add_terms(
         session,

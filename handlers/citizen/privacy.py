@@ -48,9 +48,15 @@ async def my_data(turn: Turn) -> None:
 async def append_event_for_request(turn: Turn, cases: Sequence[Case], kind: str) -> None:
     for case in cases:
         await append_event(
-            turn.session, case_id=case.id or 0, org_id=case.org_id, kind=kind, actor="reporter",
-            status=case.status, at=turn.now,
-        )  # fmt: skip
+            turn.session,
+            turn.services.vault,
+            case_id=case.id or 0,
+            org_id=case.org_id,
+            kind=kind,
+            actor="reporter",
+            status=case.status,
+            at=turn.now,
+        )
 
 
 async def erase_mine(turn: Turn) -> None:

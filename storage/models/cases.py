@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -105,6 +105,17 @@ class AuditHead(SQLModel, table=True):
     # how the chain's rows are written (storage.audit.CHAIN_FORMAT): an older database's history is
     # converted once, at start, by storage.audit.convert_history
     format: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class AuditAnchor(SQLModel, table=True):
+    """The chain's head as it was published outside the database on a day (handlers/cases/anchors.py),
+    kept here too so the desk and the CLI can show which heads to check against."""
+
+    __tablename__ = "audit_anchors"
+    day: date = Field(primary_key=True)
+    length: int
+    hash: str = Field(max_length=64)
+    published_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class CaseKey(SQLModel, table=True):

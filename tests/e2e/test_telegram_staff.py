@@ -124,5 +124,5 @@ async def test_staff_accept_ask_anonymous_answer_resolve(bot: RunningBot) -> Non
         assert case.rating == 5
         kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
         assert kinds == ["received", "accept", "ask", "reply", "resolve", "rating"]
-        assert (await verify_chain(s)).ok
+        assert (await verify_chain(s, bot.app.services.vault)).ok
     assert re.search(r"CM-\d{4}-\d{6}", result)

@@ -32,7 +32,7 @@ async def _cases(database: Database, orgs, vault, clock, n: int) -> None:  # typ
 async def test_concurrent_appends_form_one_unbroken_chain(database: Database, orgs, vault, clock) -> None:  # type: ignore[no-untyped-def]
     await _cases(database, orgs, vault, clock, 12)
     async with database.session() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, vault)
     assert report.ok and report.length == 12
 
 
@@ -41,7 +41,7 @@ async def test_changing_a_row_is_detected_at_that_row(database: Database, orgs, 
     async with database.engine.begin() as conn:
         await conn.execute(text("UPDATE case_events SET public_note = 'hidden' WHERE seq = 3"))
     async with database.session() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, vault)
     assert not report.ok and report.broken_at == 3 and "changed" in (report.problem or "")
 
 
@@ -50,12 +50,12 @@ async def test_deleting_a_row_or_the_last_row_is_detected(database: Database, or
     async with database.engine.begin() as conn:
         await conn.execute(text("DELETE FROM case_events WHERE seq = 4"))
     async with database.session() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, vault)
     assert not report.ok and "removed at the end" in (report.problem or "")
     async with database.engine.begin() as conn:
         await conn.execute(text("DELETE FROM case_events WHERE seq = 2"))
     async with database.session() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, vault)
     assert not report.ok and report.broken_at == 2
 
 
@@ -70,10 +70,10 @@ async def test_recomputed_forgery_is_caught_by_the_next_link(database: Database,
         row = await s.get(CaseEvent, event)
         assert row is not None and row.prev_hash is not None
         row.public_note = "rewritten"
-        row.hash = event_hash(row.prev_hash, row)
+        row.hash = event_hash(row.prev_hash, row, vault.chain_key)  # even with the key
         await s.commit()
     async with database.session() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, vault)
     assert not report.ok and report.broken_at == 3
 
 
@@ -81,18 +81,18 @@ async def test_event_data_is_part_of_the_hash(sqlite_database: Database, orgs, v
     await _cases(sqlite_database, orgs, vault, clock, 1)
     async with sqlite_database.session() as s:
         await append_event(
-            s, case_id=1, org_id=1, kind="transfer", actor="staff:1", status="received",
+            s, vault, case_id=1, org_id=1, kind="transfer", actor="staff:1", status="received",
             at=datetime(2026, 1, 1, tzinfo=UTC), data={"to": "legal"},
         )  # fmt: skip
         await s.commit()
-        assert (await verify_chain(s)).ok
+        assert (await verify_chain(s, vault)).ok
     async with sqlite_database.engine.begin() as conn:
         await conn.execute(text("""UPDATE case_events SET data_json = '{"to": "office"}' WHERE seq = 2"""))
     async with sqlite_database.session() as s:
-        assert (await verify_chain(s)).broken_at == 2
+        assert (await verify_chain(s, vault)).broken_at == 2
 
 
-async def test_upgrade_chains_events_written_before_the_chain_existed(db_url: str) -> None:
+async def test_upgrade_chains_events_written_before_the_chain_existed(db_url: str, vault) -> None:  # type: ignore[no-untyped-def]
     from storage.db import upgrade_database
 
     await asyncio.to_thread(upgrade_database, db_url, "0001")
@@ -127,7 +127,7 @@ async def test_upgrade_chains_events_written_before_the_chain_existed(db_url: st
     db = Database(db_url)
     try:
         async with db.session() as s:
-            report = await verify_chain(s)
+            report = await verify_chain(s, vault)
         assert report.ok and report.length == 2
     finally:
         await db.dispose()
@@ -145,7 +145,14 @@ async def test_appends_from_another_process_and_a_rolled_back_one_keep_one_chain
         async with db.session() as s:
             actor = "this process" if db is database else "another process"  # events that differ
             await append_event(
-                s, case_id=case_id, org_id=org_id, kind="note", actor=actor, status="received", at=clock()
+                s,
+                vault,
+                case_id=case_id,
+                org_id=org_id,
+                kind="note",
+                actor=actor,
+                status="received",
+                at=clock(),
             )
             if commit:
                 await s.commit()
@@ -159,7 +166,7 @@ async def test_appends_from_another_process_and_a_rolled_back_one_keep_one_chain
     finally:
         await other.dispose()
     async with database.session() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, vault)
     assert report.ok and report.length == 1 + 6
 
 
@@ -212,7 +219,7 @@ async def test_notes_kept_in_clear_by_an_older_version_are_sealed_once_and_the_c
             await s.commit()
         async with db.session(write=True) as s:
             assert await convert_history(s, vault) == 0  # once only
-            assert (await verify_chain(s)).ok
+            assert (await verify_chain(s, vault)).ok
             stored = (await s.execute(text("SELECT public_note, internal_note FROM case_events"))).all()
             assert "ZSENT" not in repr(stored) and "ck1:" in repr(stored)
             history = await case_history(s, vault, 1)

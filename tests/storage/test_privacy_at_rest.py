@@ -145,6 +145,6 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         assert all(e.public_note is None and e.internal_note is None for e in history)
         key = await s.get(CaseKey, case_id)
         assert key is not None and key.wrapped is None and key.erased_at is not None
-        assert (await verify_chain(s)).ok
+        assert (await verify_chain(s, vault)).ok
         assert (await s.execute(select(Case.rating))).scalar_one() == 4
     assert not list((tmp_path / "files").iterdir())  # the evidence file is deleted

@@ -123,11 +123,13 @@ def test_an_unlisted_event_kind_is_refused() -> None:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from storage.audit import append_event
+    from storage.crypto import Vault
 
     with pytest.raises(ValueError, match="EVENT_KINDS"):
         asyncio.run(
             append_event(
                 cast(AsyncSession, None),  # refused before the session is used
+                cast(Vault, None),
                 case_id=1,
                 org_id=1,
                 kind="made_up",

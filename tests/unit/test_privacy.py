@@ -52,7 +52,7 @@ async def test_mydata_shows_what_is_held_and_erases_closed_cases_on_request(desk
         assert case.category == "bribery" and case.status == "resolved"  # the record and its statistics stay
         kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
         assert "data_request" in kinds and kinds[-1] == "erased"
-        assert (await verify_chain(s)).ok
+        assert (await verify_chain(s, desk.services.vault)).ok
     assert "ไม่มีเรื่องที่แจ้งจากบัญชีนี้" in await chat.say("/mydata")
 
 

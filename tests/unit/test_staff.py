@@ -96,7 +96,7 @@ async def test_accept_ask_answer_resolve_rate(desk: Desk) -> None:
         assert case.rating == 4 and case.acknowledged_at and case.closed_at
         kinds = list((await s.execute(select(CaseEvent.kind).order_by(CaseEvent.seq))).scalars())
         assert kinds == ["received", "accept", "ask", "reply", "add_info", "resolve", "rating", "rating"]
-        assert (await verify_chain(s)).ok
+        assert (await verify_chain(s, desk.services.vault)).ok
 
 
 async def test_outsiders_and_other_divisions_cannot_act(desk: Desk, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -57,7 +57,7 @@ async def _written(desk: Desk, case_id: int) -> Written:
         status = (await s.execute(select(Case.status).where(Case.id == case_id))).scalar_one()
         events = (await s.execute(select(func.count()).select_from(CaseEvent))).scalar_one()
         outbox = (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
-        assert (await verify_chain(s)).ok
+        assert (await verify_chain(s, desk.services.vault)).ok
     return Written(status, events, outbox)
 
 
