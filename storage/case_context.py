@@ -18,6 +18,7 @@ from storage.models import (
     ChatBinding,
     Division,
 )
+from storage.types import fit
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,8 @@ def add_attachment(session: AsyncSession, ctx: CaseContext, file: FileRef, *, ch
     hash when we hold the bytes."""
     attachment = Attachment(
         case_id=ctx.case_id, org_id=ctx.case.org_id, kind=file.kind, channel=channel,
-        file_id=file.file_id, file_unique_id=file.file_unique_id, file_name=file.file_name,
-        mime_type=file.mime_type, size=file.size, sha256=file.sha256,
+        file_id=file.file_id, file_unique_id=file.file_unique_id, file_name=fit(file.file_name, 300),
+        mime_type=fit(file.mime_type, 100), size=file.size, sha256=file.sha256,
     )  # fmt: skip
     session.add(attachment)
     ctx.attachments.append(attachment)

@@ -49,6 +49,8 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    # hide_parameters: an error's message (which is logged) never carries the statement's values,
+    # which are names, chat ids and notes
     # No rollback when a connection goes back to the pool: a session or connection that ends with
     # its transaction open rolls it back itself (Database.session, Connection.close), so the
     # pool's extra one would only cost a round trip per unit of work.
@@ -56,11 +58,18 @@ def create_engine(url: str) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_reset_on_return=None, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     engine = create_async_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_reset_on_return=None
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_reset_on_return=None,
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "do_connect", _refused_is_operational)
     return engine

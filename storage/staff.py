@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.desk import revoke_sessions_of
 from storage.models import Division, OneTimeCode, Staff, StaffDivision
+from storage.types import fit
 
 # a province coordinator is a coordinator of their own organisation who also sees every other
 # organisation of the deployment (DESIGN.md: the PAO sees the province's plan as a whole)
@@ -47,7 +48,7 @@ async def add_staff(
         session.add(staff)
     staff.role, staff.active = role, True
     if display_name:
-        staff.display_name = display_name
+        staff.display_name = fit(display_name, 120)
     await session.flush()
     assert staff.id is not None
     if division_id is not None and await session.get(StaffDivision, (staff.id, division_id)) is None:
@@ -206,12 +207,22 @@ async def create_code(
 
 
 async def redeem_code(session: AsyncSession, code: str, *, purpose: str, now: datetime) -> OneTimeCode | None:
-    """The code's grant, used up; None for an unknown, used or expired code."""
-    row = await session.get(OneTimeCode, _code_hash(code))
-    if row is None or row.purpose != purpose or row.used_at is not None or row.expires_at <= now:
-        return None
-    row.used_at = now
-    return row
+    """The code's grant, used up; None for an unknown, used or expired code.
+
+    One conditional UPDATE: of two chats sending the code at the same moment, the second waits for
+    the first's row lock and then finds it used (a read, then a write, let both through)."""
+    used = (
+        update(OneTimeCode)
+        .where(
+            col(OneTimeCode.code_hash) == _code_hash(code),
+            col(OneTimeCode.purpose) == purpose,
+            col(OneTimeCode.used_at).is_(None),
+            col(OneTimeCode.expires_at) > now,
+        )
+        .values(used_at=now)
+        .returning(OneTimeCode)
+    )
+    return (await session.execute(used)).scalar_one_or_none()
 
 
 async def totp_secret(session: AsyncSession, staff_id: int) -> str | None:

@@ -38,3 +38,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 def org_fk() -> Any:
     """The owning organisation's id: indexed, never null."""
     return Field(sa_column=Column(Integer, ForeignKey("organisations.id"), nullable=False, index=True))
+
+
+def fit(value: str | None, size: int) -> str | None:
+    """`value` cut to a column of `size` characters: what a platform or a person sends (a 129-letter
+    name, a 132-letter mime type) is stored, shortened, rather than refused on PostgreSQL."""
+    return value[:size] if value is not None else None

@@ -24,6 +24,7 @@ from storage import chats as chat_repo
 from storage import search as search_repo
 from storage.audit import append_event
 from storage.models import Attachment, Case, CaseDivision
+from storage.types import fit
 
 log = logging.getLogger(__name__)
 _INSERT_DIVISIONS = insert(CaseDivision.__table__)  # type: ignore[attr-defined]
@@ -127,8 +128,8 @@ async def submit_report(
             "channel": reporter.channel,
             "file_id": f.file_id,
             "file_unique_id": f.file_unique_id,
-            "file_name": f.file_name,
-            "mime_type": f.mime_type,
+            "file_name": fit(f.file_name, 300),
+            "mime_type": fit(f.mime_type, 100),
             "size": f.size,
             "sha256": f.sha256,
         }

@@ -259,3 +259,57 @@ def test_upgrading_creates_the_sqlite_files_folder(tmp_path) -> None:  # type: i
     target = tmp_path / "not" / "yet" / "there.db"
     upgrade_database(f"sqlite+aiosqlite:///{target}")
     assert target.exists()
+
+
+async def test_a_failed_statement_keeps_its_parameters_out_of_the_error(database: Database) -> None:
+    """Security review D6: a database error is logged with its message, which used to carry the
+    statement's parameters (names, chat ids, notes)."""
+    from sqlalchemy.exc import IntegrityError
+
+    row = {"code": "ZZ", "name": "ZSENTPARAM สมชาย", "at": datetime(2026, 1, 1, tzinfo=UTC)}
+    insert = text(
+        "INSERT INTO organisations (id, code, name_th, name_en, created_at) "
+        "VALUES (99, :code, :name, :name, :at)"
+    )
+    async with database.session() as s:
+        await s.execute(insert, row)
+        with pytest.raises(IntegrityError) as raised:
+            await s.execute(insert, row)
+    assert "ZSENTPARAM" not in str(raised.value) and "organisations" in str(raised.value)
+
+
+async def test_long_names_and_mime_types_are_stored_shortened_not_refused(
+    database: Database, orgs, vault, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """Security review D5: a Telegram name of 129 letters (64 + 64 and a space, which Telegram
+    allows) or a 132-letter mime type failed on PostgreSQL's VARCHAR limits, forever."""
+    from storage import staff as staff_repo
+    from storage.models import Attachment, Staff
+
+    services = await make_services(database, orgs, vault, clock)
+    name = "ก" * 64 + " " + "ข" * 64
+    mime = "application/" + "x" * 120
+    document = {"kind": "document", "file_id": "f1", "mime_type": mime, "file_name": "n" * 400}
+    draft = Draft.from_dict({
+        "type": "grievance", "concerns": "no", "category": "roads", "description": "ถนนหน้าบ้านพังมาก",
+        "files": [document],
+    })  # fmt: skip
+    async with database.session() as s:
+        org_id = services.directory.org_ids["CM"]
+        await staff_repo.add_staff(
+            s,
+            org_id=org_id,
+            channel="telegram",
+            user_id="6100001",
+            role="staff",
+            division_id=None,
+            display_name=name,
+        )
+        reporter = ReporterInfo(channel="test", chat_id="1", user_id="1", lang="th")
+        await submit_report(s, services, org=orgs.single, draft=draft, reporter=reporter, now=clock())
+        await s.commit()
+    async with database.session() as s:
+        assert (await s.execute(select(Staff.display_name))).scalar_one() == name[:120]
+        attachment = (await s.execute(select(Attachment))).scalar_one()
+        assert attachment.mime_type is not None and len(attachment.mime_type) == 100
+        assert attachment.file_name == "n" * 300
