@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.outbox import OutboxDispatcher
+from bot.outbox.dispatcher import default_instance
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.throttle import Throttle
@@ -66,7 +67,13 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         services.public_url = settings.public_url
     services.config_path = settings.config_path
     # one clock for the conversations, the jobs and the outbox
-    dispatcher = OutboxDispatcher(db, vault, clock=lambda: services.clock(), metrics=services.metrics)
+    dispatcher = OutboxDispatcher(
+        db,
+        vault,
+        clock=lambda: services.clock(),
+        metrics=services.metrics,
+        instance=settings.instance or None,
+    )
     services.on_queued = dispatcher.kick
 
     async def undeliverable(row: OutboxRow) -> None:
@@ -222,6 +229,8 @@ async def run_server(
         await metrics_runner.setup()
         await web.TCPSite(metrics_runner, metrics_host, metrics_port).start()
         runners.append(metrics_runner)
+    if not s.instance:  # several servers may share a machine: each is known by its port too
+        app.dispatcher.instance = f"{default_instance()}:{port}"
     await app.dispatcher.recover()
     tasks = [
         asyncio.create_task(app.dispatcher.run(), name="outbox"),

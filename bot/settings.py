@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", alias="DAMRONGTHAM_SECRET_KEY")
     # lets /metrics answer on the public port too, to `Authorization: Bearer <this>`
     metrics_token: str = Field(default="", alias="DAMRONGTHAM_METRICS_TOKEN")
+    # this process's name among those sharing one database, the same after a restart (default: the
+    # machine's name, and for `serve` its port too)
+    instance: str = Field(default="", alias="DAMRONGTHAM_INSTANCE", max_length=80)
     # Telegram's sending limits as count/seconds: overall, per private chat, per group
     telegram_rate_limits: str = Field(default="30/1,3/3,20/60", alias="TELEGRAM_RATE_LIMITS")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="DAMRONGTHAM_DATA_DIR")

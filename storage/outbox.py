@@ -42,6 +42,7 @@ class OutboxRow:
     created_at: datetime
     sent_at: datetime | None
     last_error: str | None
+    claimed_by: str | None = None
 
 
 _INSERT = insert(OUTBOX)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,11 @@ LEASE = timedelta(minutes=5)  # a claimed message not confirmed by then is sent 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def default_instance() -> str:
+    """This machine's name: one process per machine needs no DAMRONGTHAM_INSTANCE."""
+    return socket.gethostname()[:60] or "damrongtham"
 
 
 def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
@@ -74,7 +80,7 @@ def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
     return (
         update(OUTBOX)
         .where(OUTBOX.c.id.in_(due.scalar_subquery()))
-        .values(status="sending", next_attempt_at=bindparam("lease_until"))
+        .values(status="sending", next_attempt_at=bindparam("lease_until"), claimed_by=bindparam("me"))
         .returning(*OUTBOX.c)
     )
 
@@ -90,9 +96,12 @@ class OutboxDispatcher(Delivery):
         batch: int = 50,
         on_undeliverable: Callable[[OutboxRow], Awaitable[None]] | None = None,
         metrics: Metrics | None = None,
+        instance: str | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         self.db, self.vault, self.clock, self.batch = db, vault, clock, batch
+        # this process among those sharing the database: the same name after a restart
+        self.instance = instance or default_instance()
         # told about messages the platform refused for good (for staff chats: alert coordinators)
         self.on_undeliverable = on_undeliverable
         self.senders: dict[str, Sender] = dict(senders or {})
@@ -134,20 +143,27 @@ class OutboxDispatcher(Delivery):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
         finally:
-            # stopping: what was delivered is recorded, or it would go out again after the restart
+            # stopping: what was delivered is recorded, or it would go out again after the restart;
+            # what is still claimed is given back, so its chats wait for no lease
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._mark_sent(), timeout=2)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._release(mine_only=True), timeout=2)
 
     async def recover(self) -> int:
-        """At start-up on SQLite (one process by nature), messages claimed by a process that died
-        are due again at once instead of after their lease."""
-        if self.db.dialect != "sqlite":
-            return 0
+        """At start-up, messages this instance claimed before it died are due again at once instead
+        of after their lease; on SQLite (one process by nature) every claimed message is."""
+        return await self._release(mine_only=self.db.dialect != "sqlite")
+
+    async def _release(self, *, mine_only: bool) -> int:
+        claimed = col(OutboxMessage.status) == "sending"
+        if mine_only:
+            claimed = claimed & (col(OutboxMessage.claimed_by) == self.instance)
         async with self.db.session(write=True) as session:
             result = await session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.status) == "sending")
-                .values(status="pending", next_attempt_at=self.clock())
+                .where(claimed)
+                .values(status="pending", next_attempt_at=self.clock(), claimed_by=None)
             )
             await session.commit()
         return int(result.rowcount)  # type: ignore[attr-defined]
@@ -167,7 +183,7 @@ class OutboxDispatcher(Delivery):
     async def _claim(self) -> list[OutboxRow]:
         """Records the deliveries not yet recorded, then claims what is due, in one transaction."""
         now = self.clock()
-        params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders)}
+        params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders), "me": self.instance}
         batch, self._delivered = self._delivered, []
         try:
             async with self.db.session(write=True) as session:

@@ -79,3 +79,6 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=300)
+    # the instance (DAMRONGTHAM_INSTANCE) whose dispatcher claimed it while "sending": a clean stop
+    # gives its claims back, a restart of the same instance takes them over at once
+    claimed_by: str | None = Field(default=None, max_length=80)
