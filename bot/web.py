@@ -20,14 +20,16 @@ from aiohttp.abc import AbstractAccessLogger
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.webhooks import Event
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from bot.desk import desk_app
 from bot.inbox import Inbox
+from bot.logs import Outage
 from handlers.core.work import Services
 from storage.files import image_type
-from storage.models import OutboxMessage
+from storage.models import HealthProbe, OutboxMessage
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # 1 MB
@@ -36,6 +38,7 @@ INBOX: web.AppKey[Inbox] = web.AppKey("inbox", Inbox)
 SCHEDULER_ALIVE: web.AppKey[Callable[[], bool]] = web.AppKey("scheduler_alive", Callable[[], bool])  # type: ignore[arg-type]
 TELEGRAM_SECRET: web.AppKey[str] = web.AppKey("telegram_secret", str)
 LINE_PARSER: web.AppKey[WebhookParser] = web.AppKey("line_parser", WebhookParser)
+STORE_OUTAGE: web.AppKey[Outage] = web.AppKey("store_outage", Outage)
 
 
 async def _read_body(request: web.Request) -> bytes | web.Response:
@@ -54,7 +57,7 @@ async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
         return body
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested 200,000 deep
         return web.json_response({"error": "malformed JSON"}, status=400)
     if not isinstance(data, dict):
         return web.json_response({"error": "expected a JSON object"}, status=400)
@@ -71,10 +74,9 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if isinstance(data, web.Response):
         return data
     update_id = data.get("update_id")
-    if not isinstance(update_id, int):
+    if not isinstance(update_id, int) or isinstance(update_id, bool):  # true is an int to Python
         return web.json_response({"error": "update_id missing"}, status=400)
-    await request.app[INBOX].store("telegram", str(update_id), data)
-    return web.json_response({"ok": True})
+    return await _stored(request, "telegram", [(str(update_id), data)])
 
 
 async def line_webhook(request: web.Request) -> web.Response:
@@ -87,11 +89,31 @@ async def line_webhook(request: web.Request) -> web.Response:
     except InvalidSignatureError:
         log.warning("line webhook refused: bad or missing signature")
         return web.json_response({"error": "bad signature"}, status=401)
-    except (ValueError, KeyError, TypeError, AttributeError):  # not UTF-8, not JSON, no "events"
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+    ):  # not UTF-8 or JSON, no "events"
         return web.json_response({"error": "malformed body"}, status=400)
     # kinds this SDK does not know are left out: there is nothing we would do with them
     keyed = [(e.webhook_event_id, e.to_dict()) for e in events if isinstance(e, Event)]
-    await request.app[INBOX].store_many("line", keyed)
+    return await _stored(request, "line", keyed)
+
+
+async def _stored(
+    request: web.Request, channel: str, events: list[tuple[str, dict[str, Any]]]
+) -> web.Response:
+    """Keep the deliveries and say so; when the database cannot take them, 503, and the platform
+    delivers them again later. An outage is logged once, not once per delivery."""
+    outage = request.app[STORE_OUTAGE]
+    try:
+        await request.app[INBOX].store_many(channel, events)
+    except (SQLAlchemyError, OSError):
+        outage.failed()
+        return web.json_response({"error": "briefly unavailable, deliver again"}, status=503)
+    outage.ended()
     return web.json_response({"ok": True})
 
 
@@ -115,11 +137,22 @@ async def stored_file(request: web.Request) -> web.StreamResponse:
     return web.Response(body=data, content_type=image_type(data) or "application/octet-stream")
 
 
+async def _write_probe(services: Services) -> None:
+    """A committed write: a full disk or a read-only database answers reads and refuses writes,
+    and every delivery with them (a read alone said "ok" through 25 seconds of "disk full")."""
+    async with services.db.session(write=True) as session:
+        await session.execute(
+            update(HealthProbe).where(col(HealthProbe.id) == 1).values(checked_at=services.clock())
+        )
+        await session.commit()
+
+
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     status: dict[str, Any] = {"database": "ok"}
     healthy = True
     try:
+        await _write_probe(services)
         backlog, oldest = await _outbox_backlog(services)
         waiting, set_aside = await _inbox_backlog(services)
         status.update(
@@ -237,6 +270,7 @@ def build_web_app(
     app = web.Application(client_max_size=MAX_BODY)
     app.add_subapp("/desk/", desk_app(services, secure_cookie=secure_cookie))
     app[SERVICES], app[INBOX], app[TELEGRAM_SECRET] = services, inbox, telegram_secret
+    app[STORE_OUTAGE] = Outage(log, "storing webhook deliveries")
     if services.files is not None:
         app.router.add_get("/files/{sha}", stored_file)
     app[SCHEDULER_ALIVE], app[STARTED] = scheduler_alive, time.monotonic()

@@ -170,6 +170,12 @@ Press = (
 )  # fmt: skip
 
 
+def _number(text: str) -> bool:
+    """An id or a count a button may carry: ASCII digits, at most 12 (a forged "9" * 23 would not fit
+    a database integer, and "²" is a digit int() cannot read)."""
+    return text.isascii() and text.isdigit() and len(text) <= 12
+
+
 def parse(data: str) -> Press:
     head, _, rest = data.partition(".")
     parts = rest.split(".")
@@ -185,9 +191,9 @@ def parse(data: str) -> Press:
         return LanguagePress(rest)
     if data == "x.erase":
         return ErasePress()
-    if head == "lp" and rest.isdigit():
+    if head == "lp" and _number(rest):
         return PagePress(int(rest))
-    if head.isdigit() and rest:
+    if _number(head) and rest:
         return StepPress(int(head), rest)
     return Unreadable(data)
 
@@ -195,16 +201,16 @@ def parse(data: str) -> Press:
 def _staff(parts: list[str]) -> StaffPress | StaffCancel | None:
     if parts == ["cancel", "0"]:
         return StaffCancel()
-    if len(parts) == 3 and parts[0] == "xfer" and parts[1].isdigit() and parts[2]:
+    if len(parts) == 3 and parts[0] == "xfer" and _number(parts[1]) and parts[2]:
         return StaffPress("transfer", int(parts[1]), parts[2])
-    if len(parts) == 2 and parts[0] and parts[0] != "xfer" and parts[1].isdigit():
+    if len(parts) == 2 and parts[0] and parts[0] != "xfer" and _number(parts[1]):
         return StaffPress(parts[0], int(parts[1]))
     return None
 
 
 def _reporter(parts: list[str]) -> ReporterPress | None:
     choice = next((c for c in _REPORTER_CHOICES if parts[0] == c), None)
-    if choice is None or len(parts) < 2 or not parts[1].isdigit():
+    if choice is None or len(parts) < 2 or not _number(parts[1]):
         return None
     if choice == "rate":
         if len(parts) == 3 and parts[2] in ("1", "2", "3", "4", "5"):
@@ -217,12 +223,12 @@ def _progress(parts: list[str]) -> ProgressDone | ProgressList | ProgressItem | 
     kind, args = parts[0], parts[1:]
     if kind == "x":
         return ProgressDone()
-    if kind == "l" and len(args) == 2 and args[0].isdigit() and args[1] in ROUNDS:
+    if kind == "l" and len(args) == 2 and _number(args[0]) and args[1] in ROUNDS:
         return ProgressList(int(args[0]), args[1])
     if kind not in ("i", "s") or len(args) < 3:
         return None
     item, year, round_name = args[:3]
-    if not (item.isdigit() and year.isdigit() and round_name in ROUNDS):
+    if not (_number(item) and _number(year) and round_name in ROUNDS):
         return None
     if kind == "i" and len(args) == 3:
         return ProgressItem(int(item), int(year), round_name)

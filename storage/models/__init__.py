@@ -18,7 +18,14 @@ from storage.models.cases import (
     CaseTerm,
     ReminderLog,
 )
-from storage.models.chats import INBOX_MAX_ATTEMPTS, Conversation, InboxEvent, OutboxMessage, ProcessedUpdate
+from storage.models.chats import (
+    INBOX_MAX_ATTEMPTS,
+    Conversation,
+    HealthProbe,
+    InboxEvent,
+    OutboxMessage,
+    ProcessedUpdate,
+)
 from storage.models.organisations import (
     ChatBinding,
     DeskAccess,
@@ -50,6 +57,7 @@ __all__ = [
     "DeskAccess",
     "DeskSession",
     "Division",
+    "HealthProbe",
     "InboxEvent",
     "OneTimeCode",
     "Organisation",

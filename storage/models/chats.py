@@ -55,6 +55,14 @@ class InboxEvent(SQLModel, table=True):
     attempts: int = 0
 
 
+class HealthProbe(SQLModel, table=True):
+    """One row `/healthz` writes to: the server is healthy only while a write commits."""
+
+    __tablename__ = "health_probe"
+    id: int = Field(default=1, primary_key=True)
+    checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class OutboxMessage(SQLModel, table=True):
     """Every message the bot sends, written in the transaction that caused it."""
 

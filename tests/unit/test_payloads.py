@@ -35,7 +35,10 @@ def test_each_press_reads_back_as_itself(press: p.Press) -> None:
     "data",
     ["", ".", "s.", "s.accept", "s.accept.x", "s.xfer.3", "s.xfer.x.legal", "c.rate.3", "c.rate.3.9",
      "c.steal.3", "c.add.3.4", "p.l.2569.9m", "p.i.x.2569.6m", "p.s.4.2569.6m", "m.", "L.", "x.other",
-     "7.", "abc", "lp.", "lp.x"],
+     "7.", "abc", "lp.", "lp.x",
+     # security review D10: numbers no id has (they overflowed SQLite's integers) or not ASCII digits
+     "s.accept.99999999999999999999999", "c.wdy.99999999999999999999999", "s.accept.²", "c.add.٣",
+     "p.l.99999999999999999999999.6m", "lp.99999999999999999999999", "99999999999999999999999.x"],
 )  # fmt: skip
 def test_data_no_button_carries_is_unreadable(data: str) -> None:
     assert p.parse(data) == p.Unreadable(data)
