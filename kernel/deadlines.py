@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -65,6 +67,41 @@ class OfficeHours:
 
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, tzinfo=self.tz).astimezone(UTC)
+
+
+class DateError(ValueError):
+    """A typed date that cannot be read, or could be read two ways; the message says how to write it."""
+
+
+_TYPED_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})/(\d{1,2})/(\d+)")
+
+
+def read_date(text: str) -> date:
+    """A date as a Thai clerk types it: `2569-12-01` or `1/12/2569` in the Buddhist era (the year
+    from 2400), `2026-12-01` or `1/12/2026` in the Gregorian one (to 2300), Thai digits too. A
+    two-digit year or one in neither range is refused, with how to write it."""
+    typed = "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text.strip())
+    found = _TYPED_DATE.fullmatch(typed)
+    if found is None:
+        raise DateError(f"{text!r} is not a date: write 2569-12-01 (Buddhist era) or 2026-12-01")
+    if found[1]:
+        year, month, day = int(found[1]), int(found[2]), int(found[3])
+    else:
+        if len(found[6]) != 4:
+            raise DateError(
+                f"{text!r}: write the year in full, 2569 (Buddhist era) or 2026: {found[6]} could be either"
+            )
+        day, month, year = int(found[4]), int(found[5]), int(found[6])
+    if 2400 <= year <= 2800:
+        year -= BE_OFFSET
+    elif not 1900 <= year <= 2300:
+        raise DateError(
+            f"{text!r}: {year} is neither a Buddhist-era year (like 2569) nor a Gregorian one (like 2026)"
+        )
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise DateError(f"{text!r} is not a day of the calendar") from exc
 
 
 def buddhist_year(moment: datetime, tz: ZoneInfo) -> int:

@@ -126,3 +126,26 @@ def test_row_numbers_count_blank_lines_as_a_spreadsheet_does(tmp_path: Path) -> 
         encoding="utf-8",
     )
     assert "row 5, column dimension" in runner.invoke(app, ["plan", "import", str(bad)]).output
+
+
+def test_an_import_after_the_due_date_warns_and_the_summary_counts_the_late_reports() -> None:
+    """Issue 17, point 4: reports imported after a round's due date silently did not count."""
+    _ok("plan", "import", str(FIXTURES / "seed-2561-plan.csv"))
+    late = runner.invoke(app, ["progress", "import", str(FIXTURES / "seed-2561-progress-12m.csv"),
+                               "--fiscal-year", "2561", "--round", "12m"])  # fmt: skip
+    assert late.exit_code == 0 and "do not count" in late.output and "--reported-on 2018-10-10" in late.output
+    summary = _ok("round", "summary", "2561", "12m")
+    assert "ดำเนินการแล้ว 0 จาก 105" in summary and "มีรายงาน 105 รายการที่บันทึกหลังวันครบกำหนด" in summary
+    on_time = _ok("progress", "import", str(FIXTURES / "seed-2561-progress-12m.csv"), "--fiscal-year", "2561",
+                  "--round", "12m", "--reported-on", "2561-09-28")  # a Buddhist-era date  # fmt: skip
+    assert "do not count" not in on_time
+    assert "รวมทุกมิติ: ดำเนินการแล้ว 103 จาก 105" in _ok("round", "summary", "2561", "12m")
+
+
+def test_a_csv_summary_goes_to_standard_output_unless_a_file_is_named() -> None:
+    _ok("plan", "import", str(FIXTURES / "seed-2561-plan.csv"))
+    printed = _ok("round", "summary", "2561", "12m", "--format", "csv")
+    assert printed.splitlines()[0] == "มิติ,ชื่อมิติ,จำนวนรายการ,ดำเนินการแล้ว,ร้อยละ"
+    assert not list(Path().glob("plan-summary-*"))
+    assert "Wrote s.csv" in _ok("round", "summary", "2561", "12m", "--format", "csv", "-o", "s.csv")
+    assert Path("s.csv").read_bytes().startswith(b"\xef\xbb\xbf")

@@ -115,4 +115,17 @@ def test_exports_open_cleanly_as_csv_and_xlsx() -> None:
     assert runner.invoke(app, ["stats", "--fiscal-year", "2569", "--format", "xlsx"]).exit_code == 0
     assert load_workbook("stats-CM-2569-12m.xlsx").active.max_row > 5
     bad = runner.invoke(app, ["cases", "export", "--from", "1.10.2025", "--to", "x"])
-    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+    assert bad.exit_code == 2 and "2569-12-01" in bad.output
+    # issue 17, point 4: a Buddhist-era date, as a Thai clerk types it, was read as the year 2569
+    thai = runner.invoke(app, ["cases", "export", "--from", "2568-10-01", "--to", "30/9/2569", "-o", "t.csv"])
+    assert thai.exit_code == 0 and "Wrote 4 case(s)" in thai.output
+    ambiguous = runner.invoke(app, ["cases", "export", "--from", "1/10/68", "--to", "2569-09-30"])
+    assert ambiguous.exit_code == 2 and "year in full" in ambiguous.output
+    backwards = runner.invoke(app, ["cases", "export", "--from", "2569-09-30", "--to", "2568-10-01"])
+    assert backwards.exit_code == 2 and "before --from" in backwards.output
+
+
+def test_stats_for_a_year_without_cases_says_which_years_have_them() -> None:
+    asyncio.run(_seed())
+    empty = runner.invoke(app, ["stats", "--fiscal-year", "2567"])
+    assert empty.exit_code == 0 and "fiscal years with cases: 2569, 2570" in empty.output

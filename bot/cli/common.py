@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -122,10 +122,31 @@ async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-u
 LangOption = Annotated[str, typer.Option("--lang", help="th or en.")]
 
 
-def output_path(fmt: str, output: Path | None, stem: str) -> Path:
+def check_format(fmt: str) -> None:
     if fmt not in ("csv", "xlsx"):
         raise fail(f"Unknown format {fmt!r}; use csv or xlsx.")
-    return output or Path(f"{stem}.{fmt}")
+
+
+def emit_table(
+    fmt: str,
+    output: Path | None,
+    stem: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    sheet: str,
+) -> Path | None:
+    """The table as every command writes one: CSV to standard output unless `-o` names a file;
+    XLSX, a workbook, to `-o` or `<stem>.xlsx`. The file written, if any."""
+    from bot.exports import table_bytes, write_table
+
+    check_format(fmt)
+    if fmt == "csv" and output is None:
+        typer.echo(table_bytes("csv", header, rows, sheet=sheet).decode("utf-8-sig"), nl=False)
+        return None
+    path = output or Path(f"{stem}.{fmt}")
+    write_table(path, header, rows, sheet=sheet)
+    return path
 
 
 def run_with_db(settings: Settings, orgs: Organisations, work: Callable[..., Awaitable[T]]) -> T:

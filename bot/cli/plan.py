@@ -13,16 +13,17 @@ from bot.cli.common import (
     OrgOption,
     RoundArg,
     check_round,
+    emit_table,
     fail,
     load_orgs,
     load_settings,
-    output_path,
     pick_org,
     plan_app,
     progress_app,
     round_app,
     run_with_db,
 )
+from kernel.deadlines import DateError, read_date
 
 
 @plan_app.command("import")
@@ -96,7 +97,11 @@ def progress_import(
     fiscal_year: Annotated[int, typer.Option("--fiscal-year", help="B.E., e.g. 2569.")],
     round_name: Annotated[str, typer.Option("--round", help="6m or 12m.")],
     reported_on: Annotated[
-        str | None, typer.Option("--reported-on", help="YYYY-MM-DD the reports were made (default: now).")
+        str | None,
+        typer.Option(
+            "--reported-on",
+            help="The day the reports were made: 2569-09-25 (B.E.) or 2026-09-25 (default: now).",
+        ),
     ] = None,
     org: OrgOption = None,
 ) -> None:
@@ -106,6 +111,8 @@ def progress_import(
     imported with the date it was reported on.
     """
     from handlers.rounds.importer import PlanFileError, parse_progress
+    from handlers.rounds.periods import cutoff as round_cutoff
+    from handlers.rounds.periods import due_date
     from storage.plan import add_report, items_in_year, reports_for
 
     check_round(fiscal_year, round_name)
@@ -115,11 +122,9 @@ def progress_import(
     at = datetime.now(UTC)
     if reported_on is not None:
         try:
-            at = datetime.combine(date.fromisoformat(reported_on), datetime.min.time(), chosen.tz()).replace(
-                hour=12
-            )
-        except ValueError as exc:
-            raise fail("--reported-on is YYYY-MM-DD, e.g. 2026-09-25.") from exc
+            at = datetime.combine(read_date(reported_on), datetime.min.time(), chosen.tz()).replace(hour=12)
+        except DateError as exc:
+            raise fail(f"--reported-on: {exc}.") from exc
 
     async def work(session, directory, _db):  # type: ignore[no-untyped-def]
         items = {i.code: i for i in await items_in_year(session, directory.org_ids[chosen.code], fiscal_year)}
@@ -128,28 +133,41 @@ def progress_import(
             r.item_id: r
             for r in await reports_for(session, [i.id or 0 for i in items.values()], fiscal_year, round_name)
         }
+        due = await due_date(session, chosen, directory.org_ids[chosen.code], fiscal_year, round_name)
+        end_of_due = round_cutoff(chosen, due, datetime.max.replace(tzinfo=UTC))
         changed = 0
         for row in rows:
             item = items[row.code]
             last = latest.get(item.id or 0)
-            if last is not None and (last.status, last.note) == (row.status, row.note):
-                continue  # importing the same file again adds no history
+            if (
+                last is not None
+                and (last.status, last.note) == (row.status, row.note)
+                and (_aware(last.reported_at) <= end_of_due or at > end_of_due)
+            ):
+                continue  # importing the same file again adds no history, unless it now counts
             await add_report(
                 session, item=item, fiscal_year=fiscal_year, round_name=round_name, status=row.status,
                 note=row.note, evidence=None, actor="import", at=at,
             )  # fmt: skip
             changed += 1
-        return len(rows), changed
+        return len(rows), changed, due
 
     if not file.exists():
         raise fail(f"No such file: {file}")
     try:
-        total, changed = run_with_db(settings, orgs, work)
+        total, changed, due = run_with_db(settings, orgs, work)
     except PlanFileError as exc:
         raise fail(
             f"{file.name}: nothing imported, please fix:\n" + "\n".join(f"  - {p}" for p in exc.problems)
         ) from exc
     typer.echo(f"Read {total} row(s); recorded {changed} report(s) for {fiscal_year} {round_name}.")
+    if changed and round_cutoff(chosen, due, at) < at:
+        typer.echo(
+            f"Warning: the {round_name} round of {fiscal_year} was due on {due}; reports recorded on "
+            f"{at.astimezone(chosen.tz()).date()} do not count for it. If they were made on time, import "
+            f"the file again with --reported-on and the day they were made (e.g. --reported-on {due}).",
+            err=True,
+        )
 
 
 @round_app.command("list")
@@ -191,7 +209,7 @@ def round_list(
 def round_set_due(
     fiscal_year: int,
     round_name: RoundArg,
-    due: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
+    due: Annotated[str, typer.Argument(help="2569-04-20 (B.E.) or 2026-04-20")],
     org: OrgOption = None,
 ) -> None:
     """Override one year's due date (the commission sometimes extends E-Plan entry)."""
@@ -203,9 +221,9 @@ def round_set_due(
     orgs = load_orgs(settings)
     chosen = pick_org(orgs, org)
     try:
-        day = date.fromisoformat(due)
-    except ValueError as exc:
-        raise fail("The due date is YYYY-MM-DD (Gregorian), e.g. 2026-04-20.") from exc
+        day = read_date(due)
+    except DateError as exc:
+        raise fail(f"The due date: {exc}.") from exc
     if day <= round_period(fiscal_year, round_name)[1]:
         raise fail("The due date must fall after the round's period ends.")
 
@@ -227,7 +245,6 @@ def round_summary(
     org: OrgOption = None,
 ) -> None:
     """Per dimension the share of items done (two decimals) and overall, as in the seed's overview."""
-    from bot.exports import write_table
     from handlers.rounds.periods import build_summary
     from handlers.rounds.summary import THAI_DIGITS, summary_rows, summary_text
 
@@ -252,6 +269,11 @@ def round_summary(
     if thai_digits:
         rows = [[cell.translate(THAI_DIGITS) for cell in row] for row in rows]
     header = [t(lang, f"plan.col_{c}") for c in ("dimension", "name", "items", "done", "percent")]
-    path = output_path(fmt, output, f"plan-summary-{chosen.code}-{fiscal_year}-{round_name}")
-    write_table(path, header, rows, sheet=f"{fiscal_year}-{round_name}")
-    typer.echo(f"Wrote {path}.")
+    stem = f"plan-summary-{chosen.code}-{fiscal_year}-{round_name}"
+    path = emit_table(fmt, output, stem, header, rows, sheet=f"{fiscal_year}-{round_name}")
+    if path is not None:
+        typer.echo(f"Wrote {path}.")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -15,15 +15,17 @@ from bot.cli.common import (
     app,
     audit_app,
     cases_app,
+    check_format,
+    emit_table,
     fail,
     load_orgs,
     load_settings,
-    output_path,
     pick_org,
     privacy_app,
     with_db,
 )
 from bot.settings import Settings
+from kernel.deadlines import DateError, read_date
 from kernel.org_config import OrgConfig
 from kernel.org_files import Organisations
 
@@ -42,42 +44,54 @@ async def _rows(settings: Settings, orgs: Organisations, org: OrgConfig, first: 
 
 
 async def _summary(settings: Settings, orgs: Organisations, org: OrgConfig, first: date, last: date):  # type: ignore[no-untyped-def]
-    from handlers.cases.stats import summarise
+    from handlers.cases.stats import fiscal_years_with_cases, summarise
     from kernel.fiscal import local_day_bounds
 
     start, end = local_day_bounds(first, last, org.tz())
     db, directory, _vault = await with_db(settings, orgs)
     try:
         async with db.session() as session:
-            return await summarise(session, org, org_id=directory.org_ids[org.code], start=start, end=end)
+            org_id = directory.org_ids[org.code]
+            summary = await summarise(session, org, org_id=org_id, start=start, end=end)
+            years = (
+                [] if summary.total else await fiscal_years_with_cases(session, org_id=org_id, tz=org.tz())
+            )
+            return summary, years
     finally:
         await db.dispose()
 
 
 @cases_app.command("export")
 def cases_export(
-    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (Gregorian).")],
-    date_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
+    date_from: Annotated[
+        str, typer.Option("--from", help="First day: 2569-10-01 or 1/10/2569 (B.E.), or 2025-10-01.")
+    ],
+    date_to: Annotated[str, typer.Option("--to", help="Last day, written the same ways.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "csv",
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
     lang: LangOption = "th",
     org: OrgOption = None,
 ) -> None:
     """Cases received in a period, one row each, without personal data."""
-    from bot.exports import write_table
     from handlers.cases.stats import export_header, export_row
 
     settings = load_settings()
     orgs = load_orgs(settings)
     chosen = pick_org(orgs, org)
     try:
-        first, last = date.fromisoformat(date_from), date.fromisoformat(date_to)
-    except ValueError as exc:
-        raise fail("Dates are YYYY-MM-DD, e.g. --from 2025-10-01 --to 2026-03-31.") from exc
-    path = output_path(fmt, output, f"cases-{chosen.code}-{first}-{last}")
+        first, last = read_date(date_from), read_date(date_to)
+    except DateError as exc:
+        raise fail(f"{exc}. For example: --from 2568-10-01 --to 2569-03-31.") from exc
+    if last < first:
+        raise fail(f"--to ({last}) is before --from ({first}): the period would be empty.")
+    check_format(fmt)
     rows = asyncio.run(_rows(settings, orgs, chosen, first, last))
-    write_table(path, export_header(lang), [export_row(r, chosen, lang) for r in rows], sheet="cases")
-    typer.echo(f"Wrote {len(rows)} case(s) to {path}.")
+    table = [export_row(r, chosen, lang) for r in rows]
+    path = emit_table(
+        fmt, output, f"cases-{chosen.code}-{first}-{last}", export_header(lang), table, sheet="cases"
+    )
+    if path is not None:
+        typer.echo(f"Wrote {len(rows)} case(s) to {path}.")
 
 
 @cases_app.command("reindex")
@@ -118,7 +132,6 @@ def stats(
     org: OrgOption = None,
 ) -> None:
     """The complaint summary for a fiscal year's 6- or 12-month round."""
-    from bot.exports import write_table
     from handlers.cases.stats import summary_table
     from kernel.fiscal import round_period
 
@@ -129,7 +142,15 @@ def stats(
         first, last = round_period(fiscal_year, round_name)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    table = summary_table(asyncio.run(_summary(settings, orgs, chosen, first, last)), chosen, lang)
+    summary, years = asyncio.run(_summary(settings, orgs, chosen, first, last))
+    if not summary.total:  # a year typed wrong (2026 for 2569, or the year before) says so
+        held = ", ".join(map(str, years)) if years else "none yet"
+        typer.echo(
+            f"No cases were received in fiscal year {fiscal_year} ({round_name}); "
+            f"fiscal years with cases: {held}.",
+            err=True,
+        )
+    table = summary_table(summary, chosen, lang)
     if fmt == "text":
         section = None
         for name, item, value in table:
@@ -139,12 +160,19 @@ def stats(
             if item:
                 typer.echo(f"  {item}: {value}")
         return
-    path = output_path(fmt, output, f"stats-{chosen.code}-{fiscal_year}-{round_name}")
     from kernel.i18n import t
 
     header = [t(lang, "stats.section"), t(lang, "stats.item"), t(lang, "stats.value")]
-    write_table(path, header, table, sheet=f"{fiscal_year}-{round_name}")
-    typer.echo(f"Wrote {path}.")
+    path = emit_table(
+        fmt,
+        output,
+        f"stats-{chosen.code}-{fiscal_year}-{round_name}",
+        header,
+        table,
+        sheet=f"{fiscal_year}-{round_name}",
+    )
+    if path is not None:
+        typer.echo(f"Wrote {path}.")
 
 
 @audit_app.command("verify")

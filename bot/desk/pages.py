@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import date
 from urllib.parse import quote
 
 import qrcode
@@ -35,6 +34,7 @@ from handlers.rounds.desk_plan import plan_overview
 from handlers.rounds.reporting import PROGRESS_STATUSES, add_progress_note, progress_status, record_progress
 from handlers.staff.case_buttons import staff_action
 from kernel import lifecycle
+from kernel.deadlines import read_date
 from kernel.fiscal import fiscal_year_of, local_day_bounds, round_period
 from kernel.i18n import t
 from kernel.org_config import REPORT_TYPES, Category, OrgConfig
@@ -202,8 +202,8 @@ async def export_cases(request: web.Request) -> web.StreamResponse:
     async with unit_of_work(request) as work:
         user, org = await _coordinator(request, work)
         try:
-            first = date.fromisoformat(request.query.get("from", ""))
-            last = date.fromisoformat(request.query.get("to", ""))
+            first = read_date(request.query.get("from", ""))
+            last = read_date(request.query.get("to", ""))
         except ValueError:
             raise web.HTTPBadRequest(text=t(user.member.desk_lang, "desk.bad_dates")) from None
         start, end = local_day_bounds(first, last, org.tz())

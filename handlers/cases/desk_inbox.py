@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from handlers.cases.search import MAX_WORDS, terms
 from handlers.core.work import Work
+from kernel.deadlines import read_date
 from kernel.fiscal import local_day_bounds
 from kernel.lifecycle import OPEN_STATES, TERMINAL_STATES
 from kernel.org_config import REPORT_TYPES, OrgConfig
@@ -51,7 +52,8 @@ class InboxFilters:
 
         def day(name: str) -> str:
             try:
-                return date.fromisoformat(query.get(name, "")).isoformat()
+                # a browser without a date picker sends what was typed: 1/12/2569 too
+                return read_date(query.get(name, "")).isoformat()
             except ValueError:
                 return ""
 

@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from handlers.cases.cards import category_label
 from kernel.deadlines import BE_OFFSET, EN_MONTHS, TH_MONTHS, format_date
+from kernel.fiscal import fiscal_year_of
 from kernel.i18n import t
 from kernel.org_config import OrgConfig
 from storage.models import Case, CaseDivision, Division
@@ -231,6 +232,14 @@ def _local_months(start: datetime, end: datetime, tz: tzinfo) -> list[Month]:
         if lo >= end:
             return months
         months.append(((lo.astimezone(tz).year, lo.astimezone(tz).month), max(lo, start), min(hi, end)))
+
+
+async def fiscal_years_with_cases(session: AsyncSession, *, org_id: int, tz: tzinfo) -> list[int]:
+    """The Buddhist-era fiscal years the organisation has cases in (read from the period index)."""
+    received = sa_select(col(Case.created_at)).where(col(Case.org_id) == org_id)
+    return sorted(
+        {fiscal_year_of(at.astimezone(tz).date()) for at in (await session.execute(received)).scalars()}
+    )
 
 
 def summary_table(s: Summary, org: OrgConfig, lang: str) -> list[tuple[str, str, str]]:

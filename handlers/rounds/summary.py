@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from kernel.deadlines import BE_OFFSET
@@ -43,6 +43,8 @@ class RoundSummary:
     dimensions: list[DimensionLine]
     # division code → codes and titles of items with no report that counts
     unreported: dict[str, list[PlanItem]]
+    # reports made after the due date: kept, but they do not count for the round
+    late_reports: int = 0
 
     @property
     def items(self) -> int:
@@ -87,7 +89,12 @@ def summarise_round(
         if (item.id or 0) not in status:
             unreported[division_codes[item.division_id]].append(item)
     lines = [DimensionLine(n, c[0], c[1]) for n, c in sorted(counts.items())]
-    return RoundSummary(fiscal_year, round_name, lines, dict(unreported))
+    late = sum(1 for r in reports if _aware(r.reported_at) > cutoff)
+    return RoundSummary(fiscal_year, round_name, lines, dict(unreported), late)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def summary_rows(summary: RoundSummary, org: OrgConfig, lang: str) -> list[list[str]]:
@@ -132,6 +139,8 @@ def summary_text(summary: RoundSummary, org: OrgConfig, lang: str, *, thai_digit
             percent=f"{summary.percent:.2f}",
         )
     )
+    if summary.late_reports:
+        lines.append(t(lang, "plan.late_reports", count=summary.late_reports))
     if summary.unreported:
         lines.append(t(lang, "plan.unreported_title"))
         for code, items in sorted(summary.unreported.items()):

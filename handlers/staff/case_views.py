@@ -37,6 +37,9 @@ async def list_cases(turn: Turn) -> None:
         for b in bindings
         if b.target.startswith("division:") and b.org_id == staff.org_id
     }
+    if here and not staff.oversees and not here & staff.division_ids:
+        # another division's group: what is listed here, that division's members read
+        return turn.say("staff.cases_here_only")
     # staff see their own divisions' cases (this chat's, if it is one of theirs); coordinators this chat's
     wanted = (here & staff.division_ids or set(staff.division_ids)) if not staff.oversees else here
     found = await open_cases(turn.session, org_id=staff.org_id, division_ids=wanted or None)

@@ -1,11 +1,13 @@
 """Buddhist-era years and display, references and tracking codes (deadlines: test_office_hours.py)."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from handlers.cases.submit import format_reference
-from kernel.deadlines import buddhist_year, format_date, format_datetime
+from kernel.deadlines import DateError, buddhist_year, format_date, format_datetime, read_date
 from storage.crypto import hash_tracking_code, new_tracking_code, verify_tracking_code
 
 BKK = ZoneInfo("Asia/Bangkok")
@@ -39,3 +41,33 @@ def test_tracking_code_is_16_grouped_digits_and_only_a_slow_hash_is_kept() -> No
     wrong = ("1" if code[0] != "1" else "2") + code[1:]
     assert not verify_tracking_code(wrong, stored)
     assert not verify_tracking_code(code, None)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("2569-12-01", date(2026, 12, 1)),  # Buddhist era, as a Thai clerk types it
+        ("2026-12-01", date(2026, 12, 1)),
+        ("1/12/2569", date(2026, 12, 1)),
+        ("01/12/2026", date(2026, 12, 1)),
+        ("๑/๑๒/๒๕๖๙", date(2026, 12, 1)),  # Thai digits
+        (" 2568-10-01 ", date(2025, 10, 1)),
+    ],
+)
+def test_dates_are_read_in_either_era(typed: str, meant: date) -> None:
+    assert read_date(typed) == meant
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("1/12/69", "year in full"),  # 2569 or 2069?
+        ("2350-01-01", "neither"),
+        ("2569-02-30", "not a day"),
+        ("1.10.2025", "not a date"),
+        ("", "not a date"),
+    ],
+)
+def test_a_date_that_cannot_be_read_or_is_ambiguous_is_refused_with_a_hint(typed: str, hint: str) -> None:
+    with pytest.raises(DateError, match=hint):
+        read_date(typed)

@@ -316,6 +316,8 @@ async def test_coordinators_download_the_exports_of_the_cli(
     xlsx = await client.get("/desk/exports/stats?fiscal_year=2570&round=6m&format=xlsx")
     assert xlsx.status == 200 and (await xlsx.read()).startswith(b"PK")  # a zip: the workbook
     assert (await client.get("/desk/exports/cases?from=&to=")).status == 400
+    thai = await client.get("/desk/exports/cases?from=2569-10-01&to=31/12/2569&format=csv")  # Buddhist era
+    assert thai.status == 200 and await thai.read() == body
     await _sign_in(client, desk, "501")  # a division's clerk: the whole organisation is not theirs
     assert (await client.get("/desk/exports")).status == 404
     assert (await client.get("/desk/exports/cases?from=2026-10-01&to=2026-12-31")).status == 404

@@ -212,6 +212,16 @@ async def test_cases_and_case_commands(desk: Desk) -> None:
     assert "ไม่มีสิทธิ์" in await _staff(desk, "999").say("/cases")
 
 
+async def test_cases_in_another_divisions_group_lists_nothing_there(desk: Desk) -> None:
+    """Security review D9: office staff typing /cases in personnel's group got the office's cases
+    listed there, for personnel to read."""
+    await _submitted(desk)
+    await desk.add_staff("601", "office")
+    answer = await _staff(desk, "601").say("/cases")
+    assert "CM-" not in answer and "แชตของส่วนราชการอื่น" in answer
+    assert "CM-2569-000001" not in await desk.chat("601").say("/cases")  # privately: their own only
+
+
 async def test_coordinator_view_of_an_anonymous_case_is_audited(desk: Desk) -> None:
     await _submitted(desk)
     await desk.add_staff("900", None, role="coordinator")
