@@ -250,6 +250,8 @@ class Engine:
                 turn.state["org"] = org.code
             return intake.start_over(turn)
         if name == "cancel":
+            if drafting and intake.ask_before_cancelling(turn):
+                return None
             if drafting:
                 intake.clear_draft(turn)
                 turn.state.pop("resume_step", None)

@@ -119,15 +119,47 @@ class Reply:
         return {b.label: b.payload for row in self.buttons for b in row}
 
 
-TEXT_LIMIT = 4000  # under Telegram's 4,096 and LINE's 5,000 characters per message
+# under Telegram's 4,096 and LINE's 5,000 per message, counted as both count: in UTF-16 code units,
+# where an emoji is two (counted in characters, 1,900 emoji passed our check and Telegram refused them)
+TEXT_LIMIT = 4000
+CUT_MARK = " …"
+
+
+def text_units(text: str) -> int:
+    """The length of `text` as Telegram and LINE count it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut_units(text: str, limit: int) -> str:
+    """The longest start of `text` of at most `limit` UTF-16 units (never half an emoji)."""
+    if text_units(text) <= limit:
+        return text
+    cut = min(len(text), limit)
+    while cut > 0 and text_units(text[:cut]) > limit:
+        cut -= max(1, (text_units(text[:cut]) - limit + 1) // 2)
+    return text[:cut]
+
+
+def fit_text(text: str, limit: int = TEXT_LIMIT) -> str:
+    """`text` in one message: its longest lines (a description, a note) shortened, ending in
+    `CUT_MARK`, so the short lines around them, a card's status or a summary's question, stay."""
+    lines = text.split("\n")
+    while (over := text_units("\n".join(lines)) - limit) > 0:
+        longest = max(range(len(lines)), key=lambda i: text_units(lines[i]))
+        keep = text_units(lines[longest]) - over - text_units(CUT_MARK)
+        if keep < 1:  # no one line is long enough to take the cut: the end goes
+            return cut_units(text, limit - text_units(CUT_MARK)) + CUT_MARK
+        lines[longest] = cut_units(lines[longest], keep) + CUT_MARK
+    return "\n".join(lines)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at line breaks where possible."""
+    """Pieces of at most `limit` UTF-16 units, cut at line breaks where possible."""
     pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
+    while text_units(text) > limit:
+        head = cut_units(text, limit)
+        cut = head.rfind("\n")
+        cut = cut if cut > len(head) // 2 else len(head)
         pieces.append(text[:cut])
         text = text[cut:].lstrip("\n")
     pieces.append(text)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.messages import TEXT_LIMIT, Reply, split_text
+from kernel.messages import TEXT_LIMIT, Reply, split_text, text_units
 from storage.crypto import Vault
 from storage.models import OutboxMessage
 
@@ -63,7 +63,7 @@ async def queue_message(
     status: str = "pending",
 ) -> None:
     """Queue `reply`; a long text becomes several rows, so a retry never repeats a sent piece."""
-    if reply.media is None and reply.edit_message_id is None and len(reply.text) > TEXT_LIMIT:
+    if reply.media is None and reply.edit_message_id is None and text_units(reply.text) > TEXT_LIMIT:
         *head, last = split_text(reply.text)
         for piece in head:
             await queue_message(

@@ -31,7 +31,7 @@ from bot.channels.telegram_http import AiohttpRequest
 from bot.throttle import Throttle
 from handlers.engine import Engine
 from kernel.i18n import LANGUAGES, t
-from kernel.messages import Button, FileRef, Incoming, Media, Reply
+from kernel.messages import Button, FileRef, Incoming, Media, Reply, cut_units
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -177,13 +177,13 @@ class TelegramSender:
             if media is None:
                 # the outbox already cut long texts into pieces (storage/outbox.py)
                 message = await bot.send_message(
-                    chat_id, reply.text[:TEXT_LIMIT], reply_markup=render_markup(reply)
+                    chat_id, cut_units(reply.text, TEXT_LIMIT), reply_markup=render_markup(reply)
                 )
             elif media.kind == "photo":
-                caption = (media.caption or "")[:CAPTION_LIMIT] or None
+                caption = cut_units(media.caption or "", CAPTION_LIMIT) or None
                 message = await bot.send_photo(chat_id, await self._file(media), caption=caption)
             elif media.kind == "document":
-                caption = (media.caption or "")[:CAPTION_LIMIT] or None
+                caption = cut_units(media.caption or "", CAPTION_LIMIT) or None
                 message = await bot.send_document(chat_id, await self._file(media), caption=caption)
             else:
                 message = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
@@ -217,7 +217,7 @@ class TelegramSender:
         markup = render_markup(reply)
         try:
             await self.application.bot.edit_message_text(
-                reply.text[:TEXT_LIMIT],
+                cut_units(reply.text, TEXT_LIMIT),
                 chat_id=chat_id,
                 message_id=int(reply.edit_message_id or 0),
                 # an edit can carry only an inline keyboard; leaving it out removes the one there

@@ -8,7 +8,7 @@ from handlers.cases.staff_view import CaseForStaff, NamedCaseForStaff
 from kernel.deadlines import format_datetime
 from kernel.i18n import t
 from kernel.lifecycle import staff_actions_for
-from kernel.messages import Button, Media, Reply
+from kernel.messages import Button, Media, Reply, fit_text
 from kernel.org_config import OrgConfig
 from kernel.payloads import StaffPress
 from kernel.routing import Route
@@ -50,7 +50,8 @@ def draft_summary(turn: Turn) -> str:
         lines.append(f"{turn.text('summary.identity')}: {d.name}")
         lines.append(f"{turn.text('summary.contact')}: {d.phone or d.contact or dash}")
     lines += ["", turn.text("summary.check")]
-    return "\n".join(lines)
+    # one message with its buttons: a description of 2,900 emoji is shown shortened, not refused
+    return fit_text("\n".join(lines))
 
 
 def case_card(
@@ -101,7 +102,9 @@ def case_card(
     ]
     if last_action:
         lines.append(last_action)
-    messages = [Reply(text="\n".join(lines), buttons=card_buttons(case.id, case.status))]
+    # one message, so every case reaches its chat and each edit of the card fits it; the desk and the
+    # history show a description the card had to shorten in full
+    messages = [Reply(text=fit_text("\n".join(lines)), buttons=card_buttons(case.id, case.status))]
     for i, f in enumerate(case.files, 1):
         caption = t(lang, "card.file_caption", reference=case.reference, n=i, total=len(case.files))
         messages.append(Reply(media=Media(kind=f.kind, file_id=f.file_id, caption=caption)))

@@ -120,9 +120,8 @@ async def handle_summary(turn: Turn) -> None:
     if turn.pressed == "edit":
         return turn.go("edit")
     if turn.pressed == "cancel":
-        clear_draft(turn)
-        turn.say("intake.cancelled")
-        return turn.go("menu")
+        ask_before_cancelling(turn)
+        return None
     if turn.pressed != "submit":
         return turn.fail("errors.use_buttons")
     inc = turn.incoming
@@ -181,6 +180,35 @@ def prompt_resume(turn: Turn) -> Reply:
     )
 
 
+def ask_before_cancelling(turn: Turn) -> bool:
+    """Cancelling a draft whose description is written asks first (one mistaken tap lost it all);
+    True when it asks. Asked already, a second /cancel cancels."""
+    if not turn.draft.description or turn.convo.step == "confirm_cancel":
+        return False
+    if turn.convo.step != "resume":  # resuming: the step to resume at is kept already
+        turn.state["resume_step"] = turn.convo.step
+    turn.go("confirm_cancel")
+    return True
+
+
+def prompt_confirm_cancel(turn: Turn) -> Reply:
+    return reply_with(
+        turn.text("intake.confirm_cancel"),
+        [turn.button("answer.cancel_yes", "yes")],
+        [turn.button("answer.keep_writing", "no")],
+    )
+
+
+async def handle_confirm_cancel(turn: Turn) -> None:
+    if turn.pressed == "yes":
+        turn.state.pop("resume_step", None)
+        turn.say("intake.cancelled")
+        return start_over(turn)
+    if turn.pressed == "no":
+        return turn.go(turn.state.pop("resume_step", "summary"))
+    turn.fail("errors.use_buttons")
+
+
 async def handle_resume(turn: Turn) -> None:
     if turn.pressed == "continue":
         return turn.go(turn.state.pop("resume_step", "menu"))
@@ -207,4 +235,5 @@ STEPS: dict[str, Step] = {
     "summary": Step(prompt_summary, handle_summary),
     "edit": Step(prompt_edit, handle_edit),
     "resume": Step(prompt_resume, handle_resume, drafting=False),
+    "confirm_cancel": Step(prompt_confirm_cancel, handle_confirm_cancel),
 }

@@ -418,3 +418,19 @@ async def test_a_staff_chat_that_refuses_messages_makes_the_coordinators_hear(de
     await desk.dispatcher.drain()
     alerts = sender.to(STAFF_CHATS["coordinators"])
     assert alerts and "ส่งเรื่อง CM-2569-000001 ถึงแชตของ" in alerts[0].text
+
+
+async def test_cancelling_a_written_draft_asks_first(desk: Desk) -> None:
+    """Issue 17, point 4: /cancel of a long draft deleted it without a word of warning."""
+    chat = desk.chat("1001")
+    await report_until_summary(chat)
+    asked = await chat.say("/cancel")
+    assert "ยกเลิกเรื่องที่กำลังแจ้งใช่หรือไม่" in asked
+    assert "สรุปเรื่องที่จะแจ้ง" in await chat.say(Press("แจ้งเรื่องต่อ"))  # nothing lost
+    assert "ยกเลิกเรื่องที่กำลังแจ้งใช่หรือไม่" in await chat.say(Press("ยกเลิก"))  # the summary's button too
+    assert "ยกเลิกรายการที่ยังไม่ได้ส่งแล้ว" in await chat.say(Press("ยกเลิกเรื่องนี้"))
+    assert "ไม่มีรายการที่กำลังกรอกอยู่" in await chat.say("/cancel")
+    # a draft without a description yet is cancelled at once
+    await chat.say("/start")
+    await chat.say(Press("แจ้งเบาะแสการทุจริต"))
+    assert "ยกเลิกรายการที่ยังไม่ได้ส่งแล้ว" in await chat.say("/cancel")

@@ -85,6 +85,7 @@ class Conversations(RuleBasedStateMachine):
         """A citizen going straight through, so submissions happen among the random steps."""
         self._send(self._new(chat, payload="L.th"))  # random presses may have switched to English
         self._send(self._new(chat, text="/cancel"))
+        self._send(self._new(chat, text="/cancel"))  # a written draft asks first: a second /cancel confirms
         self._send(self._new(chat, text="/start"))
         for label in ("ร้องเรียน", "ไม่ใช่", "ข้าม / ไม่แน่ใจ", "ถนน"):
             self._press(chat, label)
