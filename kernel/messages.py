@@ -119,6 +119,34 @@ class Reply:
         return {b.label: b.payload for row in self.buttons for b in row}
 
 
+# Evidence a citizen may send: pictures, recordings, PDF, office documents and plain text. A program,
+# a script or a web page is refused: forwarded to a division's chat, the bot would lend it its
+# authority (an "invoice.pdf.exe" captioned with a case reference). Judged by the name's last
+# extension and by the type the platform reports, each when known.
+EVIDENCE_EXTENSIONS = frozenset(
+    "jpg jpeg png gif webp heic heif bmp tif tiff pdf doc docx xls xlsx ppt pptx odt ods odp rtf txt csv "
+    "mp4 mov m4v 3gp webm mp3 m4a aac amr ogg oga opus wav".split()
+)
+_EVIDENCE_TYPES = (
+    "image/", "video/", "audio/", "application/pdf", "text/plain", "text/csv", "application/rtf",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.",
+    "application/octet-stream",  # what a platform says of a type it does not know: the name decides
+)  # fmt: skip
+
+
+def acceptable_evidence(file: FileRef) -> bool:
+    """Whether a citizen's file may be kept and forwarded as evidence (a photo always may)."""
+    if file.kind == "photo":
+        return True
+    mime = (file.mime_type or "").lower()
+    if mime and (mime.startswith("image/svg") or not mime.startswith(_EVIDENCE_TYPES)):
+        return False
+    name = (file.file_name or "").lower()
+    extension = name.rsplit(".", 1)[1] if "." in name else ""
+    return extension in EVIDENCE_EXTENSIONS if name else bool(mime) and mime != "application/octet-stream"
+
+
 # under Telegram's 4,096 and LINE's 5,000 per message, counted as both count: in UTF-16 code units,
 # where an emoji is two (counted in characters, 1,900 emoji passed our check and Telegram refused them)
 TEXT_LIMIT = 4000

@@ -102,7 +102,8 @@ def test_exports_open_cleanly_as_csv_and_xlsx() -> None:
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads Thai from UTF-8 only with a BOM
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
     assert rows[0][:3] == ["เลขที่เรื่อง", "วันที่รับเรื่อง", "ประเภท"] and len(rows) == 5
-    assert rows[1][0] == "CM-2568-000001" and rows[1][1] == "3 พ.ย. 2568" and rows[1][11] == "10.0"
+    # a real date and a real number, which Excel reads as such (issue 17, point 4)
+    assert rows[1][0] == "CM-2568-000001" and rows[1][1] == "2025-11-03" and rows[1][11] == "10.0"
     assert "รายละเอียดเรื่อง" not in raw.decode("utf-8-sig")  # no complaint text or identities
     result = runner.invoke(
         app,
@@ -112,6 +113,13 @@ def test_exports_open_cleanly_as_csv_and_xlsx() -> None:
     sheet = load_workbook("cases-CM-2025-10-01-2026-03-31.xlsx").active
     values = list(sheet.iter_rows(values_only=True))
     assert values[0][0] == "Reference" and len(values) == 4
+    assert values[1][1] == datetime(2025, 11, 3) and sheet["B2"].number_format == "d mmm yyyy"
+    assert values[1][6] == "resolved" and values[1][11] == 10.0  # a translated label, a number
+    thai = runner.invoke(
+        app,
+        ["cases", "export", "--from", "2568-10-01", "--to", "2569-03-31", "--format", "xlsx", "-o", "t.xlsx"],
+    )
+    assert thai.exit_code == 0 and "bbbb" in load_workbook("t.xlsx").active["B2"].number_format  # B.E. shown
     assert runner.invoke(app, ["stats", "--fiscal-year", "2569", "--format", "xlsx"]).exit_code == 0
     assert load_workbook("stats-CM-2569-12m.xlsx").active.max_row > 5
     bad = runner.invoke(app, ["cases", "export", "--from", "1.10.2025", "--to", "x"])

@@ -135,6 +135,7 @@ def emit_table(
     rows: Sequence[Sequence[Any]],
     *,
     sheet: str,
+    lang: str = "th",
 ) -> Path | None:
     """The table as every command writes one: CSV to standard output unless `-o` names a file;
     XLSX, a workbook, to `-o` or `<stem>.xlsx`. The file written, if any."""
@@ -142,10 +143,10 @@ def emit_table(
 
     check_format(fmt)
     if fmt == "csv" and output is None:
-        typer.echo(table_bytes("csv", header, rows, sheet=sheet).decode("utf-8-sig"), nl=False)
+        typer.echo(table_bytes("csv", header, rows, sheet=sheet, lang=lang).decode("utf-8-sig"), nl=False)
         return None
     path = output or Path(f"{stem}.{fmt}")
-    write_table(path, header, rows, sheet=sheet)
+    write_table(path, header, rows, sheet=sheet, lang=lang)
     return path
 
 

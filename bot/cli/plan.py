@@ -266,14 +266,18 @@ def round_summary(
     from kernel.i18n import t
 
     rows = summary_rows(summary, chosen, lang)
-    if thai_digits:
-        rows = [[cell.translate(THAI_DIGITS) for cell in row] for row in rows]
+    if thai_digits:  # Thai digits are text: the numbers become words a spreadsheet shows as written
+        rows = [[_thai(cell).translate(THAI_DIGITS) for cell in row] for row in rows]
     header = [t(lang, f"plan.col_{c}") for c in ("dimension", "name", "items", "done", "percent")]
     stem = f"plan-summary-{chosen.code}-{fiscal_year}-{round_name}"
-    path = emit_table(fmt, output, stem, header, rows, sheet=f"{fiscal_year}-{round_name}")
+    path = emit_table(fmt, output, stem, header, rows, sheet=f"{fiscal_year}-{round_name}", lang=lang)
     if path is not None:
         typer.echo(f"Wrote {path}.")
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _thai(cell: str | int | float) -> str:
+    return f"{cell:.2f}" if isinstance(cell, float) else str(cell)

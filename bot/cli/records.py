@@ -88,7 +88,13 @@ def cases_export(
     rows = asyncio.run(_rows(settings, orgs, chosen, first, last))
     table = [export_row(r, chosen, lang) for r in rows]
     path = emit_table(
-        fmt, output, f"cases-{chosen.code}-{first}-{last}", export_header(lang), table, sheet="cases"
+        fmt,
+        output,
+        f"cases-{chosen.code}-{first}-{last}",
+        export_header(lang),
+        table,
+        sheet="cases",
+        lang=lang,
     )
     if path is not None:
         typer.echo(f"Wrote {len(rows)} case(s) to {path}.")
@@ -132,7 +138,7 @@ def stats(
     org: OrgOption = None,
 ) -> None:
     """The complaint summary for a fiscal year's 6- or 12-month round."""
-    from handlers.cases.stats import summary_table
+    from handlers.cases.stats import stat_text, summary_table
     from kernel.fiscal import round_period
 
     settings = load_settings()
@@ -155,10 +161,10 @@ def stats(
         section = None
         for name, item, value in table:
             if name != section:
-                typer.echo(name if item else f"{name}: {value}")
+                typer.echo(name if item else f"{name}: {stat_text(value)}")
                 section = name
             if item:
-                typer.echo(f"  {item}: {value}")
+                typer.echo(f"  {item}: {stat_text(value)}")
         return
     from kernel.i18n import t
 
@@ -170,6 +176,7 @@ def stats(
         header,
         table,
         sheet=f"{fiscal_year}-{round_name}",
+        lang=lang,
     )
     if path is not None:
         typer.echo(f"Wrote {path}.")

@@ -209,7 +209,9 @@ async def export_cases(request: web.Request) -> web.StreamResponse:
         start, end = local_day_bounds(first, last, org.tz())
         rows = await case_rows(work.session, org_id=user.member.org_id, start=start, end=end)
     lang = user.member.desk_lang
-    body = table_bytes(fmt, export_header(lang), [export_row(r, org, lang) for r in rows], sheet="cases")
+    body = table_bytes(
+        fmt, export_header(lang), [export_row(r, org, lang) for r in rows], sheet="cases", lang=lang
+    )
     return _download(body, f"cases-{org.code}-{first}-{last}.{fmt}", fmt)
 
 
@@ -228,7 +230,7 @@ async def export_stats(request: web.Request) -> web.StreamResponse:
         summary = await summarise(work.session, org, org_id=user.member.org_id, start=start, end=end)
     lang = user.member.desk_lang
     header = [t(lang, "stats.section"), t(lang, "stats.item"), t(lang, "stats.value")]
-    body = table_bytes(fmt, header, summary_table(summary, org, lang), sheet=f"{year}-{name}")
+    body = table_bytes(fmt, header, summary_table(summary, org, lang), sheet=f"{year}-{name}", lang=lang)
     return _download(body, f"stats-{org.code}-{year}-{name}.{fmt}", fmt)
 
 

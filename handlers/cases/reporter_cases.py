@@ -16,7 +16,7 @@ from handlers.cases.search import index_text
 from handlers.core.work import ReporterAccount, Work
 from kernel import lifecycle
 from kernel.i18n import t
-from kernel.messages import FileRef, Media, Reply
+from kernel.messages import FileRef, Media, Reply, acceptable_evidence
 from storage.audit import append_event
 from storage.case_context import CaseContext, add_attachment, load_case_context
 
@@ -123,6 +123,8 @@ async def _to_divisions(
     if file is not None:
         if file.size is not None and file.size > org.intake.max_file_mb * 1024 * 1024:
             raise BadInput("errors.file_too_large", mb=str(org.intake.max_file_mb))
+        if not acceptable_evidence(file):
+            raise BadInput("errors.file_type")
         add_attachment(work.session, ctx, file, channel=channel)
         message = Reply(media=Media(kind=file.kind, file_id=file.file_id, caption=header))
         note = t(STAFF_LANG, "staff.file_from_reporter")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from itertools import groupby
 from operator import itemgetter
 from statistics import median
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from handlers.cases.cards import category_label
-from kernel.deadlines import BE_OFFSET, EN_MONTHS, TH_MONTHS, format_date
+from kernel.deadlines import BE_OFFSET, EN_MONTHS, TH_MONTHS
 from kernel.fiscal import fiscal_year_of
 from kernel.i18n import t
 from kernel.org_config import OrgConfig
@@ -242,32 +242,41 @@ async def fiscal_years_with_cases(session: AsyncSession, *, org_id: int, tz: tzi
     )
 
 
-def summary_table(s: Summary, org: OrgConfig, lang: str) -> list[tuple[str, str, str]]:
-    """(section, item, value) rows: the same content for text, CSV and XLSX."""
-    out: list[tuple[str, str, str]] = [(t(lang, "stats.total"), "", str(s.total))]
+StatValue = int | float | str
+
+
+def stat_text(value: StatValue) -> str:
+    """A value as the text summary shows it: a median with two decimals."""
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def summary_table(s: Summary, org: OrgConfig, lang: str) -> list[tuple[str, str, StatValue]]:
+    """(section, item, value) rows: the same content for text, CSV and XLSX; counts and medians are
+    numbers (a median there is none of is the dash)."""
+    out: list[tuple[str, str, StatValue]] = [(t(lang, "stats.total"), "", s.total)]
     for rt, n in sorted(s.by_type.items()):
-        out.append((t(lang, "stats.by_type"), t(lang, "type." + rt), str(n)))
+        out.append((t(lang, "stats.by_type"), t(lang, "type." + rt), n))
     for (rt, code), n in sorted(s.by_category.items()):
         out.append(
             (
                 t(lang, "stats.by_category"),
                 f"{t(lang, 'type.' + rt)}: {category_label(org, rt, code, lang)}",
-                str(n),
+                n,
             )
         )
     for code, n in sorted(s.by_division.items()):
         name = t(lang, "card.coordinators") if code == "coordinators" else org.division(code).name(lang)
-        out.append((t(lang, "stats.by_division"), name, str(n)))
+        out.append((t(lang, "stats.by_division"), name, n))
     months = TH_MONTHS if lang == "th" else EN_MONTHS
     for (year, month), n in sorted(s.by_month.items()):
         shown_year = year + BE_OFFSET if lang == "th" else year
-        out.append((t(lang, "stats.by_month"), f"{months[month - 1]} {shown_year}", str(n)))
+        out.append((t(lang, "stats.by_month"), f"{months[month - 1]} {shown_year}", n))
     for status, n in sorted(s.by_outcome.items()):
-        out.append((t(lang, "stats.by_outcome"), t(lang, "status." + status), str(n)))
+        out.append((t(lang, "stats.by_outcome"), t(lang, "status." + status), n))
     dash = t(lang, "summary.none")
     ack, close = s.median_days_to_acknowledge, s.median_days_to_close
-    out.append((t(lang, "stats.median_ack"), "", f"{ack:.2f}" if ack is not None else dash))
-    out.append((t(lang, "stats.median_close"), "", f"{close:.2f}" if close is not None else dash))
+    out.append((t(lang, "stats.median_ack"), "", round(ack, 2) if ack is not None else dash))
+    out.append((t(lang, "stats.median_close"), "", round(close, 2) if close is not None else dash))
     return out
 
 
@@ -281,11 +290,13 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 
 
-def export_row(r: CaseRow, org: OrgConfig, lang: str) -> list[str | float | int | None]:
+def export_row(r: CaseRow, org: OrgConfig, lang: str) -> list[str | float | int | date | None]:
+    """A case as a row of real values: dates as dates (the local day), numbers as numbers, labels
+    in `lang`; a spreadsheet sorts, sums and filters them (bot/exports.py writes each as its type)."""
     tz = org.tz()
 
-    def when(d: datetime | None) -> str | None:
-        return format_date(d, lang=lang, tz=tz) if d else None
+    def when(d: datetime | None) -> date | None:
+        return d.astimezone(tz).date() if d else None
 
     return [
         r.reference, when(r.received), t(lang, "type." + r.report_type),

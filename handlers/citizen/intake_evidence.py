@@ -3,9 +3,13 @@ words) and the evidence (photos and documents, up to the organisation's limits).
 
 from __future__ import annotations
 
+import logging
+
 from handlers.citizen.intake_questions import advance, leave_keyboard_step
 from handlers.core.turn import Turn, reply_with, take_text
-from kernel.messages import Button, Reply
+from kernel.messages import Button, Reply, acceptable_evidence
+
+log = logging.getLogger(__name__)
 
 
 def prompt_where(turn: Turn) -> Reply:
@@ -56,6 +60,9 @@ async def handle_evidence(turn: Turn) -> None:
     file = turn.incoming.file
     if file is None:
         return turn.fail("errors.file_expected")
+    if not acceptable_evidence(file):
+        log.warning("evidence refused: a file type not taken", extra={"kind": file.kind})
+        return turn.fail("errors.file_type")
     if len(files) >= limits.max_files:
         return turn.fail("errors.too_many_files", max=limits.max_files)
     if file.size is not None and file.size > limits.max_file_mb * 1024 * 1024:

@@ -97,21 +97,13 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def summary_rows(summary: RoundSummary, org: OrgConfig, lang: str) -> list[list[str]]:
-    """(dimension, name, items, done, percent) and the overall row: for text, CSV, XLSX and the chart."""
-    rows = [
-        [
-            str(d.number),
-            org.plan.dimension(d.number).name(lang),
-            str(d.items),
-            str(d.done),
-            f"{d.percent:.2f}",
-        ]
+def summary_rows(summary: RoundSummary, org: OrgConfig, lang: str) -> list[list[str | int | float]]:
+    """(dimension, name, items, done, percent) and the overall row, as numbers: for CSV and XLSX."""
+    rows: list[list[str | int | float]] = [
+        [d.number, org.plan.dimension(d.number).name(lang), d.items, d.done, float(d.percent)]
         for d in summary.dimensions
     ]
-    rows.append(
-        ["", t(lang, "plan.overall"), str(summary.items), str(summary.done), f"{summary.percent:.2f}"]
-    )
+    rows.append(["", t(lang, "plan.overall"), summary.items, summary.done, float(summary.percent)])
     return rows
 
 

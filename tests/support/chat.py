@@ -57,9 +57,7 @@ class Chat:
                 **base, file=FileRef("photo", what.file_id, what.file_id + "u", None, None, what.size)
             )
         if isinstance(what, Document):
-            ref = FileRef(
-                "document", what.file_id, what.file_id + "u", what.name, "application/pdf", what.size
-            )
+            ref = FileRef("document", what.file_id, what.file_id + "u", what.name, what.mime, what.size)
             return Incoming(**base, file=ref)
         if isinstance(what, Location):
             return Incoming(**base, location=(what.latitude, what.longitude))

@@ -24,6 +24,7 @@ class Document:
     file_id: str = "doc-1"
     name: str = "evidence.pdf"
     size: int = 120_000
+    mime: str = "application/pdf"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from handlers.engine import Engine
@@ -434,3 +435,47 @@ async def test_cancelling_a_written_draft_asks_first(desk: Desk) -> None:
     await chat.say("/start")
     await chat.say(Press("แจ้งเบาะแสการทุจริต"))
     assert "ยกเลิกรายการที่ยังไม่ได้ส่งแล้ว" in await chat.say("/cancel")
+
+
+@pytest.mark.parametrize(
+    ("document", "kept"),
+    [
+        (Document("d1", "report.pdf"), True),
+        (Document("d2", "สลิป.JPG", mime="image/jpeg"), True),
+        (Document("d3", "voice.ogg", mime="audio/ogg"), True),
+        (
+            Document(
+                "d4",
+                "notes.docx",
+                mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            ),
+            True,
+        ),
+        (Document("d5", "invoice.pdf.exe", mime="application/x-msdownload"), False),
+        (Document("d6", "update.apk", mime="application/vnd.android.package-archive"), False),
+        (Document("d7", "<img src=x onerror=alert(1)>.html", mime="text/html"), False),
+        (Document("d8", "../../../../etc/passwd", mime="application/octet-stream"), False),
+        (Document("d9", "logo.svg", mime="image/svg+xml"), False),
+        (Document("d10", "invoice.pdf.exe", mime="application/pdf"), False),  # the name decides too
+    ],
+)
+async def test_evidence_is_pictures_recordings_and_documents_never_programs(
+    desk: Desk, document: Document, kept: bool
+) -> None:
+    """Security review D11: programs and web pages were forwarded to staff as evidence."""
+    chat = desk.chat("1001")
+    await chat.play([
+        ("/start", "กรุณาเลือกเรื่องที่ต้องการแจ้ง"),
+        (Press("แจ้งเบาะแสการทุจริต"), "เกี่ยวข้องกับบุคลากร"),
+        (Press("ใช่"), "ส่วนราชการใด"),
+        (Press("ข้าม / ไม่แน่ใจ"), "ประเภทของเรื่อง"),
+        (Press("สินบน"), "รายละเอียดของเรื่อง"),
+        (DESCRIPTION_TH, "เมื่อใด"),
+    ])  # fmt: skip
+    for step in (Press("ข้าม"), "ข้าม", Press("ข้าม")):
+        await chat.say(step)
+    answer = await chat.say(document)
+    if kept:
+        assert "ได้รับไฟล์แล้ว (1/5)" in answer
+    else:
+        assert "รับไฟล์ประเภทนี้ไม่ได้" in answer and "PDF" in answer
