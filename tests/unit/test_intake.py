@@ -16,7 +16,8 @@ from tests.unit.conftest import STAFF_CHATS, Desk
 DESCRIPTION_TH = "เจ้าหน้าที่เรียกเงินห้าพันบาทเพื่อเร่งอนุมัติใบอนุญาตก่อสร้างของร้านค้า"
 
 
-async def report_until_summary(chat, *, anonymous: bool = True) -> None:  # type: ignore[no-untyped-def]
+async def tip_off_until_when(chat, description: str = DESCRIPTION_TH) -> None:  # type: ignore[no-untyped-def]
+    """A corruption tip-off about personnel, from /start to its description, now asked when."""
     await chat.play(
         [
             ("/start", "กรุณาเลือกเรื่องที่ต้องการแจ้ง"),
@@ -24,7 +25,15 @@ async def report_until_summary(chat, *, anonymous: bool = True) -> None:  # type
             (Press("ใช่"), "ส่วนราชการใด"),
             (Press("ข้าม / ไม่แน่ใจ"), "ประเภทของเรื่อง"),
             (Press("สินบน"), "รายละเอียดของเรื่อง"),
-            (DESCRIPTION_TH, "เมื่อใด"),
+            (description, "เมื่อใด"),
+        ]
+    )
+
+
+async def report_until_summary(chat, *, anonymous: bool = True) -> None:  # type: ignore[no-untyped-def]
+    await tip_off_until_when(chat)
+    await chat.play(
+        [
             ("เมื่อวันจันทร์ที่แล้ว", "เกิดขึ้นที่ใด"),
             (Location(18.7883, 98.9853), "มีผู้เกี่ยวข้อง"),
             ("นาย ก. เจ้าหน้าที่ฝ่ายอนุญาต", "หลักฐาน"),
@@ -464,14 +473,7 @@ async def test_evidence_is_pictures_recordings_and_documents_never_programs(
 ) -> None:
     """Security review D11: programs and web pages were forwarded to staff as evidence."""
     chat = desk.chat("1001")
-    await chat.play([
-        ("/start", "กรุณาเลือกเรื่องที่ต้องการแจ้ง"),
-        (Press("แจ้งเบาะแสการทุจริต"), "เกี่ยวข้องกับบุคลากร"),
-        (Press("ใช่"), "ส่วนราชการใด"),
-        (Press("ข้าม / ไม่แน่ใจ"), "ประเภทของเรื่อง"),
-        (Press("สินบน"), "รายละเอียดของเรื่อง"),
-        (DESCRIPTION_TH, "เมื่อใด"),
-    ])  # fmt: skip
+    await tip_off_until_when(chat)
     for step in (Press("ข้าม"), "ข้าม", Press("ข้าม")):
         await chat.say(step)
     answer = await chat.say(document)

@@ -10,6 +10,7 @@ from kernel.messages import CUT_MARK, TEXT_LIMIT, cut_units, fit_text, split_tex
 from storage.models import Case
 from tests.support.inputs import Press
 from tests.unit.conftest import STAFF_CHATS, Desk
+from tests.unit.test_intake import tip_off_until_when
 
 
 def test_lengths_are_counted_in_utf16_units() -> None:
@@ -32,14 +33,7 @@ async def test_a_case_of_emoji_reaches_staff_in_one_card_that_later_actions_edit
     from sqlalchemy import select
 
     citizen = desk.chat("1001")
-    await citizen.play([
-        ("/start", "กรุณาเลือกเรื่องที่ต้องการแจ้ง"),
-        (Press("แจ้งเบาะแสการทุจริต"), "เกี่ยวข้องกับบุคลากร"),
-        (Press("ใช่"), "ส่วนราชการใด"),
-        (Press("ข้าม / ไม่แน่ใจ"), "ประเภทของเรื่อง"),
-        (Press("สินบน"), "รายละเอียดของเรื่อง"),
-        ("😀" * 2900, "เมื่อใด"),  # within the 3,000 characters, 5,800 units
-    ])  # fmt: skip
+    await tip_off_until_when(citizen, "😀" * 2900)  # within the 3,000 characters, 5,800 units
     for step in (Press("ข้าม"), "ข้าม", Press("ข้าม"), Press("ข้าม")):
         await citizen.say(step)
     summary = await citizen.say(Press("ไม่เปิดเผยชื่อ"))
