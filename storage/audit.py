@@ -160,6 +160,11 @@ async def chain_head(session: AsyncSession) -> ChainHead:
     return ChainHead(head.length, head.last_hash) if head else ChainHead(0, GENESIS)
 
 
+async def anchored(session: AsyncSession, day: date) -> bool:
+    """Whether the head was published on `day` already."""
+    return await session.get(AuditAnchor, day) is not None
+
+
 async def record_anchor(session: AsyncSession, day: date, head: ChainHead, now: datetime) -> bool:
     """Keep the head published on `day`; False when that day's is kept already."""
     values = {"day": day, "length": head.length, "hash": head.hash, "published_at": now}

@@ -142,7 +142,7 @@ def progress_import(
             if (
                 last is not None
                 and (last.status, last.note) == (row.status, row.note)
-                and (_aware(last.reported_at) <= end_of_due or at > end_of_due)
+                and (last.reported_at <= end_of_due or at > end_of_due)
             ):
                 continue  # importing the same file again adds no history, unless it now counts
             await add_report(
@@ -273,10 +273,6 @@ def round_summary(
     path = emit_table(fmt, output, stem, header, rows, sheet=f"{fiscal_year}-{round_name}", lang=lang)
     if path is not None:
         typer.echo(f"Wrote {path}.")
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _thai(cell: str | int | float) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from handlers.cases.delivery import queue_alert
 from handlers.core.work import Services
 from kernel.deadlines import format_date
-from storage.audit import chain_head, record_anchor
+from storage.audit import anchored, chain_head, record_anchor
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,10 @@ async def publish_chain_head(services: Services, now: datetime) -> bool:
     local = now.astimezone(first.tz())
     if local.hour < first.deadlines.digest_hour:
         return False
+    async with services.db.session() as session:
+        # the job runs every few minutes: a read, not a write (SQLite's one writer), once it is done
+        if await anchored(session, local.date()):
+            return False
     async with services.db.session(write=True) as session:
         head = await chain_head(session)
         if head.length == 0 or not await record_anchor(session, local.date(), head, now):

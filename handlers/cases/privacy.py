@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
-from handlers.cases.search import terms
+from handlers.cases.search import index_text
 from handlers.core.work import Work
 from kernel.org_config import OrgConfig
 from storage import case_keys
@@ -34,10 +34,9 @@ async def erase_personal_data(work: Work, case: Case, *, reason: str) -> None:
     await case_keys.destroy(work.session, case.id or 0, at=work.now)
     # and the words it was findable by go with it: the description's stay
     await search_repo.drop_terms(work.session, case.id or 0)
-    await search_repo.add_terms(
-        work.session, case_id=case.id or 0, org_id=case.org_id,
-        terms=terms(vault, str(details.get("description") or "")),
-    )  # fmt: skip
+    await index_text(
+        work, case_id=case.id or 0, org_id=case.org_id, text=str(details.get("description") or "")
+    )
     unused = await privacy_repo.erase_file_references(work.session, case.id or 0)
     files = work.services.files
     if files is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from kernel.deadlines import BE_OFFSET
@@ -89,12 +89,8 @@ def summarise_round(
         if (item.id or 0) not in status:
             unreported[division_codes[item.division_id]].append(item)
     lines = [DimensionLine(n, c[0], c[1]) for n, c in sorted(counts.items())]
-    late = sum(1 for r in reports if _aware(r.reported_at) > cutoff)
+    late = sum(1 for r in reports if r.reported_at > cutoff)
     return RoundSummary(fiscal_year, round_name, lines, dict(unreported), late)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def summary_rows(summary: RoundSummary, org: OrgConfig, lang: str) -> list[list[str | int | float]]:
