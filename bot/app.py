@@ -16,7 +16,7 @@ from bot.outbox.dispatcher import default_instance
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.throttle import Throttle
-from handlers.cases.delivery import alert_coordinators, alert_undeliverable
+from handlers.cases.delivery import alert_coordinators, alert_undeliverable, held_file
 from handlers.core.work import Services
 from handlers.engine import Engine
 from kernel.org_files import Organisations, load_organisations
@@ -24,6 +24,7 @@ from storage import organisations as org_repo
 from storage.audit import convert_history
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
+from storage.evidence import convert_files
 from storage.files import FileStore
 from storage.outbox import OutboxRow
 
@@ -57,11 +58,12 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         await upgrade_database_async(url)
     db = Database(url)
     vault = Vault(settings.resolved_secret_key())
+    files = FileStore(settings.data_dir / "files", vault)
     async with db.session(write=True) as session:
         directory = await org_repo.sync_organisations(session, orgs)
         await convert_history(session, vault)
+        await convert_files(session, vault, files)
         await session.commit()
-    files = FileStore(settings.data_dir / "files", vault)
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault, files=files)
     if settings.public_url:
         services.public_url = settings.public_url
@@ -174,7 +176,9 @@ def _telegram(app: App) -> Application:  # type: ignore[type-arg]
     tg.attach_engine(application, app.engine, app.files)
     overall, private, group = s.rate_limits()
     throttle = Throttle(overall=overall, private=private, group=group)
-    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(application, throttle, app.files)
+    app.dispatcher.senders[tg.CHANNEL] = tg.TelegramSender(
+        application, throttle, held=lambda sha: held_file(app.services, sha)
+    )
     return application
 
 

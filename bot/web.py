@@ -6,7 +6,6 @@ answered at once; the inbox worker handles them afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -27,6 +26,7 @@ from sqlmodel import col
 from bot.desk import desk_app
 from bot.inbox import Inbox
 from bot.logs import Outage
+from handlers.cases.delivery import held_file
 from handlers.core.work import Services
 from storage.files import image_type
 from storage.models import HealthProbe, OutboxMessage
@@ -130,8 +130,7 @@ async def stored_file(request: web.Request) -> web.StreamResponse:
     expected = request.app[SERVICES].vault.lookup_key("file", sha, expires)
     if not (expires.isdigit() and int(expires) > time.time() and hmac.compare_digest(signature, expected)):
         return web.json_response({"error": "forbidden"}, status=403)
-    files = request.app[SERVICES].files
-    data = await asyncio.to_thread(files.read, sha) if files is not None else None
+    data = await held_file(request.app[SERVICES], sha)
     if data is None:
         return web.json_response({"error": "not found"}, status=404)
     return web.Response(body=data, content_type=image_type(data) or "application/octet-stream")

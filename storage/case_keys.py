@@ -1,5 +1,5 @@
-"""Each case's own key for the free text of its history: the reporter's answers and added
-information, the rating comment, staff notes.
+"""Each case's own key for the free text of its history (the reporter's answers and added
+information, the rating comment, staff notes) and for its evidence files (storage/evidence.py).
 
 The key is a Fernet key of its own, kept in `case_keys` wrapped (encrypted) by the organisation's
 secret key. The history stores only what the case key sealed, and the audit chain hashes that, so
@@ -40,6 +40,20 @@ class CaseCipher:
         if self._fernet is None:
             raise ValueError("this case's key was destroyed; take a new one to write to it")
         return SEALED + self._fernet.encrypt(text.encode()).decode()
+
+    def seal_bytes(self, data: bytes) -> bytes:
+        if self._fernet is None:
+            raise ValueError("this case's key was destroyed; take a new one to write to it")
+        return self._fernet.encrypt(data)
+
+    def open_bytes(self, token: bytes) -> bytes | None:
+        """The bytes; None when the key was destroyed or did not seal them."""
+        if self._fernet is None:
+            return None
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken:
+            return None
 
     def open(self, stored: str | None) -> str | None:
         """The text; None when there is none or it can no longer be read (the key was destroyed)."""

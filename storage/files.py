@@ -1,10 +1,13 @@
 """Evidence files we hold (fetched from LINE, downloaded from Telegram): content-addressed and
 encrypted at rest.
 
-A file is named by the SHA-256 of its content, so a photo sent twice is kept once, and stored as
-`MAGIC` + a Fernet token of its bytes. Files written before encryption (plain bytes under their
-hash) are still read, and encrypted in place when they are. The methods block on the disk: async
-callers run them in a thread (`asyncio.to_thread`).
+A file arrives before its case exists: it is kept under the SHA-256 of its content, as `MAGIC` + a
+Fernet token of its bytes under the organisation's key, while the report is written. Once it
+belongs to a case it is kept again under `cases/<case id>/<sha>`, as `CASE_MAGIC` + a token under
+the case's own key (storage/evidence.py), and the first copy goes: erasing the case's key makes
+every copy of the case's files, backups included, unreadable. Files written before encryption
+(plain bytes under their hash) are still read, and encrypted in place when they are. The methods
+block on the disk: async callers run them in a thread (`asyncio.to_thread`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from storage.crypto import Vault
 
 log = logging.getLogger(__name__)
 MAGIC = b"DTF1"  # "Damrongtham file, format 1": what follows is a Fernet token
+CASE_MAGIC = b"DTC1"  # "Damrongtham case file, format 1": a Fernet token under the case's key
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -79,11 +83,52 @@ class FileStore:
         if path is not None:
             path.unlink(missing_ok=True)
 
+    def staged(self) -> list[str]:
+        """The hashes of the files kept under the organisation's key (not yet a case's)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_file() and _SHA256.fullmatch(p.name))
+
+    def has_sealed(self, case_id: int, sha: str) -> bool:
+        path = self._case_path(case_id, sha)
+        return path is not None and path.is_file()
+
+    def put_sealed(self, case_id: int, sha: str, token: bytes) -> None:
+        """Keep a case's file, sealed by the caller under the case's key."""
+        path = self._case_path(case_id, sha)
+        if path is None:
+            raise ValueError("a file is kept under its SHA-256 only")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._replace(path, CASE_MAGIC + token)
+
+    def read_sealed(self, case_id: int, sha: str) -> bytes | None:
+        """The sealed token of a case's file (to be opened with the case's key), or None."""
+        path = self._case_path(case_id, sha)
+        if path is None or not path.is_file():
+            return None
+        stored = path.read_bytes()
+        return stored[len(CASE_MAGIC) :] if stored.startswith(CASE_MAGIC) else None
+
+    def delete_case(self, case_id: int) -> None:
+        """Every file kept for the case."""
+        folder = self.root / "cases" / str(case_id)
+        if folder.is_dir():
+            for path in folder.iterdir():
+                path.unlink(missing_ok=True)
+            folder.rmdir()
+
     def _path(self, sha: str) -> Path | None:
         # the name comes from a URL or a row: only a hash is a file name here
         return self.root / sha if _SHA256.fullmatch(sha) else None
 
+    def _case_path(self, case_id: int, sha: str) -> Path | None:
+        return self.root / "cases" / str(case_id) / sha if _SHA256.fullmatch(sha) else None
+
     def _write(self, path: Path, data: bytes) -> None:
+        self._replace(path, MAGIC + self._vault.encrypt_bytes(data))
+
+    @staticmethod
+    def _replace(path: Path, stored: bytes) -> None:
         partial = path.with_suffix(".part")
-        partial.write_bytes(MAGIC + self._vault.encrypt_bytes(data))
+        partial.write_bytes(stored)
         partial.replace(path)  # atomic: a crash never leaves a truncated file under the hash

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -150,12 +151,13 @@ class TelegramSender:
         self,
         application: Application,  # type: ignore[type-arg]
         throttle: Throttle | None = None,
-        files: FileStore | None = None,
+        held: Callable[[str], Awaitable[bytes | None]] | None = None,
     ) -> None:
         self.application = application
         self.throttle = throttle or Throttle()
-        # files we hold ourselves (fetched from LINE) are uploaded; Telegram's own are sent by id
-        self.files = files
+        # files we hold ourselves (fetched from LINE, by their hash) are uploaded; Telegram's own
+        # are sent by id
+        self.held = held
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
@@ -204,8 +206,8 @@ class TelegramSender:
         if media.data_b64 is not None:
             return InputFile(base64.b64decode(media.data_b64), filename=media.file_name or "chart.png")
         file_id = media.file_id or ""
-        if file_id.startswith("line:") and self.files is not None:
-            data = await asyncio.to_thread(self.files.read, file_id[5:])
+        if file_id.startswith("line:") and self.held is not None:
+            data = await self.held(file_id[5:])
             if data is not None:
                 return InputFile(data, filename=media.file_name or f"evidence-{file_id[5:13]}")
             raise PermanentFailure("stored file missing")

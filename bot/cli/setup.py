@@ -90,22 +90,28 @@ def db_upgrade() -> None:
         typer.echo(f"Upgraded the database schema from revision {before} to {after}.")
     else:
         typer.echo(f"The database schema is already up to date (revision {after}).")
-    sealed = asyncio.run(_convert_history(url, settings.resolved_secret_key()))
-    if sealed:
-        typer.echo(f"Encrypted {sealed} notes of the case history, each under its case's own key.")
+    notes, files = asyncio.run(_convert_history(url, settings.resolved_secret_key(), settings.data_dir))
+    if notes:
+        typer.echo(f"Encrypted {notes} notes of the case history, each under its case's own key.")
+    if files:
+        typer.echo(f"Encrypted {files} evidence files, each under its case's own key.")
 
 
-async def _convert_history(url: str, secret_key: str) -> int:
+async def _convert_history(url: str, secret_key: str, data_dir: Path) -> tuple[int, int]:
     from storage.audit import convert_history
     from storage.crypto import Vault
     from storage.db import Database
+    from storage.evidence import convert_files
+    from storage.files import FileStore
 
     db = Database(url)
+    vault = Vault(secret_key)
     try:
         async with db.session(write=True) as session:
-            sealed = await convert_history(session, Vault(secret_key))
+            notes = await convert_history(session, vault)
+            files = await convert_files(session, vault, FileStore(data_dir / "files", vault))
             await session.commit()
-            return sealed
+            return notes, files
     finally:
         await db.dispose()
 

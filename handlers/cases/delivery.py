@@ -14,6 +14,7 @@ from kernel.i18n import t
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
 from storage import chats as chat_repo
+from storage import evidence
 from storage.models import Case, ChatBinding
 from storage.outbox import OutboxRow, queue_message
 
@@ -189,3 +190,12 @@ async def queue_alert(
                 session, services.vault, org_id=org_id, case_id=None, kind="alert", target=COORDINATORS,
                 channel=b.channel, chat_id=b.chat_id, reply=Reply(text=text), now=now,
             )  # fmt: skip
+
+
+async def held_file(services: Services, sha: str) -> bytes | None:
+    """A file we hold, by its hash, for a channel that sends it on (a LINE photo to a Telegram
+    group, LINE's fetch of a signed link): opened with the key of a case it belongs to."""
+    if services.files is None:
+        return None
+    async with services.db.session() as session:
+        return await evidence.read_held(session, services.vault, services.files, sha)

@@ -44,6 +44,7 @@ async def erase_personal_data(work: Work, case: Case, *, reason: str) -> None:
         # are gone, which is what was asked for
         for sha in unused:
             await asyncio.to_thread(files.delete, sha)
+        await asyncio.to_thread(files.delete_case, case.id or 0)
     await append_event(
         work.session, vault, case_id=case.id or 0, org_id=case.org_id, kind="erased", actor=reason,
         status=case.status, at=work.now, data={"reason": reason},

@@ -17,6 +17,7 @@ from handlers.core.work import ReporterAccount, Work
 from kernel import lifecycle
 from kernel.i18n import t
 from kernel.messages import FileRef, Media, Reply, acceptable_evidence
+from storage import evidence
 from storage.audit import append_event
 from storage.case_context import CaseContext, add_attachment, load_case_context
 
@@ -126,6 +127,11 @@ async def _to_divisions(
         if not acceptable_evidence(file):
             raise BadInput("errors.file_type")
         add_attachment(work.session, ctx, file, channel=channel)
+        files = work.services.files
+        if file.sha256 and files is not None:
+            await evidence.seal(
+                work.session, work.services.vault, files, case_id=ctx.case_id, sha=file.sha256
+            )
         message = Reply(media=Media(kind=file.kind, file_id=file.file_id, caption=header))
         note = t(STAFF_LANG, "staff.file_from_reporter")
     else:

@@ -7,7 +7,6 @@ records the change. A refusal raises a `Refused` and writes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from handlers.core.work import Services, StaffAccount, Work
 from kernel import lifecycle
 from kernel.messages import Reply
 from kernel.org_config import OrgConfig
+from storage import evidence
 from storage.audit import HistoryEntry, append_event, case_history, recorded_since
 from storage.case_context import CaseContext, hand_over, load_case_context
 from storage.cases import case_by_reference
@@ -186,7 +186,11 @@ async def open_file(work: Work, *, reference: str, number: int, by: StaffAccount
     attachment = next((a for a in ctx.attachments if a.id == number), None)
     files = work.services.files
     sha = attachment.sha256 if attachment is not None else None
-    data = await asyncio.to_thread(files.read, sha) if files is not None and sha else None
+    data = (
+        await evidence.read_held(work.session, work.services.vault, files, sha, case_id=ctx.case_id)
+        if files is not None and sha
+        else None
+    )
     if attachment is None or data is None:
         raise NotFound("desk.file_not_held")
     # in the history once per person, file and working day: the case page shows photos inline

@@ -21,6 +21,7 @@ from kernel.org_config import OrgConfig
 from kernel.routing import route_report
 from storage import cases as case_repo
 from storage import chats as chat_repo
+from storage import evidence
 from storage import search as search_repo
 from storage.audit import append_event
 from storage.models import Attachment, Case, CaseDivision
@@ -137,6 +138,9 @@ async def submit_report(
     ]
     if files:
         await session.execute(_INSERT_ATTACHMENTS, files)
+    if services.files is not None:  # the files we hold go under the case's own key
+        for sha in {f.sha256 for f in draft.files if f.sha256}:
+            await evidence.seal(session, services.vault, services.files, case_id=case.id, sha=sha)
     await append_event(
         session,
         services.vault,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bot.app import App, build_app, run_server
 from bot.settings import Settings
+from handlers.cases.delivery import held_file
 from storage import chats as chat_repo
 from storage.models import Attachment, Case
 from tests.fakes.fake_line_api import FakeLineApi
@@ -140,9 +141,10 @@ async def test_a_citizen_reports_on_line_with_a_photo_and_a_location(line: LineB
         attachment = (await s.execute(select(Attachment))).scalar_one()
         assert attachment.sha256 == sha and attachment.channel == "line"
         assert (await s.execute(select(Case.reporter_channel))).scalar_one() == "line"
-    stored = line.app.settings.data_dir / "files" / sha
-    # kept, as LINE deletes content after a while; encrypted at rest
-    assert photo not in stored.read_bytes() and line.app.files.read(sha) == photo
+    stored = line.app.settings.data_dir / "files" / "cases" / str(attachment.case_id) / sha
+    # kept, as LINE deletes content after a while; encrypted at rest, under the case's key
+    assert photo not in stored.read_bytes() and await held_file(line.app.services, sha) == photo
+    assert line.app.files.staged() == []
 
 
 async def test_signatures_bodies_and_redeliveries(line: LineBot) -> None:
@@ -418,6 +420,8 @@ async def test_evidence_from_line_reaches_telegram_staff_and_line_staff_by_a_sig
             for label, expect in (("เสร็จแล้ว", "ไม่เปิดเผยชื่อ"), ("ไม่เปิดเผยชื่อ", "สรุป"), ("ส่งเรื่อง", "รหัสติดตาม")):
                 await bot.press(user, label, expect)
             telegram = await tapi.wait_for_messages(-100777, 2)
+            # both are read back from the copy under the case's key: the first copy went at submit
+            assert app.files.staged() == []
             assert telegram[1].method == "sendPhoto" and not isinstance(telegram[1].params.get("photo"), str)
             image = next(m for m in await lapi.wait_for_messages(line_group, 2) if m["type"] == "image")
             url = image["originalContentUrl"]

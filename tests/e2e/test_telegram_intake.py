@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import select
 
+from handlers.cases.delivery import held_file
 from storage.models import Attachment, Case, CaseDivision, Division
 from tests.e2e.conftest import COORDINATORS, LEGAL, OFFICE, PERSONNEL, Citizen, RunningBot, press
 
@@ -85,8 +86,9 @@ async def test_anonymous_thai_tip_with_photo_and_location(bot: RunningBot) -> No
         assert attachment.file_id == "AgACAgIAAxkBAAIBQ2evidence"
         # downloaded at arrival, for the desk: content-addressed and encrypted at rest
         assert attachment.sha256 == hashlib.sha256(PHOTO).hexdigest()
-    kept = bot.settings.data_dir / "files" / attachment.sha256
-    assert b"photo of the bribe" not in kept.read_bytes() and bot.app.files.read(attachment.sha256) == PHOTO
+    kept = bot.settings.data_dir / "files" / "cases" / str(attachment.case_id) / attachment.sha256
+    assert b"photo of the bribe" not in kept.read_bytes()
+    assert await held_file(bot.app.services, attachment.sha256) == PHOTO and bot.app.files.staged() == []
 
     # the tracking code works from a different account
     other = Citizen(api, 5550999)

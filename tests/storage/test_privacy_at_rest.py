@@ -1,9 +1,10 @@
 """Issue 17, point 1: nothing personal in the clear, on either database. A case goes through its
 whole life with sentinel personal data in every free-text field (the reporter's answer and added
-information, staff questions and notes, the closing note, the rating comment) and an evidence file;
+information, staff questions and notes, the closing note, the rating comment) and evidence files;
 then the raw bytes of the SQLite file, or a `pg_dump` of the PostgreSQL database, the files folder
-and the exports hold none of it. Erasure destroys the case's key: the text is gone for good, the
-chain still verifies, the figures stay."""
+and the exports hold none of it, and each file is kept under its case's key only. Erasure destroys
+the case's key: the text and the files are gone for good, the chain still verifies, the figures
+stay."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from handlers.cases.stats import case_rows, export_header, export_row
 from handlers.cases.submit import ReporterInfo, submit_report
 from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
+from kernel.messages import FileRef
 from storage.audit import case_history, verify_chain
 from storage.db import Database
+from storage.evidence import convert_files, read_held
 from storage.files import FileStore
 from storage.models import Case, CaseKey
 from tests.support.clock import Clock
@@ -44,6 +47,7 @@ SENTINELS = {
     "resolve": "ZSENTRESOLVE ลงโทษแล้ว",
     "rate": "ZSENTRATE ขอบคุณ",
     "file": "ZSENTFILE สลิปโอนเงิน",
+    "added_file": "ZSENTADDEDFILE ใบเสร็จ",
 }
 # what the reporter or staff wrote in the history, which erasure makes unreadable
 HISTORY_TEXT = ("ask", "reply", "add", "note", "resolve", "rate")
@@ -69,6 +73,11 @@ async def _dump(db: Database, url: str) -> bytes:
     ]
     done = await asyncio.to_thread(subprocess.run, command, capture_output=True, check=True)
     return done.stdout
+
+
+def _held(root: Path) -> dict[Path, bytes]:
+    """Every file under the files folder, as it lies on the disk."""
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _found(data: bytes, names: tuple[str, ...] | None = None) -> list[str]:
@@ -99,6 +108,10 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         await staff.ask_reporter(work, case_id=case_id, by=OFFICER, question=SENTINELS["ask"])
         await reporter.answer(work, case_id=case_id, by=CITIZEN, text=SENTINELS["reply"])
         await reporter.add_information(work, case_id=case_id, by=CITIZEN, text=SENTINELS["add"])
+        added = files.put(SENTINELS["added_file"].encode())
+        await reporter.add_information(
+            work, case_id=case_id, by=CITIZEN, file=FileRef("photo", f"line:{added}", sha256=added)
+        )
         await staff.add_internal_note(work, case_id=case_id, by=OFFICER, note=SENTINELS["note"])
         await staff.close_case(
             work, case_id=case_id, by=OFFICER, outcome="resolved", public_note=SENTINELS["resolve"]
@@ -115,7 +128,15 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         assert {SENTINELS[n] for n in HISTORY_TEXT} <= written
     dump = await _dump(database, db_url)
     assert b"CM-2569-000001" in dump and _found(dump) == []  # a real dump, without one sentinel
-    assert _found(b"".join(p.read_bytes() for p in (tmp_path / "files").iterdir())) == []
+    held = _held(tmp_path / "files")
+    assert _found(b"".join(held.values())) == []
+    # each file is kept under its case's key only: the copy kept while the report was written is gone
+    assert files.staged() == [] and sorted(p.name for p in held) == sorted([sha, added])
+    assert all(p.parent.name == str(case_id) for p in held)
+    async with database.session() as s:
+        for name, sentinel in ((sha, "file"), (added, "added_file")):
+            opened = await read_held(s, vault, files, name, case_id=case_id)
+            assert opened == SENTINELS[sentinel].encode()
     async with database.session() as s:
         org = orgs.single
         day = timedelta(days=1)
@@ -138,6 +159,7 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
             "ask",
             "reply",
             "add_info",
+            "add_info",
             "note",
             "resolve",
             "rating",
@@ -147,4 +169,58 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         assert key is not None and key.wrapped is None and key.erased_at is not None
         assert (await verify_chain(s, vault)).ok
         assert (await s.execute(select(Case.rating))).scalar_one() == 4
-    assert not list((tmp_path / "files").iterdir())  # the evidence file is deleted
+    assert _held(tmp_path / "files") == {}  # the evidence files are deleted
+    # and a copy of them kept elsewhere (a backup of the folder) can no longer be opened
+    for path, data in held.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    async with database.session() as s:
+        assert await read_held(s, vault, files, sha, case_id=case_id) is None
+        assert await read_held(s, vault, files, added) is None
+
+
+async def test_files_kept_by_an_older_version_are_sealed_under_their_cases_keys_once(
+    database: Database, orgs, vault, clock: Clock, sender, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    desk = await make_desk(database, orgs, vault, clock, sender)
+    files = FileStore(tmp_path / "files", vault)
+    old, drafted = files.put(b"kept by an older version"), files.put(b"a draft's photo")
+    draft = Draft.from_dict({
+        "type": "grievance", "category": "roads", "description": "ถนนพัง",
+        "files": [{"kind": "photo", "file_id": "held", "sha256": old}],
+    })  # fmt: skip
+    info = ReporterInfo(channel="test", chat_id="1", user_id="1", lang="th")
+    async with database.session(write=True) as s:  # written by a version without desk.services.files
+        case_id = (
+            await submit_report(s, desk.services, org=orgs.single, draft=draft, reporter=info, now=clock())
+        ).case_id
+        await s.commit()
+    assert files.staged() == sorted([old, drafted])
+
+    desk.services.files = files
+    retry = Draft.from_dict(
+        {**draft.to_dict(), "files": [{"kind": "photo", "file_id": "d", "sha256": drafted}]}
+    )
+    async with database.session(write=True) as s:  # a submit rolled back keeps the draft's copy
+        await submit_report(s, desk.services, org=orgs.single, reporter=info, now=clock(), draft=retry)
+        await s.rollback()
+    assert files.staged() == sorted([old, drafted])
+
+    async with database.session(write=True) as s:
+        assert await convert_files(s, vault, files) == 1
+        await s.commit()
+    assert files.staged() == [drafted]  # the draft's file waits for its submit
+    assert files.has_sealed(case_id, old)
+    async with database.session(write=True) as s:
+        assert await convert_files(s, vault, files) == 0
+        assert await read_held(s, vault, files, old) == b"kept by an older version"
+
+    # submitted again, under the number the rolled back one had taken: sealed under the new key
+    async with database.session(write=True) as s:
+        again = await submit_report(
+            s, desk.services, org=orgs.single, reporter=info, now=clock(), draft=retry
+        )
+        await s.commit()
+    assert files.staged() == []
+    async with database.session() as s:
+        assert await read_held(s, vault, files, drafted, case_id=again.case_id) == b"a draft's photo"

@@ -488,8 +488,10 @@ async def test_evidence_is_served_to_whoever_may_see_the_case_encrypted_at_rest_
         await submit_report(session, desk.services, org=org, draft=draft, reporter=who, now=work.now)
         await session.commit()
     # at rest, neither file is readable
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "files").iterdir())
+    held = [p for p in (tmp_path / "files").rglob("*") if p.is_file()]
+    stored = b"".join(p.read_bytes() for p in held)
     assert b"photo of the receipt" not in stored and b"<script>" not in stored
+    assert files.staged() == [] and len(held) == 2  # under the case's own key only
 
     await _sign_in(client, desk, "501")
     page = await (await client.get(f"/desk/case/{REFERENCE}")).text()
@@ -526,7 +528,7 @@ async def test_evidence_is_served_to_whoever_may_see_the_case_encrypted_at_rest_
         case = (await session.execute(select(Case))).scalar_one()
         await erase_personal_data(work, case, reason="request")
         await session.commit()
-    assert list((tmp_path / "files").iterdir()) == []
+    assert [p for p in (tmp_path / "files").rglob("*") if p.is_file()] == []
     assert (await client.get(f"/desk/case/{REFERENCE}/file/1")).status == 404
 
 

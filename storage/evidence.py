@@ -1,0 +1,103 @@
+"""A case's evidence files, kept under the case's own key (storage/case_keys.py).
+
+A file is fetched (LINE) or downloaded (Telegram) while the report is still being written, before
+there is a case, and kept under the organisation's key (storage/files.py). When it joins a case, at
+submit or when the reporter adds it, it is sealed under the case's key and, once that is
+committed, the first copy is deleted. Erasing the case's key then leaves its files unreadable
+everywhere, a backup included, and erasure deletes them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from storage.case_keys import cipher_for
+from storage.crypto import Vault
+from storage.files import FileStore
+from storage.models import Attachment
+
+log = logging.getLogger(__name__)
+_STAGED = "evidence_staged"  # session.info: the first copies to delete once the session commits
+
+
+async def seal(session: AsyncSession, vault: Vault, files: FileStore, *, case_id: int, sha: str) -> bool:
+    """Keep the held file `sha` under the case's key (the caller commits). False when we do not
+    hold its bytes, under any key."""
+    cipher = await cipher_for(session, vault, case_id, writing=True)
+    kept = await asyncio.to_thread(files.read_sealed, case_id, sha)
+    # a copy a rolled back submit left under the same case number is under a key never committed
+    if kept is not None and cipher.open_bytes(kept) is not None:
+        return True
+    data = await asyncio.to_thread(files.read, sha)
+    if data is None:  # the same file, sent with another report, is already that case's
+        data = await read_held(session, vault, files, sha)
+    if data is None:
+        log.warning("a case's file is not held; it is kept by its reference on the channel only")
+        return False
+    await asyncio.to_thread(files.put_sealed, case_id, sha, cipher.seal_bytes(data))
+    _delete_after_commit(session, files, sha)
+    return True
+
+
+async def read_held(
+    session: AsyncSession, vault: Vault, files: FileStore, sha: str, *, case_id: int | None = None
+) -> bytes | None:
+    """The bytes of a file we hold: the copy of `case_id` (or of any case the file belongs to)
+    opened with that case's key, else the copy kept while a report is written. None when there is
+    none, or only copies whose case key was destroyed."""
+    if case_id is None:
+        found = select(col(Attachment.case_id)).where(col(Attachment.sha256) == sha).distinct()
+        cases: Iterable[int] = list((await session.execute(found)).scalars())
+    else:
+        cases = [case_id]
+    for held_by in cases:
+        token = await asyncio.to_thread(files.read_sealed, held_by, sha)
+        if token is None:
+            continue
+        data = (await cipher_for(session, vault, held_by, writing=False)).open_bytes(token)
+        if data is not None:
+            return data
+    return await asyncio.to_thread(files.read, sha)
+
+
+async def convert_files(session: AsyncSession, vault: Vault, files: FileStore) -> int:
+    """Seal under their cases' keys the files an older version kept under the organisation's key
+    (the caller commits; the old copies go then). A draft's files are left for its submit. The
+    number of copies sealed."""
+    staged = await asyncio.to_thread(files.staged)
+    if not staged:
+        return 0
+    found = select(col(Attachment.case_id), col(Attachment.sha256)).where(col(Attachment.sha256).in_(staged))
+    sealed = 0
+    for case_id, sha in (await session.execute(found.distinct())).all():
+        sealed += await seal(session, vault, files, case_id=case_id, sha=str(sha))
+    if sealed:
+        log.warning("%d evidence files were sealed under their cases' keys", sealed)
+    return sealed
+
+
+def _delete_after_commit(session: AsyncSession, files: FileStore, sha: str) -> None:
+    """The organisation-key copy goes only once the case's copy and key are committed: a rolled
+    back submit leaves the draft, which still needs it."""
+    staged: set[str] | None = session.info.get(_STAGED)
+    if staged is not None:
+        staged.add(sha)
+        return
+    staged = session.info[_STAGED] = {sha}
+
+    def committed(_session: Session) -> None:
+        for name in session.info.pop(_STAGED, set()):
+            files.delete(name)
+
+    def rolled_back(_session: Session) -> None:
+        session.info.pop(_STAGED, None)
+
+    event.listen(session.sync_session, "after_commit", committed, once=True)
+    event.listen(session.sync_session, "after_rollback", rolled_back, once=True)
