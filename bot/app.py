@@ -20,6 +20,7 @@ from handlers.cases.delivery import alert_coordinators, alert_undeliverable, hel
 from handlers.core.work import Services
 from handlers.engine import Engine
 from kernel.org_files import Organisations, load_organisations
+from storage import key_ring
 from storage import organisations as org_repo
 from storage.audit import convert_history
 from storage.crypto import Vault
@@ -61,6 +62,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     files = FileStore(settings.data_dir / "files", vault)
     async with db.session(write=True) as session:
         directory = await org_repo.sync_organisations(session, orgs)
+        await key_ring.load(session, vault)
         await convert_history(session, vault)
         await convert_files(session, vault, files)
         await session.commit()

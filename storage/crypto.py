@@ -10,7 +10,7 @@ import secrets
 import unicodedata
 from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 
 # scrypt at n=2**14 costs ~16 MiB and tens of milliseconds: cheap once per check, slow to guess.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -21,8 +21,21 @@ class Vault:
         self._fernet = Fernet(key.encode())
         # A separate key for look-up hashes, derived so one secret setting is enough.
         self._index_key = hashlib.sha256(b"damrongtham-blind-index:" + key.encode()).digest()
-        # the audit chain's links (storage/audit.py): kept in memory only, never in the database
+        # the audit chain's links (storage/audit.py): never in the database in clear
         self.chain_key = hashlib.sha256(b"damrongtham-audit-chain:" + key.encode()).digest()
+
+    @property
+    def derived_keys(self) -> tuple[bytes, bytes]:
+        """(look-up hash key, chain key): carried over unchanged when the secret key is rotated."""
+        return self._index_key, self.chain_key
+
+    def adopt(self, index_key: bytes, chain_key: bytes) -> None:
+        """Use the derived keys of the first secret key (storage/key_ring.py), after a rotation."""
+        self._index_key, self.chain_key = index_key, chain_key
+
+    def rewrap(self, token: str, old: Vault) -> str:
+        """A token of `old` as a token of this key, without looking at what it holds."""
+        return MultiFernet([self._fernet, old._fernet]).rotate(token.encode()).decode()
 
     def encrypt(self, data: Any) -> str:
         raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -24,6 +24,7 @@ from storage.crypto import Vault
 log = logging.getLogger(__name__)
 MAGIC = b"DTF1"  # "Damrongtham file, format 1": what follows is a Fernet token
 CASE_MAGIC = b"DTC1"  # "Damrongtham case file, format 1": a Fernet token under the case's key
+ROTATED = ".rotated"  # a file written under the new key while the secret key is rotated
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -75,8 +76,36 @@ class FileStore:
         try:
             return self._vault.decrypt_bytes(stored[len(MAGIC) :])
         except InvalidToken:
+            rotated = path.with_suffix(ROTATED)
+            if rotated.is_file():  # a key rotation committed, and stopped before it put this in place
+                rotated.replace(path)
+                return self.read(sha)
             log.error("a stored file cannot be decrypted with the current key")
             return None
+
+    def rotate(self, new: Vault) -> list[Path]:
+        """Each file kept under the organisation's key, written under `new` beside it: put in place
+        by `finish_rotation` once the database's rotation commits (until then the old key reads
+        them all), or removed by `abandon_rotation`."""
+        prepared = []
+        for sha in self.staged():
+            data = self.read(sha)
+            if data is None:
+                continue
+            rotated = self.root / (sha + ROTATED)
+            self._replace(rotated, MAGIC + new.encrypt_bytes(data))
+            prepared.append(rotated)
+        return prepared
+
+    @staticmethod
+    def finish_rotation(prepared: list[Path]) -> None:
+        for rotated in prepared:
+            rotated.replace(rotated.with_suffix(""))
+
+    @staticmethod
+    def abandon_rotation(prepared: list[Path]) -> None:
+        for rotated in prepared:
+            rotated.unlink(missing_ok=True)
 
     def delete(self, sha: str) -> None:
         path = self._path(sha)

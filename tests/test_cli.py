@@ -217,3 +217,37 @@ def test_db_upgrade_says_what_it_did() -> None:
     )
     again = runner.invoke(app, ["db", "upgrade"])
     assert "already up to date" in again.output
+
+
+def test_secret_rotate_puts_everything_under_a_new_key(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    talked = runner.invoke(app, ["console"], input="/start\n2\n2\n")  # a draft, kept encrypted
+    assert talked.exit_code == 0, talked.output
+    assert runner.invoke(app, ["staff", "add", "--user-id", "501", "--division", "personnel"]).exit_code == 0
+    key_file = tmp_path / "data" / "secret.key"
+    old_key = key_file.read_text().strip()
+
+    rotated = runner.invoke(app, ["secret", "rotate"])  # the development key, in the data folder
+    assert rotated.exit_code == 0, rotated.output
+    assert "Rotated:" in rotated.output and str(key_file) in rotated.output
+    new_key = key_file.read_text().strip()
+    assert new_key != old_key and not (tmp_path / "data" / "secret.key.new").exists()
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+    assert "501" in runner.invoke(app, ["staff", "list"]).output
+    resumed = runner.invoke(app, ["console"], input="/start\n")  # the draft is read under the new key
+    assert resumed.exit_code == 0 and "ยังกรอกไม่เสร็จ" in resumed.output
+
+    # a key in the environment: the new one is written to a file first, and the operator swaps it
+    monkeypatch.setenv("DAMRONGTHAM_SECRET_KEY", new_key)
+    refused = runner.invoke(app, ["secret", "rotate"])
+    assert refused.exit_code == 2 and "--new-key-file" in refused.output
+    target = tmp_path / "next.key"
+    done = runner.invoke(app, ["secret", "rotate", "--new-key-file", str(target)])
+    assert done.exit_code == 0, done.output
+    assert f"Set DAMRONGTHAM_SECRET_KEY to the key in {target}" in done.output
+    monkeypatch.setenv("DAMRONGTHAM_SECRET_KEY", target.read_text().strip())
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+
+    # with the wrong key nothing can be opened, and nothing changes
+    monkeypatch.setenv("DAMRONGTHAM_SECRET_KEY", old_key)
+    wrong = runner.invoke(app, ["secret", "rotate", "--new-key-file", str(tmp_path / "other.key")])
+    assert wrong.exit_code == 2 and "nothing was changed" in wrong.output

@@ -103,6 +103,7 @@ def run_async(coro: object) -> None:
 
 
 async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-untyped-def]
+    from storage import key_ring
     from storage import organisations as org_repo
     from storage.audit import convert_history
     from storage.crypto import Vault
@@ -114,6 +115,7 @@ async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-u
     vault = Vault(settings.resolved_secret_key())
     async with db.session(write=True) as session:
         directory = await org_repo.sync_organisations(session, orgs)
+        await key_ring.load(session, vault)
         await convert_history(session, vault)
         await session.commit()
     return db, directory, vault

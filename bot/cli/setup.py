@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from cryptography.fernet import Fernet
@@ -27,6 +27,9 @@ from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError
 from kernel.org_config import ConfigError
 from kernel.org_files import load_org_file, load_organisations
+
+if TYPE_CHECKING:
+    from storage.key_ring import Rotated
 
 
 @app.command()
@@ -98,6 +101,7 @@ def db_upgrade() -> None:
 
 
 async def _convert_history(url: str, secret_key: str, data_dir: Path) -> tuple[int, int]:
+    from storage import key_ring
     from storage.audit import convert_history
     from storage.crypto import Vault
     from storage.db import Database
@@ -108,6 +112,7 @@ async def _convert_history(url: str, secret_key: str, data_dir: Path) -> tuple[i
     vault = Vault(secret_key)
     try:
         async with db.session(write=True) as session:
+            await key_ring.load(session, vault)
             notes = await convert_history(session, vault)
             files = await convert_files(session, vault, FileStore(data_dir / "files", vault))
             await session.commit()
@@ -223,3 +228,102 @@ def secret_generate(
         typer.echo(secrets.token_urlsafe(32))
         return
     typer.echo(Fernet.generate_key().decode())
+
+
+@secret_app.command("rotate")
+def secret_rotate(
+    new_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key-file",
+            help="The new key: read from this file, or generated and written to it first when it does "
+            "not exist. Required when DAMRONGTHAM_SECRET_KEY is set in the environment.",
+        ),
+    ] = None,
+) -> None:
+    """Keep everything encrypted with DAMRONGTHAM_SECRET_KEY under a new key, in one transaction.
+
+    Stop every process using the database first, and start them again with the new key: until the
+    rotation commits the old key reads everything, and after it nothing."""
+    from cryptography.fernet import InvalidToken
+
+    settings = load_settings()
+    try:
+        old_key = settings.resolved_secret_key()
+    except SettingsError as exc:
+        raise fail(str(exc)) from exc
+    key_file = settings.data_dir / "secret.key"
+    in_environment = settings.secret_key.strip() == old_key
+    if new_key_file is None and in_environment:
+        raise fail(
+            "DAMRONGTHAM_SECRET_KEY is set in the environment: give --new-key-file FILE, where the new "
+            "key is written before anything changes, then set DAMRONGTHAM_SECRET_KEY to it."
+        )
+    target = new_key_file or settings.data_dir / "secret.key.new"
+    if target.exists():
+        new_key = target.read_text().strip()
+        try:
+            Fernet(new_key.encode())
+        except (ValueError, TypeError) as exc:
+            raise fail(f"{target} does not hold a key; make one with: damrongtham secret generate") from exc
+        if new_key == old_key:
+            raise fail(f"{target} holds the current key; a rotation needs a new one.")
+    else:
+        # kept on disk before the database changes: a stop after the commit never loses it
+        new_key = Fernet.generate_key().decode()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(new_key + "\n")
+        target.chmod(0o600)
+    try:
+        rotated, files = asyncio.run(
+            _rotate(settings.resolved_database_url(), old_key, new_key, settings.data_dir)
+        )
+    except InvalidToken as exc:
+        raise fail(
+            "A stored value cannot be opened with the current key, so nothing was changed. "
+            "Check DAMRONGTHAM_SECRET_KEY is the key this database was written with."
+        ) from exc
+    typer.echo(
+        f"Rotated: {rotated.total} values and {files} files are now under the new key; the case "
+        "history and the case files, under their cases' own keys, were not rewritten."
+    )
+    if in_environment:
+        typer.echo(
+            f"Set DAMRONGTHAM_SECRET_KEY to the key in {target} and start the processes again: "
+            "the old key reads nothing now."
+        )
+    else:
+        if new_key_file is None:
+            target.replace(key_file)
+        else:
+            key_file.write_text(new_key + "\n")
+        typer.echo(f"The new key is in {key_file}. Start the processes again.")
+
+
+async def _rotate(url: str, old_key: str, new_key: str, data_dir: Path) -> tuple[Rotated, int]:
+    from datetime import UTC, datetime
+
+    from storage import key_ring
+    from storage.crypto import Vault
+    from storage.db import Database, upgrade_database_async
+    from storage.files import FileStore
+
+    await upgrade_database_async(url)
+    db = Database(url)
+    old, new = Vault(old_key), Vault(new_key)
+    files = FileStore(data_dir / "files", old)
+    prepared: list[Path] = []
+    try:
+        async with db.session(write=True) as session:
+            await key_ring.load(session, old)
+            rotated = await key_ring.rotate(session, old, new, at=datetime.now(UTC))
+            # the files kept under the secret key itself (a draft's, not yet a case's), beside them
+            prepared = await asyncio.to_thread(files.rotate, new)
+            await session.commit()
+    except BaseException:
+        FileStore.abandon_rotation(prepared)
+        raise
+    finally:
+        await db.dispose()
+    FileStore.finish_rotation(prepared)
+    return rotated, len(prepared)

@@ -16,6 +16,7 @@ from storage.models.cases import (
     CaseEvent,
     CaseKey,
     CaseTerm,
+    KeyRing,
     ReminderLog,
 )
 from storage.models.chats import (
@@ -59,6 +60,7 @@ __all__ = [
     "Division",
     "HealthProbe",
     "InboxEvent",
+    "KeyRing",
     "OneTimeCode",
     "Organisation",
     "OutboxMessage",

@@ -129,6 +129,18 @@ class CaseKey(SQLModel, table=True):
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class KeyRing(SQLModel, table=True):
+    """The keys derived from the first DAMRONGTHAM_SECRET_KEY (look-up hashes, the audit chain's
+    links), kept once the secret key was rotated (storage/key_ring.py), wrapped by the current one:
+    every keyed hash and link stays valid under the new key. Absent until the first rotation."""
+
+    __tablename__ = "key_ring"
+    id: int = Field(default=1, primary_key=True)
+    index_key: str = Field(sa_type=Text)
+    chain_key: str = Field(sa_type=Text)
+    rotated_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class Attachment(SQLModel, table=True):
     __tablename__ = "attachments"
     id: int | None = Field(default=None, primary_key=True)
