@@ -1,11 +1,12 @@
 """The outbox dispatcher: sends queued messages after their transaction committed, with retries.
 
 Delivery is at least once: a message is marked sent after the platform accepted it, so a crash
-between the two sends it again on restart. Successes are recorded a few at a time: in the next
-pass's claim (the same transaction), or on their own after `MARK_EVERY` messages or `MARK_WITHIN`
-seconds, whichever comes first. That is one transaction instead of one per message, and none of
-them between a citizen's message and the reply, at the price of repeating at most those few after
-a crash.
+between the two sends it again on restart. Successes are recorded a few at a time: at the end of
+the pass that sent them, or within it after `MARK_EVERY` messages or `MARK_WITHIN` seconds,
+whichever comes first (what the database could not take then is recorded by the next claim). That
+is one transaction per pass instead of one per message, and none of them between a citizen's
+message and the reply; a crash repeats at most the sends in flight and those few. LINE pushes
+carry their retry key, so LINE drops a repeat itself.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ class OutboxDispatcher(Delivery):
         return (await self._pass())[1]
 
     async def _pass(self) -> tuple[int, int]:
-        """Claim and send; what went is recorded by the next pass or `_mark_sent`."""
+        """Claim, send, and record what went."""
         await self._record_missed()
         rows = await self._claim()
         # each chat's messages in order, different chats side by side: a send is mostly a wait for
@@ -214,6 +215,8 @@ class OutboxDispatcher(Delivery):
         outcomes = await asyncio.gather(
             *(self._send_chat(chat_rows) for chat_rows in chats.values()), return_exceptions=True
         )
+        # what went is recorded before the pass ends: a kill now repeats only the sends in flight
+        await self._mark_sent()
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
