@@ -226,7 +226,9 @@ async def run_server(
         secure_cookie=s.public_url.startswith("https://"),
         metrics_token=s.metrics_token,
     )
-    runner = web.AppRunner(web_app, access_log_class=RouteAccessLogger)
+    # a body refused unread (late, or too large) is drained for a second at most, then the
+    # connection closes, instead of aiohttp's ten
+    runner = web.AppRunner(web_app, access_log_class=RouteAccessLogger, lingering_time=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     runners = [runner]

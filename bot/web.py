@@ -6,6 +6,7 @@ answered at once; the inbox worker handles them afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -33,22 +34,58 @@ from storage.models import HealthProbe, OutboxMessage
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # 1 MB
+BODY_SECONDS = 5.0  # a webhook body arrives whole within this (real ones take milliseconds)
+UNSIGNED_BYTES = 32 * MAX_BODY  # LINE bodies read at once before their signature is checked
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 INBOX: web.AppKey[Inbox] = web.AppKey("inbox", Inbox)
 SCHEDULER_ALIVE: web.AppKey[Callable[[], bool]] = web.AppKey("scheduler_alive", Callable[[], bool])  # type: ignore[arg-type]
 TELEGRAM_SECRET: web.AppKey[str] = web.AppKey("telegram_secret", str)
 LINE_PARSER: web.AppKey[WebhookParser] = web.AppKey("line_parser", WebhookParser)
 STORE_OUTAGE: web.AppKey[Outage] = web.AppKey("store_outage", Outage)
+BODY_BUDGET: web.AppKey[BodyBudget] = web.AppKey("body_budget")
 
 
-async def _read_body(request: web.Request) -> bytes | web.Response:
-    """The whole raw body, or 413 past 1 MB (checked before reading when the length is declared)."""
+class BodyBudget:
+    """The bytes of webhook bodies being read before anything could vouch for them (LINE signs
+    the body itself), counted as declared: bounded, so senders that never finish a body cannot
+    pin the server's memory. Real deliveries are a few kilobytes and read in milliseconds."""
+
+    def __init__(self, limit: int = UNSIGNED_BYTES) -> None:
+        self.limit, self.taken = limit, 0
+
+    def take(self, size: int) -> bool:
+        if self.taken + size > self.limit:
+            return False
+        self.taken += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.taken -= size
+
+
+async def _read_body(request: web.Request, budget: BodyBudget | None = None) -> bytes | web.Response:
+    """The whole raw body; 413 past 1 MB (checked before reading when the length is declared),
+    408 when it does not arrive within BODY_SECONDS, 503 when the budget for unvouched bodies is
+    spent (the platform delivers again)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
+    size = request.content_length if request.content_length is not None else MAX_BODY
+    if budget is not None and not budget.take(size):
+        return web.json_response({"error": "busy, deliver again"}, status=503, headers={"Retry-After": "5"})
     try:
-        return await request.read()  # aiohttp stops at client_max_size
+        async with asyncio.timeout(BODY_SECONDS):
+            return await request.read()  # aiohttp stops at client_max_size
     except web.HTTPRequestEntityTooLarge:
         return web.json_response({"error": "body too large"}, status=413)
+    except TimeoutError:
+        return web.json_response({"error": "body not received in time"}, status=408)
+    except ConnectionResetError:
+        # the sender went away mid-body: nobody is left to answer, and it is no error of ours
+        log.debug("a webhook sender closed the connection before its body was complete")
+        return web.json_response({"error": "connection lost"}, status=400)
+    finally:
+        if budget is not None:
+            budget.give(size)
 
 
 async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
@@ -80,7 +117,10 @@ async def telegram_webhook(request: web.Request) -> web.Response:
 
 
 async def line_webhook(request: web.Request) -> web.Response:
-    body = await _read_body(request)
+    if not request.headers.get("X-Line-Signature"):  # refused before its body costs anything
+        log.warning("line webhook refused: bad or missing signature")
+        return web.json_response({"error": "bad signature"}, status=401)
+    body = await _read_body(request, request.app[BODY_BUDGET])
     if isinstance(body, web.Response):
         return body
     try:
@@ -276,7 +316,7 @@ def build_web_app(
     if telegram_secret:
         app.router.add_post("/telegram/webhook", telegram_webhook)
     if line_secret:
-        app[LINE_PARSER] = WebhookParser(line_secret)
+        app[LINE_PARSER], app[BODY_BUDGET] = WebhookParser(line_secret), BodyBudget()
         app.router.add_post("/line/webhook", line_webhook)
     app.router.add_get("/healthz", healthz)
     app[METRICS_TOKEN] = metrics_token

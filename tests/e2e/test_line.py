@@ -6,16 +6,20 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
 from sqlalchemy import select
+from yarl import URL
 
 from bot.app import App, build_app, run_server
 from bot.settings import Settings
+from bot.web import BODY_SECONDS, MAX_BODY, UNSIGNED_BYTES
 from handlers.cases.delivery import held_file
 from storage import chats as chat_repo
 from storage.models import Attachment, Case
@@ -437,3 +441,56 @@ async def test_evidence_from_line_reaches_telegram_staff_and_line_staff_by_a_sig
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, 15)
             await app.close()
+
+
+async def _raw_post(
+    webhook: str, head: dict[str, str], body: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A POST to the webhook whose body may be incomplete: what a slow or hostile sender does."""
+    url = URL(webhook)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    lines = [f"POST {url.path} HTTP/1.1", f"Host: {url.host}", "Content-Type: application/json"]
+    lines += [f"{k}: {v}" for k, v in head.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+    return reader, writer
+
+
+async def _status(reader: asyncio.StreamReader, within: float) -> int:
+    return int((await asyncio.wait_for(reader.readline(), within)).split()[1])
+
+
+async def test_webhook_bodies_are_timed_out_bounded_and_a_sender_leaving_is_quiet(
+    line: LineBot, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    signed = {"X-Line-Signature": "bm90IGNoZWNrZWQgeWV0"}
+    # no signature at all: refused before a byte of the body is read
+    reader, writer = await _raw_post(line.webhook, {"Content-Length": "1000"}, b"{")
+    assert await _status(reader, 2) == 401
+    writer.close()
+
+    # a body trickling in is cut off, and the connection closed
+    started = time.monotonic()
+    reader, writer = await _raw_post(line.webhook, {**signed, "Content-Length": "1000"}, b'{"ev')
+    assert await _status(reader, BODY_SECONDS + 2) == 408
+    await asyncio.wait_for(reader.read(), 5)  # the end of the connection
+    assert time.monotonic() - started < BODY_SECONDS + 4
+    writer.close()
+
+    # bodies held open are bounded together: past the budget, the next is told to come back
+    held = [
+        await _raw_post(line.webhook, {**signed, "Content-Length": str(MAX_BODY)}, b"{")
+        for _ in range(UNSIGNED_BYTES // MAX_BODY)
+    ]
+    await asyncio.sleep(0.3)
+    reader, writer = await _raw_post(line.webhook, {**signed, "Content-Length": str(MAX_BODY)}, b"{")
+    assert await _status(reader, 2) == 503
+    writer.close()
+    # senders that leave mid-body free their share at once, with no traceback in the log
+    caplog.clear()
+    for _reader, held_writer in held:
+        held_writer.transport.abort()
+    await asyncio.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    user = FakeLineApi.new_user_id()
+    await line.say(user, "/start", "กรุณาเลือก")  # a real delivery goes through
