@@ -1,4 +1,5 @@
-"""Wrong tracking codes: counted per account, with a growing wait (DESIGN.md rule 9)."""
+"""Wrong tracking codes, and wrong /join and /bind codes: counted per account, with a growing wait
+(DESIGN.md rule 9)."""
 
 from __future__ import annotations
 

@@ -3,24 +3,29 @@
 
 from __future__ import annotations
 
+import logging
+
 from handlers.cases.desk_sessions import desk_link
 from handlers.cases.refusals import Refused
 from handlers.core.turn import Turn
 from handlers.core.work import StaffAccount
 from kernel.bindings import binding_conflict
+from kernel.deadlines import format_datetime
+from storage import access as access_repo
 from storage import chats as chat_repo
 from storage import staff as staff_repo
+from storage.models import OneTimeCode
+
+log = logging.getLogger(__name__)
 
 
 async def join(turn: Turn, args: list[str]) -> None:
     inc = turn.incoming
     if inc.chat_type != "private":
         return turn.say("errors.private_only")
-    grant = (
-        await staff_repo.redeem_code(turn.session, args[0], purpose="join", now=turn.now) if args else None
-    )
+    grant = await _redeem(turn, args, purpose="join")
     if grant is None:
-        return turn.say("staff.code_invalid")
+        return None
     org_code = turn.services.directory.org_code(grant.org_id)
     division = grant.target.removeprefix("division:") if grant.target.startswith("division:") else None
     await staff_repo.add_staff(
@@ -37,11 +42,9 @@ async def bind(turn: Turn, args: list[str]) -> None:
     inc = turn.incoming
     if inc.chat_type == "private":
         return turn.say("staff.bind_in_group")
-    grant = (
-        await staff_repo.redeem_code(turn.session, args[0], purpose="bind", now=turn.now) if args else None
-    )
+    grant = await _redeem(turn, args, purpose="bind")
     if grant is None:
-        return turn.say("staff.code_invalid")
+        return None
     org_code = turn.services.directory.org_code(grant.org_id)
     org = turn.services.orgs[org_code]
     others = {b.target for b in await chat_repo.bindings_of_chat(turn.session, inc.channel, inc.chat_id)}
@@ -59,6 +62,30 @@ async def bind(turn: Turn, args: list[str]) -> None:
         else turn.text("card.coordinators")
     )
     turn.say("staff.bound", target=name, released=released)
+
+
+async def _redeem(turn: Turn, args: list[str], *, purpose: str) -> OneTimeCode | None:
+    """The code's grant; or None, the person told why. Wrong codes are counted per account (who
+    typed it, in a group too) with a growing wait, and logged, so guessing is slow and seen."""
+    inc = turn.incoming
+    account = turn.services.vault.lookup_key("code", inc.channel, inc.user_id)
+    locked = await access_repo.locked_until(turn.session, account, turn.now)
+    if locked is not None:
+        log.warning("a /%s code from a locked account refused", purpose, extra={"account": account[:12]})
+        org = turn.org if turn.org_chosen else turn.services.orgs.all[0]
+        turn.say("staff.code_locked", until=format_datetime(locked, lang=turn.lang, tz=org.tz()))
+        return None
+    grant = (
+        await staff_repo.redeem_code(turn.session, args[0], purpose=purpose, now=turn.now) if args else None
+    )
+    if grant is None:
+        if args:
+            await access_repo.record_failed_attempt(turn.session, account, turn.now)
+            log.warning("a wrong /%s code refused", purpose, extra={"account": account[:12]})
+        turn.say("staff.code_invalid")
+        return None
+    await access_repo.clear_attempts(turn.session, account)
+    return grant
 
 
 async def desk(turn: Turn) -> None:

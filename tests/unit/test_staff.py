@@ -338,3 +338,26 @@ async def test_every_staff_action_is_refused_to_outsiders_and_logged(desk: Desk,
     async with desk.db.session() as s:
         kinds = list((await s.execute(select(CaseEvent.kind))).scalars())
     assert kinds == ["received"]  # nothing happened to the case
+
+
+async def test_join_and_bind_guesses_are_counted_locked_and_logged(desk: Desk, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from storage.staff import create_code
+
+    async with desk.db.session() as s:
+        join = await create_code(s, org_id=1, purpose="join", target="division:finance", role="staff",
+                                 now=clock(), ttl=timedelta(days=7))  # fmt: skip
+        await s.commit()
+    guesser = desk.chat("7100")
+    for n in range(3):
+        assert "ไม่ถูกต้อง" in await guesser.say(f"/join ABCDE-FGH{n}")
+    # the fourth try waits, even with the right code, and says until when
+    assert "ลองใหม่หลังเวลา" in await guesser.say(f"/join {join}")
+    assert "ลองใหม่หลังเวลา" in await desk.chat("-1009", chat_type="group", user_id="7100").say("/bind ZZZ")
+    refused = [r for r in caplog.records if "code" in r.getMessage() and r.name == "handlers.staff.enrolment"]
+    assert len(refused) == 5 and "7100" not in " ".join(r.getMessage() for r in refused)
+    # someone else is not held up by it; the guesser can try again after the wait
+    assert "ไม่ถูกต้อง" in await desk.chat("7101").say("/join ABCDE-FGHIJ")
+    clock.advance(minutes=2)
+    assert "เป็นเจ้าหน้าที่ของกองคลัง" in await guesser.say(f"/join {join}")
