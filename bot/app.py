@@ -25,7 +25,7 @@ from storage import organisations as org_repo
 from storage.audit import convert_history
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
-from storage.evidence import convert_files
+from storage.evidence import convert_files, convert_names
 from storage.files import FileStore
 from storage.outbox import OutboxRow
 
@@ -65,6 +65,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
         await key_ring.load(session, vault)
         await convert_history(session, vault)
         await convert_files(session, vault, files)
+        await convert_names(session, vault)
         await session.commit()
     services = Services(db=db, orgs=orgs, directory=directory, vault=vault, files=files)
     if settings.public_url:

@@ -10,6 +10,8 @@ from sqlmodel import col, select
 
 from kernel.messages import FileRef
 from storage.cases import primary_divisions_text
+from storage.crypto import Vault
+from storage.evidence import seal_name
 from storage.models import (
     Attachment,
     CardMessage,
@@ -142,12 +144,14 @@ async def hand_over(
     ctx.case.primary_division_ids = primary_divisions_text(ctx.primary_ids())
 
 
-def add_attachment(session: AsyncSession, ctx: CaseContext, file: FileRef, *, channel: str) -> Attachment:
-    """A file the reporter added to the case: its reference on the channel it came through, and its
-    hash when we hold the bytes."""
+def add_attachment(
+    session: AsyncSession, ctx: CaseContext, file: FileRef, *, channel: str, vault: Vault
+) -> Attachment:
+    """A file the reporter added to the case: its reference on the channel it came through, its
+    name (encrypted), and its hash when we hold the bytes."""
     attachment = Attachment(
         case_id=ctx.case_id, org_id=ctx.case.org_id, kind=file.kind, channel=channel,
-        file_id=file.file_id, file_unique_id=file.file_unique_id, file_name=fit(file.file_name, 300),
+        file_id=file.file_id, file_unique_id=file.file_unique_id, file_name=seal_name(vault, file.file_name),
         mime_type=fit(file.mime_type, 100), size=file.size, sha256=file.sha256,
     )  # fmt: skip
     session.add(attachment)

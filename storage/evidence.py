@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -22,8 +22,10 @@ from storage.case_keys import cipher_for
 from storage.crypto import Vault
 from storage.files import FileStore
 from storage.models import Attachment
+from storage.types import fit
 
 log = logging.getLogger(__name__)
+NAME_SEALED = "fn1:"  # "file name, format 1": what follows is a token of the secret key
 _STAGED = "evidence_staged"  # session.info: the first copies to delete once the session commits
 
 
@@ -81,6 +83,30 @@ async def convert_files(session: AsyncSession, vault: Vault, files: FileStore) -
     if sealed:
         log.warning("%d evidence files were sealed under their cases' keys", sealed)
     return sealed
+
+
+def seal_name(vault: Vault, name: str | None) -> str | None:
+    """A document's name as it is stored: encrypted (a name like "receipt Somchai.pdf" is personal)."""
+    return NAME_SEALED + vault.encrypt(fit(name, 300)) if name else None
+
+
+def open_name(vault: Vault, stored: str | None) -> str | None:
+    if stored is None or not stored.startswith(NAME_SEALED):
+        return stored  # kept in clear by an earlier version, until convert_names
+    return str(vault.decrypt(stored[len(NAME_SEALED) :]))
+
+
+async def convert_names(session: AsyncSession, vault: Vault) -> int:
+    """Encrypt the document names an earlier version kept in clear (the caller commits)."""
+    in_clear = select(col(Attachment.id), col(Attachment.file_name)).where(
+        col(Attachment.file_name).is_not(None), col(Attachment.file_name).not_like(NAME_SEALED + "%")
+    )
+    rows = (await session.execute(in_clear)).all()
+    for row_id, name in rows:
+        await session.execute(
+            update(Attachment).where(col(Attachment.id) == row_id).values(file_name=seal_name(vault, name))
+        )
+    return len(rows)
 
 
 def _delete_after_commit(session: AsyncSession, files: FileStore, sha: str) -> None:

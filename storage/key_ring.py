@@ -1,12 +1,13 @@
 """Rotating DAMRONGTHAM_SECRET_KEY: everything kept under the old key is kept under the new one, in
 one transaction, so the old key reads everything until the rotation commits, and the new key after.
 
-What the secret key encrypts directly is re-wrapped token by token: the case keys (so the history's
-notes and the evidence files, sealed under them, are not touched at all), the case details and
-reporters, the conversations' drafts, the inbox and outbox, the desk's second-step secrets. The keys
-derived from the secret key cannot change without the data they hash (a chat id is kept only as
-its keyed hash; the chain's links are keyed): the first key's are carried over, wrapped by the
-new key, in `key_ring`, and every process loads them (`load`) before it uses its vault.
+What the secret key encrypts directly is re-wrapped token by token: the case keys (so the
+history's notes and the evidence files, sealed under them, are not touched at all), the case
+details and reporters, the documents' names, the drafts, the inbox and outbox, the desk's
+second-step secrets. The keys derived from the secret key cannot change without the data they
+hash (a chat id is kept only as its keyed hash; the chain's links are keyed): the first key's are
+carried over, wrapped by the new key, in `key_ring`, and every process loads them (`load`)
+before it uses its vault.
 """
 
 from __future__ import annotations
@@ -21,21 +22,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.crypto import Vault
-from storage.models import Case, CaseKey, Conversation, InboxEvent, KeyRing, OutboxMessage, Staff
+from storage.evidence import NAME_SEALED
+from storage.models import Attachment, Case, CaseKey, Conversation, InboxEvent, KeyRing, OutboxMessage, Staff
 from storage.upsert import insert_once
 
 _BATCH = 500
 
-# every column holding a token of the secret key itself, with its table's key column
-_WRAPPED: tuple[tuple[Any, str, str], ...] = (
-    (CaseKey, "case_id", "wrapped"),
-    (Case, "id", "details_enc"),
-    (Case, "id", "reporter_enc"),
-    (Conversation, "id", "state_enc"),
-    (InboxEvent, "id", "payload_enc"),
-    (OutboxMessage, "id", "chat_enc"),
-    (OutboxMessage, "id", "payload_enc"),
-    (Staff, "id", "totp_secret_enc"),
+# every column holding a token of the secret key itself, with its table's key column and the
+# prefix the token follows
+_WRAPPED: tuple[tuple[Any, str, str, str], ...] = (
+    (CaseKey, "case_id", "wrapped", ""),
+    (Case, "id", "details_enc", ""),
+    (Case, "id", "reporter_enc", ""),
+    (Attachment, "id", "file_name", NAME_SEALED),
+    (Conversation, "id", "state_enc", ""),
+    (InboxEvent, "id", "payload_enc", ""),
+    (OutboxMessage, "id", "chat_enc", ""),
+    (OutboxMessage, "id", "payload_enc", ""),
+    (Staff, "id", "totp_secret_enc", ""),
 )
 
 
@@ -67,17 +71,20 @@ async def rotate(session: AsyncSession, old: Vault, new: Vault, *, at: datetime)
         await session.execute(update(KeyRing).where(col(KeyRing.id) == 1).values(**ring))
     new.adopt(index_key, chain_key)
     counts: dict[str, int] = {}
-    for model, key_name, name in _WRAPPED:
+    for model, key_name, name, prefix in _WRAPPED:
         table: Table = model.__table__
         key: Column[Any] = table.c[key_name]
         column: Column[Any] = table.c[name]
-        rows = (await session.execute(select(key, column).where(column.is_not(None)))).all()
+        wrapped = column.like(prefix + "%") if prefix else column.is_not(None)
+        rows = (await session.execute(select(key, column).where(wrapped))).all()
         change = update(table).where(key == bindparam("row_key")).values({name: bindparam("token")})
         for start in range(0, len(rows), _BATCH):
             batch = rows[start : start + _BATCH]
-            await session.execute(
-                change, [{"row_key": row_key, "token": new.rewrap(token, old)} for row_key, token in batch]
-            )
+            values = [
+                {"row_key": row_key, "token": prefix + new.rewrap(token[len(prefix) :], old)}
+                for row_key, token in batch
+            ]
+            await session.execute(change, values)
         counts[f"{table.name}.{name}"] = len(rows)
     return Rotated(counts)
 

@@ -108,6 +108,7 @@ async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-u
     from storage.audit import convert_history
     from storage.crypto import Vault
     from storage.db import Database, upgrade_database_async
+    from storage.evidence import convert_names
 
     url = settings.resolved_database_url()
     await upgrade_database_async(url)
@@ -117,6 +118,7 @@ async def with_db(settings: Settings, orgs: Organisations):  # type: ignore[no-u
         directory = await org_repo.sync_organisations(session, orgs)
         await key_ring.load(session, vault)
         await convert_history(session, vault)
+        await convert_names(session, vault)
         await session.commit()
     return db, directory, vault
 

@@ -105,7 +105,7 @@ async def _convert_history(url: str, secret_key: str, data_dir: Path) -> tuple[i
     from storage.audit import convert_history
     from storage.crypto import Vault
     from storage.db import Database
-    from storage.evidence import convert_files
+    from storage.evidence import convert_files, convert_names
     from storage.files import FileStore
 
     db = Database(url)
@@ -115,6 +115,7 @@ async def _convert_history(url: str, secret_key: str, data_dir: Path) -> tuple[i
             await key_ring.load(session, vault)
             notes = await convert_history(session, vault)
             files = await convert_files(session, vault, FileStore(data_dir / "files", vault))
+            await convert_names(session, vault)
             await session.commit()
             return notes, files
     finally:

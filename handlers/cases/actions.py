@@ -26,6 +26,7 @@ from kernel.payloads import ReporterPress
 from kernel.routing import route_report
 from storage.audit import append_event
 from storage.case_context import CaseContext
+from storage.evidence import open_name
 
 log = logging.getLogger(__name__)
 STAFF_LANG = cards.STAFF_LANG
@@ -73,7 +74,13 @@ def current_card(
 
 def staff_view(services: Services, ctx: CaseContext) -> CaseForStaff:
     files = [
-        CaseFile.of(a.kind, a.file_id, number=a.id, name=a.file_name, held=a.sha256 is not None)
+        CaseFile.of(
+            a.kind,
+            a.file_id,
+            number=a.id,
+            name=open_name(services.vault, a.file_name),
+            held=a.sha256 is not None,
+        )
         for a in ctx.attachments
     ]
     return case_for_staff(ctx.case, services.vault, files)

@@ -126,7 +126,7 @@ async def _to_divisions(
             raise BadInput("errors.file_too_large", mb=str(org.intake.max_file_mb))
         if not acceptable_evidence(file):
             raise BadInput("errors.file_type")
-        add_attachment(work.session, ctx, file, channel=channel)
+        add_attachment(work.session, ctx, file, channel=channel, vault=work.services.vault)
         files = work.services.files
         if file.sha256 and files is not None:
             await evidence.seal(

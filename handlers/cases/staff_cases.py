@@ -212,7 +212,10 @@ async def open_file(work: Work, *, reference: str, number: int, by: StaffAccount
         )
     image = image_type(data)
     extension = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
-    name = attachment.file_name or f"{ctx.case.reference}-{number}{extension.get(image or '', '')}"
+    name = (
+        evidence.open_name(work.services.vault, attachment.file_name)
+        or f"{ctx.case.reference}-{number}{extension.get(image or '', '')}"
+    )
     return HeldFile(name, image, data)
 
 

@@ -129,7 +129,7 @@ async def submit_report(
             "channel": reporter.channel,
             "file_id": f.file_id,
             "file_unique_id": f.file_unique_id,
-            "file_name": fit(f.file_name, 300),
+            "file_name": evidence.seal_name(services.vault, f.file_name),
             "mime_type": fit(f.mime_type, 100),
             "size": f.size,
             "sha256": f.sha256,

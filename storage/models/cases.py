@@ -150,7 +150,8 @@ class Attachment(SQLModel, table=True):
     channel: str = Field(max_length=20)
     file_id: str = Field(max_length=300)
     file_unique_id: str | None = Field(default=None, max_length=100)
-    file_name: str | None = Field(default=None, max_length=300)
+    # the name a document came with, encrypted (storage/evidence.py): it often names a person
+    file_name: str | None = Field(default=None, sa_type=Text)
     mime_type: str | None = Field(default=None, max_length=100)
     size: int | None = None
     sha256: str | None = Field(default=None, max_length=64)

@@ -21,9 +21,9 @@ from storage import key_ring
 from storage.audit import case_history, chain_head, verify_against
 from storage.crypto import Vault
 from storage.db import Database
-from storage.evidence import read_held
+from storage.evidence import open_name, read_held
 from storage.files import FileStore
-from storage.models import Case, Conversation, InboxEvent, KeyRing, OutboxMessage, Staff
+from storage.models import Attachment, Case, Conversation, InboxEvent, KeyRing, OutboxMessage, Staff
 from tests.support.clock import Clock
 from tests.unit.conftest import make_desk
 
@@ -41,7 +41,7 @@ async def _a_case_with_everything(
     draft = Draft.from_dict({
         "type": "corruption", "concerns": "yes", "category": "bribery", "anonymous": False,
         "description": "ผู้อำนวยการกองรับเงินสด", "name": "กาญจนา", "phone": "0819998877",
-        "files": [{"kind": "photo", "file_id": "held", "sha256": photo}],
+        "files": [{"kind": "photo", "file_id": "held", "sha256": photo, "file_name": "ซอง.jpg"}],
     })  # fmt: skip
     async with database.session(write=True) as s:
         info = ReporterInfo(channel="test", chat_id=CITIZEN.user_id, user_id=CITIZEN.user_id, lang="th")
@@ -100,6 +100,7 @@ async def test_rotation_rewraps_every_key_and_value_and_leaves_the_history_and_f
     FileStore.finish_rotation(prepared)
     assert rotated.counts["case_keys.wrapped"] == 1 and rotated.counts["staff.totp_secret_enc"] == 1
     assert rotated.counts["cases.details_enc"] == 1 and rotated.counts["outbox.payload_enc"] >= 1
+    assert rotated.counts["attachments.file_name"] == 1
     assert len(prepared) == 1
 
     # a process started with the new key alone reads everything, and finds the same rows
@@ -121,6 +122,8 @@ async def test_rotation_rewraps_every_key_and_value_and_leaves_the_history_and_f
             await read_held(s, after, files, next(iter(sealed_files)).name, case_id=case_id)
             == b"photo of the envelope"
         )
+        name = (await s.execute(select(Attachment.file_name))).scalar_one()
+        assert open_name(after, name) == "ซอง.jpg"
         convo = (await s.execute(select(Conversation))).scalar_one()
         assert after.decrypt(convo.state_enc or "") == {"description": "ร่าง"}
         assert after.decrypt((await s.execute(select(InboxEvent))).scalar_one().payload_enc) == {

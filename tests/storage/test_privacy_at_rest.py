@@ -27,9 +27,9 @@ from kernel.draft import Draft
 from kernel.messages import FileRef
 from storage.audit import case_history, verify_chain
 from storage.db import Database
-from storage.evidence import convert_files, read_held
+from storage.evidence import convert_files, convert_names, open_name, read_held
 from storage.files import FileStore
-from storage.models import Case, CaseKey
+from storage.models import Attachment, Case, CaseKey
 from tests.support.clock import Clock
 from tests.unit.conftest import make_desk
 
@@ -48,6 +48,8 @@ SENTINELS = {
     "rate": "ZSENTRATE ขอบคุณ",
     "file": "ZSENTFILE สลิปโอนเงิน",
     "added_file": "ZSENTADDEDFILE ใบเสร็จ",
+    "file_name": "ZSENTFNAME สลิป นายสมปอง.jpg",
+    "added_name": "ZSENTADDEDNAME ใบเสร็จ กาญจนา.jpg",
 }
 # what the reporter or staff wrote in the history, which erasure makes unreadable
 HISTORY_TEXT = ("ask", "reply", "add", "note", "resolve", "rate")
@@ -96,7 +98,7 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         "type": "corruption", "concerns": "yes", "category": "bribery", "anonymous": False,
         "description": SENTINELS["description"], "people": SENTINELS["people"],
         "name": SENTINELS["name"], "phone": SENTINELS["phone"],
-        "files": [{"kind": "photo", "file_id": "held", "sha256": sha}],
+        "files": [{"kind": "photo", "file_id": "held", "sha256": sha, "file_name": SENTINELS["file_name"]}],
     })  # fmt: skip
     async with database.session(write=True) as s:
         info = ReporterInfo(channel="test", chat_id=CITIZEN.user_id, user_id=CITIZEN.user_id, lang="th")
@@ -110,7 +112,10 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         await reporter.add_information(work, case_id=case_id, by=CITIZEN, text=SENTINELS["add"])
         added = files.put(SENTINELS["added_file"].encode())
         await reporter.add_information(
-            work, case_id=case_id, by=CITIZEN, file=FileRef("photo", f"line:{added}", sha256=added)
+            work,
+            case_id=case_id,
+            by=CITIZEN,
+            file=FileRef("photo", f"line:{added}", file_name=SENTINELS["added_name"], sha256=added),
         )
         await staff.add_internal_note(work, case_id=case_id, by=OFFICER, note=SENTINELS["note"])
         await staff.close_case(
@@ -126,6 +131,13 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         history = await case_history(s, vault, case_id)
         written = {e.public_note or e.internal_note for e in history} - {None}
         assert {SENTINELS[n] for n in HISTORY_TEXT} <= written
+    async with database.session(write=True) as s:  # and the files, by the names they came with
+        work = Work(s, desk.services, clock())
+        opened = [
+            await staff.open_file(work, reference="CM-2569-000001", number=n, by=OFFICER) for n in (1, 2)
+        ]
+        assert [f.name for f in opened] == [SENTINELS["file_name"], SENTINELS["added_name"]]
+        await s.commit()
     dump = await _dump(database, db_url)
     assert b"CM-2569-000001" in dump and _found(dump) == []  # a real dump, without one sentinel
     held = _held(tmp_path / "files")
@@ -214,6 +226,15 @@ async def test_files_kept_by_an_older_version_are_sealed_under_their_cases_keys_
     async with database.session(write=True) as s:
         assert await convert_files(s, vault, files) == 0
         assert await read_held(s, vault, files, old) == b"kept by an older version"
+
+    # a document's name an older version kept in clear is encrypted, once
+    async with database.session(write=True) as s:
+        await s.execute(text("UPDATE attachments SET file_name = 'ใบเสร็จ นายสมปอง.pdf'"))
+        assert await convert_names(s, vault) == 1
+        assert await convert_names(s, vault) == 0
+        stored = (await s.execute(select(Attachment.file_name))).scalar_one()
+        assert "สมปอง" not in (stored or "") and open_name(vault, stored) == "ใบเสร็จ นายสมปอง.pdf"
+        await s.commit()
 
     # submitted again, under the number the rolled back one had taken: sealed under the new key
     async with database.session(write=True) as s:

@@ -18,6 +18,7 @@ from storage import chats as chat_repo
 from storage import conversations as convo_repo
 from storage.case_context import load_case_context
 from storage.db import Database, downgrade_database, upgrade_database
+from storage.evidence import open_name
 from storage.models import PERIOD_INDEX_COLUMNS, Case, Conversation, OutboxMessage
 from tests.conftest import make_services
 from tests.support.rows import raw_case_row
@@ -312,4 +313,4 @@ async def test_long_names_and_mime_types_are_stored_shortened_not_refused(
         assert (await s.execute(select(Staff.display_name))).scalar_one() == name[:120]
         attachment = (await s.execute(select(Attachment))).scalar_one()
         assert attachment.mime_type is not None and len(attachment.mime_type) == 100
-        assert attachment.file_name == "n" * 300
+        assert open_name(vault, attachment.file_name) == "n" * 300  # kept encrypted
