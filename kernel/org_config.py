@@ -48,6 +48,9 @@ class Division(_Strict):
     code: str
     name_th: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
+    # besides its names, what a citizen calls it ("กองช่าง"): a report naming it suggests it
+    keywords_th: list[str] = Field(default_factory=list)
+    keywords_en: list[str] = Field(default_factory=list)
 
     _code = field_validator("code")(classmethod(lambda cls, v: check_code(v)))
 
@@ -59,6 +62,9 @@ class Category(_Strict):
     code: str
     th: str = Field(min_length=1)
     en: str = Field(min_length=1)
+    # words that suggest this category in a report written in the citizen's own words
+    keywords_th: list[str] = Field(default_factory=list)
+    keywords_en: list[str] = Field(default_factory=list)
 
     _code = field_validator("code")(classmethod(lambda cls, v: check_code(v)))
 
@@ -81,6 +87,25 @@ class Categories(_Strict):
     def for_type(self, report_type: str) -> list[Category]:
         items: list[Category] = getattr(self, report_type)
         return items
+
+
+class TriageWords(_Strict):
+    """Words that suggest a report's type, and that it concerns the organisation's personnel, when
+    a citizen writes in their own words (kernel/triage.py); the categories carry their own."""
+
+    corruption_th: list[str] = Field(default_factory=list)
+    corruption_en: list[str] = Field(default_factory=list)
+    grievance_th: list[str] = Field(default_factory=list)
+    grievance_en: list[str] = Field(default_factory=list)
+    information_th: list[str] = Field(default_factory=list)
+    information_en: list[str] = Field(default_factory=list)
+    personnel_th: list[str] = Field(default_factory=list)
+    personnel_en: list[str] = Field(default_factory=list)
+
+    def cues(self, report_type: str) -> list[str]:
+        th: list[str] = getattr(self, f"{report_type}_th")
+        en: list[str] = getattr(self, f"{report_type}_en")
+        return [*th, *en]
 
 
 class Deadlines(_Strict):
@@ -207,6 +232,7 @@ class OrgConfig(_Strict):
     divisions: list[Division] = Field(min_length=1)
     routing: list[RoutingRule] = Field(min_length=1)
     categories: Categories
+    triage: TriageWords = TriageWords()
     deadlines: Deadlines = Deadlines()
     intake: IntakeLimits = IntakeLimits()
     plan: PlanConfig
