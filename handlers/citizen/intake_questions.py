@@ -7,11 +7,16 @@ and asks the same question again. The place and the evidence are in `intake_evid
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Literal
 
-from handlers.core.turn import Step, Turn, reply_with, take_text
+from handlers.core.turn import Step, Turn, clean_text, reply_with, take_text
 from kernel.draft import ReportType
-from kernel.messages import Button, Reply
+from kernel.messages import Button, Reply, text_units
+
+TOO_LONG = "too_long"  # the conversation's state: a description over the limit, kept
+SPLIT_AT = 4000  # UTF-16 units: a message this long is most likely a piece the app cut
+CONTINUED_WITHIN = timedelta(seconds=3)
 
 NAME_MAX = 100
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
@@ -115,10 +120,39 @@ def prompt_description(turn: Turn) -> Reply:
 
 async def handle_description(turn: Turn) -> None:
     limits = turn.org.intake
+    kept = turn.state.get(TOO_LONG)
+    if turn.pressed == "cut" and isinstance(kept, dict):
+        turn.state.pop(TOO_LONG, None)
+        turn.draft.description = str(kept["text"])[: limits.description_max_chars]
+        return advance(turn, "description")
+    piece = clean_text(turn.incoming.text or "")
+    if piece and isinstance(kept, dict) and _continues(kept, turn.now):
+        piece = f"{kept['text']}\n{piece}"  # the rest of a paste the app cut into messages
+    if len(piece) > limits.description_max_chars:
+        return _keep_too_long(turn, piece, cut=text_units(turn.incoming.text or "") >= SPLIT_AT)
+    turn.state.pop(TOO_LONG, None)
     text = take_text(turn, min_chars=limits.description_min_chars, max_chars=limits.description_max_chars)
     if text is not None:
         turn.draft.description = text
         advance(turn, "description")
+
+
+def _continues(kept: dict[str, object], now: datetime) -> bool:
+    """Whether this message is the next piece of the kept text: Telegram cuts a long paste into
+    messages of 4,096 characters and sends them a moment apart."""
+    at = datetime.fromisoformat(str(kept.get("at")))
+    return bool(kept.get("cut")) and now - at <= CONTINUED_WITHIN
+
+
+def _keep_too_long(turn: Turn, text: str, *, cut: bool) -> None:
+    """A text over the limit is kept (nothing the citizen sends is lost): they are told by how much
+    to shorten it, and may take its first part instead."""
+    most = turn.org.intake.description_max_chars
+    turn.state[TOO_LONG] = {"text": text, "at": turn.now.isoformat(), "cut": cut}
+    prompt = prompt_description(turn)
+    note = turn.text("errors.too_long_kept", length=len(text), max=most, over=len(text) - most)
+    buttons = [[turn.button("answer.use_first", "cut", max=most)], *prompt.buttons]
+    turn.replies.append(Reply(text=f"{note}\n\n{prompt.text}", buttons=buttons))
 
 
 def optional_text_step(key: Literal["when", "people"]) -> Step:

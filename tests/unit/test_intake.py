@@ -481,3 +481,42 @@ async def test_evidence_is_pictures_recordings_and_documents_never_programs(
         assert "ได้รับไฟล์แล้ว (1/5)" in answer
     else:
         assert "รับไฟล์ประเภทนี้ไม่ได้" in answer and "PDF" in answer
+
+
+async def test_a_long_paste_split_in_two_is_one_text_kept_until_it_is_shortened(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = desk.chat()
+    await chat.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            (Press("ร้องเรียน"), "บุคลากร"),
+            (Press("ไม่ใช่"), "ส่วนราชการใด"),
+            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
+            (Press("ถนน"), "รายละเอียด"),
+        ]
+    )
+    # Telegram cuts a long paste into messages of 4,096 characters, sent a moment apart
+    first, second = "ถนนพังทั้งสาย " + "ก" * 4082, "ท่อนท้ายของข้อความที่วางมา"
+    assert "4096" in await chat.say(first)
+    answer = await chat.say(second)  # not taken as the description, nor lost: joined to the first
+    total = len(first) + 1 + len(second)
+    assert f"{total}" in answer and f"{total - 3000}" in answer and "เก็บข้อความไว้แล้ว" in answer
+    assert "เมื่อใด" in await chat.say(Press("ใช้ 3000 ตัวอักษรแรก"))
+    async with desk.db.session() as s:
+        convo = (await s.execute(select(Conversation))).scalar_one()
+        state = desk.services.vault.decrypt(convo.state_enc)
+    assert state["description"] == (first + "\n" + second)[:3000] and "too_long" not in state
+
+    # a text too long that is not followed at once by the rest is replaced by a shorter one sent later
+    other = desk.chat("1002")
+    await other.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            (Press("ร้องเรียน"), "บุคลากร"),
+            (Press("ไม่ใช่"), "ส่วนราชการใด"),
+            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
+            (Press("ถนน"), "รายละเอียด"),
+            ("ข" * 3200, "เก็บข้อความไว้แล้ว"),
+        ]
+    )
+    clock.advance(seconds=30)
+    assert "เมื่อใด" in await other.say("ไฟถนนดับทั้งซอยมาสองสัปดาห์แล้ว อันตรายมาก")
