@@ -12,10 +12,7 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select, text
 
-from handlers.cases import reporter_cases as reporter
 from handlers.cases import staff_cases as staff
-from handlers.cases.submit import ReporterInfo, submit_report
-from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
 from storage import key_ring
 from storage.audit import case_history, chain_head, verify_against
@@ -24,11 +21,9 @@ from storage.db import Database
 from storage.evidence import open_name, read_held
 from storage.files import FileStore
 from storage.models import Attachment, Case, Conversation, InboxEvent, KeyRing, OutboxMessage, Staff
+from tests.storage.case_life import CITIZEN, OFFICER, reported_and_answered
 from tests.support.clock import Clock
 from tests.unit.conftest import make_desk
-
-OFFICER = StaffAccount("test", "501")
-CITIZEN = ReporterAccount("test", "777000111")
 
 
 async def _a_case_with_everything(
@@ -44,14 +39,9 @@ async def _a_case_with_everything(
         "files": [{"kind": "photo", "file_id": "held", "sha256": photo, "file_name": "ซอง.jpg"}],
     })  # fmt: skip
     async with database.session(write=True) as s:
-        info = ReporterInfo(channel="test", chat_id=CITIZEN.user_id, user_id=CITIZEN.user_id, lang="th")
-        case_id = (
-            await submit_report(s, desk.services, org=orgs.single, draft=draft, reporter=info, now=clock())
-        ).case_id
-        work = Work(s, desk.services, clock())
-        await staff.accept_case(work, case_id=case_id, by=OFFICER)
-        await staff.ask_reporter(work, case_id=case_id, by=OFFICER, question="ขอเบอร์ติดต่อ")
-        await reporter.answer(work, case_id=case_id, by=CITIZEN, text="โทร 0812345678")
+        case_id, work = await reported_and_answered(
+            s, desk, orgs.single, draft, clock, question="ขอเบอร์ติดต่อ", answer="โทร 0812345678"
+        )
         await staff.add_internal_note(work, case_id=case_id, by=OFFICER, note="โทรหาแล้ว")
         # a draft under way, a webhook not yet handled, a desk second step
         s.add(

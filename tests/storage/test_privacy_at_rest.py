@@ -22,7 +22,7 @@ from handlers.cases import staff_cases as staff
 from handlers.cases.privacy import erase_personal_data
 from handlers.cases.stats import case_rows, export_header, export_row
 from handlers.cases.submit import ReporterInfo, submit_report
-from handlers.core.work import ReporterAccount, StaffAccount, Work
+from handlers.core.work import Work
 from kernel.draft import Draft
 from kernel.messages import FileRef
 from storage.audit import case_history, verify_chain
@@ -30,11 +30,10 @@ from storage.db import Database
 from storage.evidence import convert_files, convert_names, open_name, read_held
 from storage.files import FileStore
 from storage.models import Attachment, Case, CaseKey
+from tests.storage.case_life import CITIZEN, OFFICER, reported_and_answered
 from tests.support.clock import Clock
 from tests.unit.conftest import make_desk
 
-OFFICER = StaffAccount("test", "501")  # personnel: the tip-off's division
-CITIZEN = ReporterAccount("test", "777000111")
 SENTINELS = {
     "name": "ZSENTNAME กาญจนา",
     "phone": "0819998877",
@@ -101,14 +100,9 @@ async def test_no_sentinel_is_kept_in_the_clear_and_erasure_destroys_the_history
         "files": [{"kind": "photo", "file_id": "held", "sha256": sha, "file_name": SENTINELS["file_name"]}],
     })  # fmt: skip
     async with database.session(write=True) as s:
-        info = ReporterInfo(channel="test", chat_id=CITIZEN.user_id, user_id=CITIZEN.user_id, lang="th")
-        case_id = (
-            await submit_report(s, desk.services, org=orgs.single, draft=draft, reporter=info, now=clock())
-        ).case_id
-        work = Work(s, desk.services, clock())
-        await staff.accept_case(work, case_id=case_id, by=OFFICER)
-        await staff.ask_reporter(work, case_id=case_id, by=OFFICER, question=SENTINELS["ask"])
-        await reporter.answer(work, case_id=case_id, by=CITIZEN, text=SENTINELS["reply"])
+        case_id, work = await reported_and_answered(
+            s, desk, orgs.single, draft, clock, question=SENTINELS["ask"], answer=SENTINELS["reply"]
+        )
         await reporter.add_information(work, case_id=case_id, by=CITIZEN, text=SENTINELS["add"])
         added = files.put(SENTINELS["added_file"].encode())
         await reporter.add_information(

@@ -30,6 +30,19 @@ async def tip_off_until_when(chat, description: str = DESCRIPTION_TH) -> None:  
     )
 
 
+async def road_grievance_until_description(chat) -> None:  # type: ignore[no-untyped-def]
+    """A grievance about a road, not about personnel, from /start to its description."""
+    await chat.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            (Press("ร้องเรียน"), "บุคลากร"),
+            (Press("ไม่ใช่"), "ส่วนราชการใด"),
+            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
+            (Press("ถนน"), "รายละเอียด"),
+        ]
+    )
+
+
 async def report_until_summary(chat, *, anonymous: bool = True) -> None:  # type: ignore[no-untyped-def]
     await tip_off_until_when(chat)
     await chat.play(
@@ -485,15 +498,7 @@ async def test_evidence_is_pictures_recordings_and_documents_never_programs(
 
 async def test_a_long_paste_split_in_two_is_one_text_kept_until_it_is_shortened(desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
     chat = desk.chat()
-    await chat.play(
-        [
-            ("/start", "เลือกเรื่อง"),
-            (Press("ร้องเรียน"), "บุคลากร"),
-            (Press("ไม่ใช่"), "ส่วนราชการใด"),
-            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
-            (Press("ถนน"), "รายละเอียด"),
-        ]
-    )
+    await road_grievance_until_description(chat)
     # Telegram cuts a long paste into messages of 4,096 characters, sent a moment apart
     first, second = "ถนนพังทั้งสาย " + "ก" * 4082, "ท่อนท้ายของข้อความที่วางมา"
     assert "4096" in await chat.say(first)
@@ -508,15 +513,7 @@ async def test_a_long_paste_split_in_two_is_one_text_kept_until_it_is_shortened(
 
     # a text too long that is not followed at once by the rest is replaced by a shorter one sent later
     other = desk.chat("1002")
-    await other.play(
-        [
-            ("/start", "เลือกเรื่อง"),
-            (Press("ร้องเรียน"), "บุคลากร"),
-            (Press("ไม่ใช่"), "ส่วนราชการใด"),
-            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
-            (Press("ถนน"), "รายละเอียด"),
-            ("ข" * 3200, "เก็บข้อความไว้แล้ว"),
-        ]
-    )
+    await road_grievance_until_description(other)
+    assert "เก็บข้อความไว้แล้ว" in await other.say("ข" * 3200)
     clock.advance(seconds=30)
     assert "เมื่อใด" in await other.say("ไฟถนนดับทั้งซอยมาสองสัปดาห์แล้ว อันตรายมาก")
