@@ -54,8 +54,7 @@ async def check_reference(turn: Turn, reference: str, code: str) -> bool:
     attempt_key = turn.services.vault.lookup_key("track", inc.channel, inc.user_id)
     locked = await access_repo.locked_until(turn.session, attempt_key, turn.now)
     if locked is not None:
-        org = turn.org if turn.org_chosen else turn.services.orgs.all[0]
-        turn.say("status.locked", until=format_datetime(locked, lang=turn.lang, tz=org.tz()))
+        turn.say("status.locked", until=turn.local_time(locked))
         return False
     reference = reference.upper()
     case = (

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core.work import Services, Work
+from kernel.deadlines import format_datetime
 from kernel.draft import DRAFT_KEYS, Draft
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Button, Incoming, Reply
@@ -63,6 +64,12 @@ class Turn:
     @property
     def org_chosen(self) -> bool:
         return bool(self.state.get("org")) or self.services.orgs.single is not None
+
+    def local_time(self, at: datetime) -> str:
+        """A time as this person reads it: their organisation's time zone (the first one's before
+        they chose), in their language."""
+        org = self.org if self.org_chosen else self.services.orgs.all[0]
+        return format_datetime(at, lang=self.lang, tz=org.tz())
 
     @property
     def work(self) -> Work:

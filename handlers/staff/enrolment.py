@@ -10,7 +10,6 @@ from handlers.cases.refusals import Refused
 from handlers.core.turn import Turn
 from handlers.core.work import StaffAccount
 from kernel.bindings import binding_conflict
-from kernel.deadlines import format_datetime
 from storage import access as access_repo
 from storage import chats as chat_repo
 from storage import staff as staff_repo
@@ -72,8 +71,7 @@ async def _redeem(turn: Turn, args: list[str], *, purpose: str) -> OneTimeCode |
     locked = await access_repo.locked_until(turn.session, account, turn.now)
     if locked is not None:
         log.warning("a /%s code from a locked account refused", purpose, extra={"account": account[:12]})
-        org = turn.org if turn.org_chosen else turn.services.orgs.all[0]
-        turn.say("staff.code_locked", until=format_datetime(locked, lang=turn.lang, tz=org.tz()))
+        turn.say("staff.code_locked", until=turn.local_time(locked))
         return None
     grant = (
         await staff_repo.redeem_code(turn.session, args[0], purpose=purpose, now=turn.now) if args else None
