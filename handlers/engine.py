@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from handlers import staff
 from handlers.citizen import intake, privacy
 from handlers.citizen import my_cases as reporter_cases
+from handlers.citizen.intake_files import keep_early_file
 from handlers.citizen.tracking import TRACK_STEP, check_reference, show_my_cases
 from handlers.core.turn import Step, Turn
 from handlers.core.work import Services
@@ -178,7 +179,7 @@ class Engine:
         if isinstance(pressed, payloads.LanguagePress):
             return self._set_language(turn, pressed.lang)
         if turn.convo.step == "idle":
-            return intake.start_over(turn) if pressed is None else self._stale(turn)
+            return await intake.first_message(turn) if pressed is None else self._stale(turn)
         if pressed is not None:
             if not isinstance(pressed, payloads.StepPress) or pressed.prompt_no != turn.convo.prompt_no:
                 return self._stale(turn)
@@ -189,7 +190,10 @@ class Engine:
             return turn.fail("errors.file_unavailable")
         if inc.unsupported is not None and turn.pressed is None:
             return turn.fail("errors.unsupported")
-        await STEPS[turn.convo.step].handle(turn)
+        step = turn.convo.step
+        if inc.file is not None and turn.draft.started and step not in intake.TAKES_FILES:
+            return await keep_early_file(turn)  # kept, and the same question again
+        await STEPS[step].handle(turn)
 
     async def _menu_shortcut(self, turn: Turn, choice: str) -> None:
         """A persistent menu (LINE's rich menu) works from any step, like the welcome's buttons."""

@@ -20,11 +20,11 @@ REPORT_TYPES: tuple[ReportType, ...] = get_args(ReportType)
 CONCERNS: tuple[Concerns, ...] = get_args(Concerns)
 
 
-def _is_report_type(value: object) -> TypeGuard[ReportType]:
+def is_report_type(value: object) -> TypeGuard[ReportType]:
     return value in REPORT_TYPES
 
 
-def _is_concerns(value: object) -> TypeGuard[Concerns]:
+def is_concerns(value: object) -> TypeGuard[Concerns]:
     return value in CONCERNS
 
 
@@ -40,6 +40,8 @@ class Draft:
     where: str | None = None
     location: tuple[float, float] | None = None  # latitude, longitude
     people: str | None = None
+    # an information request: what document or information, and in what form
+    wanted: str | None = None
     files: list[FileRef] = field(default_factory=list)
     anonymous: bool = True
     name: str | None = None
@@ -47,10 +49,13 @@ class Draft:
     contact: str | None = None
     # answering again from the summary's edit menu: the chain returns to the summary
     editing: bool = False
+    # begun in the citizen's own words (free-text-first): the type, category and personnel are a
+    # suggestion until confirmed, and the summary sends it anonymously or with a name
+    quick: bool = False
 
     @property
     def started(self) -> bool:
-        return self.type is not None
+        return self.type is not None or self.quick
 
     def fits(self, org: OrgConfig) -> bool:
         """Whether the division and category it names still exist in the organisation file."""
@@ -79,10 +84,10 @@ class Draft:
         """Read a stored draft, whatever code wrote it: unknown keys are ignored, a missing or
         malformed value takes its default, so a damaged field never loses the rest of the report."""
         report_type, concerns = data.get("type"), data.get("concerns")
-        anonymous, editing = data.get("anonymous"), data.get("editing")
+        anonymous, editing, quick = data.get("anonymous"), data.get("editing"), data.get("quick")
         return cls(
-            type=report_type if _is_report_type(report_type) else None,
-            concerns=concerns if _is_concerns(concerns) else None,
+            type=report_type if is_report_type(report_type) else None,
+            concerns=concerns if is_concerns(concerns) else None,
             named_division=_text(data.get("named_division")),
             category=_text(data.get("category")),
             description=_text(data.get("description")),
@@ -90,12 +95,14 @@ class Draft:
             where=_text(data.get("where")),
             location=_location(data.get("location")),
             people=_text(data.get("people")),
+            wanted=_text(data.get("wanted")),
             files=[f for f in map(_file, _list(data.get("files"))) if f is not None],
             anonymous=anonymous if isinstance(anonymous, bool) else True,
             name=_text(data.get("name")),
             phone=_text(data.get("phone")),
             contact=_text(data.get("contact")),
             editing=editing if isinstance(editing, bool) else False,
+            quick=quick if isinstance(quick, bool) else False,
         )
 
 

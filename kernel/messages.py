@@ -39,6 +39,8 @@ class Incoming:
     contact_phone: str | None = None
     contact_is_own: bool = False
     file: FileRef | None = None
+    # the words sent with a file (a photo's caption): a first message's description
+    caption: str | None = None
     # a kind of message we do not take (sticker, voice, video, ...)
     unsupported: str | None = None
     language_code: str | None = None

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from pythainlp.tokenize import word_tokenize
 
-from kernel.org_config import REPORT_TYPES, OrgConfig
+from kernel.org_config import REPORT_TYPES, Concern, OrgConfig, ReportType
 
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 _ENGLISH_WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
@@ -28,9 +28,9 @@ _TYPE_CUE_WEIGHT = 2.0  # "ขอสำเนา", "bribe": words about the kind
 
 @dataclass(frozen=True)
 class Suggestion:
-    report_type: str
+    report_type: ReportType
     category: str
-    concerns_personnel: str  # yes | no | unsure
+    concerns_personnel: Concern
     division: str | None
     confidence: float  # 0 (nothing recognised) to 1
 
@@ -114,7 +114,9 @@ class Triage:
             (d.code, _phrases([d.name_th, d.name_en, *d.keywords_th, *d.keywords_en])) for d in org.divisions
         ]
 
-    def suggest(self, text: str) -> Suggestion:
+    def suggest(self, text: str, report_type: ReportType | None = None) -> Suggestion:
+        """The suggestion for `text`; with `report_type`, the rest of it for that type (the citizen
+        said which kind of report it is)."""
         found = _Text(text)
         category_scores = {
             t: {code: found.score(phrases) for code, phrases in categories}
@@ -126,13 +128,15 @@ class Triage:
         }
         ranked = sorted(type_scores.items(), key=lambda item: -item[1])
         (best, top), second = ranked[0], ranked[1][1]
-        report_type = best if top > 0 else "grievance"  # most reports are; a person confirms anyway
+        if report_type is None:
+            report_type = best if top > 0 else "grievance"  # most reports are; a person confirms anyway
         scores = category_scores[report_type]
         codes = list(scores)
         category = max(codes, key=lambda code: scores[code]) if top > 0 else ""
         if not scores.get(category):
             category = "other" if "other" in scores else codes[0]
         division = next((code for code, phrases in self._divisions if found.score(phrases)), None)
+        personnel: Concern
         if report_type == "information":
             personnel = "no"  # a request for documents is about them, not about who holds them
         elif found.score(self._personnel):

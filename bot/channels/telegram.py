@@ -90,12 +90,12 @@ def _message_content(msg: Message) -> dict[str, object]:
         return {"text": msg.text}
     if msg.photo:
         p = msg.photo[-1]  # the largest size
-        return {"file": FileRef("photo", p.file_id, p.file_unique_id, None, "image/jpeg", p.file_size)}
+        ref = FileRef("photo", p.file_id, p.file_unique_id, None, "image/jpeg", p.file_size)
+        return {"file": ref, "caption": msg.caption}
     if msg.document is not None:
         d = msg.document
-        return {
-            "file": FileRef("document", d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size)
-        }
+        ref = FileRef("document", d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size)
+        return {"file": ref, "caption": msg.caption}
     if msg.location is not None:
         return {"location": (msg.location.latitude, msg.location.longitude)}
     if msg.contact is not None:

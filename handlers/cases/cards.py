@@ -43,13 +43,15 @@ def draft_summary(turn: Turn) -> str:
     where = d.where or (turn.text("summary.shared_location") if d.location else dash)
     lines.append(f"{turn.text('summary.where')}: {where}")
     lines.append(f"{turn.text('summary.people')}: {d.people or dash}")
+    if d.type == "information":
+        lines.append(f"{turn.text('summary.wanted')}: {d.wanted or dash}")
     lines.append(f"{turn.text('summary.files')}: {len(d.files)}")
     if d.anonymous:
         lines.append(f"{turn.text('summary.identity')}: {turn.text('answer.anonymous')}")
     else:
         lines.append(f"{turn.text('summary.identity')}: {d.name}")
         lines.append(f"{turn.text('summary.contact')}: {d.phone or d.contact or dash}")
-    lines += ["", turn.text("summary.check")]
+    lines += ["", turn.text("summary.check_own_words" if d.quick else "summary.check")]
     # one message with its buttons: a description of 2,900 emoji is shown shortened, not refused
     return fit_text("\n".join(lines))
 
@@ -83,6 +85,10 @@ def case_card(
         f"{t(lang, 'summary.when')}: {case.when or dash}",
         f"{t(lang, 'summary.where')}: {case.where or dash}",
         f"{t(lang, 'summary.people')}: {case.people or dash}",
+    ]
+    if case.wanted:
+        lines.append(f"{t(lang, 'summary.wanted')}: {case.wanted}")
+    lines += [
         f"{t(lang, 'summary.files')}: {len(case.files)}",
     ]
     if isinstance(case, NamedCaseForStaff):

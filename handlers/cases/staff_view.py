@@ -58,6 +58,8 @@ class CaseForStaff:
     when: str | None
     where: str | None
     people: str | None
+    # an information request: what is wanted, in what form
+    wanted: str | None
     location: tuple[float, float] | None
     files: tuple[CaseFile, ...]
 
@@ -84,7 +86,7 @@ def case_for_staff(case: Case, vault: Vault, files: Iterable[CaseFile]) -> CaseF
         concerns_personnel=case.concerns_personnel, category=case.category, status=case.status,
         created_at=case.created_at, ack_due_at=case.ack_due_at, reply_due_at=case.reply_due_at,
         description=str(details.get("description") or ""), when=details.get("when"),
-        where=details.get("where"), people=details.get("people"),
+        where=details.get("where"), people=details.get("people"), wanted=details.get("wanted"),
         location=(float(location[0]), float(location[1])) if location else None,
         files=tuple(files),
     )  # fmt: skip

@@ -80,6 +80,7 @@ async def submit_report(
         "where": draft.where,
         "location": list(draft.location) if draft.location else None,
         "people": draft.people,
+        "wanted": draft.wanted,
     }
     deadlines, office = org.deadlines, org.office()
     case = Case(

@@ -10,8 +10,30 @@ from __future__ import annotations
 from handlers.cases import cards
 from handlers.cases.privacy import too_many_reports
 from handlers.cases.submit import ReporterInfo, submit_report
-from handlers.citizen.intake_evidence import handle_evidence, handle_where, prompt_evidence, prompt_where
+from handlers.citizen.intake_evidence import (
+    handle_evidence,
+    handle_place,
+    handle_where,
+    prompt_evidence,
+    prompt_place,
+    prompt_where,
+)
+from handlers.citizen.intake_files import keep_file
+from handlers.citizen.intake_own_words import (
+    after_org_chosen,
+    begins_report,
+    handle_change,
+    handle_suggest,
+    handle_wanted,
+    handle_who_when,
+    own_words,
+    prompt_change,
+    prompt_suggest,
+    prompt_wanted,
+    prompt_who_when,
+)
 from handlers.citizen.intake_questions import (
+    TOO_LONG,
     handle_category,
     handle_contact,
     handle_description,
@@ -39,13 +61,14 @@ def draft_fits(turn: Turn) -> bool:
     """Whether the stored draft still names an organisation, division and category that exist."""
     orgs, code = turn.services.orgs, turn.state.get("org")
     org = orgs.get(str(code)) if code else orgs.single
-    if org is None:
-        return not code and not turn.draft.started
+    if org is None:  # not chosen yet: a report begun in own words names nothing of one
+        return not code and turn.draft.type is None
     return turn.draft.fits(org)
 
 
 def clear_draft(turn: Turn) -> None:
     turn.draft = Draft()
+    turn.state.pop(TOO_LONG, None)  # a text over the limit, kept for the draft, goes with it
 
 
 def start_over(turn: Turn) -> None:
@@ -62,10 +85,14 @@ def prompt_choose_org(turn: Turn) -> Reply:
 
 
 async def handle_choose_org(turn: Turn) -> None:
+    if not turn.pressed and begins_report(turn):
+        return await own_words(turn)  # kept until the organisation is known
     code = (turn.pressed or "").removeprefix("org:")
     if not turn.pressed or turn.services.orgs.get(code) is None:
         return turn.fail("errors.use_buttons")
     turn.state["org"] = code
+    if turn.draft.quick:
+        return await after_org_chosen(turn)
     turn.go("menu")
 
 
@@ -94,7 +121,19 @@ async def handle_menu(turn: Turn) -> None:
             return turn.go("track")
         case "lang":
             return turn.replies.append(language_prompt(turn))
+    if turn.pressed is None and begins_report(turn):
+        return await own_words(turn)
+    if turn.incoming.text is not None and not turn.pressed:
+        return turn.fail("errors.tell_more", min=turn.org.intake.description_min_chars)
     turn.fail("errors.use_buttons")
+
+
+async def first_message(turn: Turn) -> None:
+    """A message with nothing in progress: the welcome, or, when it already tells what happened
+    (or is a photo), the start of a report in the citizen's own words."""
+    if not begins_report(turn):
+        return start_over(turn)
+    await own_words(turn)
 
 
 def language_prompt(turn: Turn) -> Reply:
@@ -109,22 +148,46 @@ def language_prompt(turn: Turn) -> Reply:
 
 
 def prompt_summary(turn: Turn) -> Reply:
+    draft = turn.draft
+    if not draft.quick:
+        send = [turn.button("answer.submit", "submit")]
+    elif draft.anonymous or not draft.name:
+        # in the citizen's own words, who they are is chosen by how they send it
+        send = [turn.button("answer.send_anonymously", "anon"), turn.button("answer.send_named", "named")]
+    else:
+        send = [turn.button("answer.send_with_name", "named")]
+        send.append(turn.button("answer.anonymous_instead", "anon"))
     return reply_with(
         cards.draft_summary(turn),
-        [turn.button("answer.submit", "submit")],
+        send,
         [turn.button("answer.edit", "edit"), turn.button("answer.cancel", "cancel")],
     )
 
 
 async def handle_summary(turn: Turn) -> None:
+    draft, inc = turn.draft, turn.incoming
     if turn.pressed == "edit":
         return turn.go("edit")
     if turn.pressed == "cancel":
         ask_before_cancelling(turn)
         return None
-    if turn.pressed != "submit":
+    if inc.file is not None:  # evidence is taken until the report is sent
+        if (note := keep_file(turn)) is not None:
+            turn.reprompt(note)
+        return None
+    if inc.location is not None:
+        lat, lon = inc.location
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return turn.fail("errors.bad_location")
+        draft.location = inc.location
+        return turn.reprompt(turn.text("intake.location_received"))
+    if draft.quick and turn.pressed == "anon":
+        draft.anonymous, draft.name, draft.phone, draft.contact = True, None, None, None
+    elif draft.quick and turn.pressed == "named" and (draft.anonymous or not draft.name):
+        draft.anonymous = False
+        return turn.go("name")
+    elif turn.pressed != ("named" if draft.quick else "submit"):
         return turn.fail("errors.use_buttons")
-    inc = turn.incoming
 
     reporter_key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
     if await too_many_reports(turn.work, turn.org, reporter_key):
@@ -144,14 +207,19 @@ async def handle_summary(turn: Turn) -> None:
     turn.say("intake.submitted", reference=result.reference, code=result.tracking_code)
 
 
-EDIT_FIELDS = ("type", "description", "when", "where", "people", "evidence", "identity")
+EDIT_FIELDS = ("type", "description", "when", "where", "people", "wanted", "evidence", "identity")
 # where each edit starts; the chain ends back at the summary (see `intake_questions.advance`)
 EDIT_START = {"type": "personnel", "description": "description", "when": "when", "where": "where",
-              "people": "people", "evidence": "evidence", "identity": "identity"}  # fmt: skip
+              "people": "people", "wanted": "wanted", "evidence": "evidence",
+              "identity": "identity"}  # fmt: skip
+# a report in the citizen's own words changes its kind on the suggestion, its place with its files
+QUICK_EDIT_START = {**EDIT_START, "type": "change", "where": "place"}
 
 
 def prompt_edit(turn: Turn) -> Reply:
-    rows = [[turn.button(f"edit.{name}", f"e:{name}")] for name in EDIT_FIELDS]
+    # only a request says what it wants
+    shown = [name for name in EDIT_FIELDS if name != "wanted" or turn.draft.type == "information"]
+    rows = [[turn.button(f"edit.{name}", f"e:{name}")] for name in shown]
     return reply_with(turn.text("edit.choose"), *rows, [turn.button("edit.back", "back")])
 
 
@@ -163,7 +231,7 @@ async def handle_edit(turn: Turn) -> None:
     if not pressed.startswith("e:") or name not in EDIT_START:
         return turn.fail("errors.use_buttons")
     turn.draft.editing = True
-    start = EDIT_START[name]
+    start = (QUICK_EDIT_START if turn.draft.quick else EDIT_START)[name]
     if start == "personnel" and turn.draft.type == "information":
         start = "category"
     turn.go(start)
@@ -218,6 +286,9 @@ async def handle_resume(turn: Turn) -> None:
     turn.fail("errors.use_buttons")
 
 
+# the steps that take a file themselves; at any other step of a report, a file is kept as evidence
+TAKES_FILES = frozenset({"menu", "choose_org", "description", "evidence", "place", "who_when", "summary"})
+
 STEPS: dict[str, Step] = {
     "choose_org": Step(prompt_choose_org, handle_choose_org, drafting=False),
     "menu": Step(prompt_menu, handle_menu, drafting=False),
@@ -233,6 +304,11 @@ STEPS: dict[str, Step] = {
     "name": Step(prompt_name, handle_name),
     "contact": Step(prompt_contact, handle_contact),
     "summary": Step(prompt_summary, handle_summary),
+    "suggest": Step(prompt_suggest, handle_suggest),
+    "change": Step(prompt_change, handle_change),
+    "who_when": Step(prompt_who_when, handle_who_when),
+    "place": Step(prompt_place, handle_place),
+    "wanted": Step(prompt_wanted, handle_wanted),
     "edit": Step(prompt_edit, handle_edit),
     "resume": Step(prompt_resume, handle_resume, drafting=False),
     "confirm_cancel": Step(prompt_confirm_cancel, handle_confirm_cancel),

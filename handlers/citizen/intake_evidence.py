@@ -3,13 +3,10 @@ words) and the evidence (photos and documents, up to the organisation's limits).
 
 from __future__ import annotations
 
-import logging
-
+from handlers.citizen.intake_files import keep_early_file, keep_file
 from handlers.citizen.intake_questions import advance, leave_keyboard_step
 from handlers.core.turn import Turn, reply_with, take_text
-from kernel.messages import Button, Reply, acceptable_evidence
-
-log = logging.getLogger(__name__)
+from kernel.messages import Button, Reply
 
 
 def prompt_where(turn: Turn) -> Reply:
@@ -50,22 +47,49 @@ def prompt_evidence(turn: Turn) -> Reply:
 
 
 async def handle_evidence(turn: Turn) -> None:
-    files = turn.draft.files
-    limits = turn.org.intake
     if turn.pressed == "done":
         return advance(turn, "evidence")
     if turn.pressed == "clear":
-        files.clear()
+        turn.draft.files.clear()
         return turn.reprompt(turn.text("intake.files_removed"))
-    file = turn.incoming.file
-    if file is None:
+    if turn.incoming.file is None:
         return turn.fail("errors.file_expected")
-    if not acceptable_evidence(file):
-        log.warning("evidence refused: a file type not taken", extra={"kind": file.kind})
-        return turn.fail("errors.file_type")
-    if len(files) >= limits.max_files:
-        return turn.fail("errors.too_many_files", max=limits.max_files)
-    if file.size is not None and file.size > limits.max_file_mb * 1024 * 1024:
-        return turn.fail("errors.file_too_large", mb=limits.max_file_mb)
-    files.append(file)
-    turn.reprompt(turn.text("intake.file_received", count=len(files), max=limits.max_files))
+    if (note := keep_file(turn)) is not None:
+        turn.reprompt(note)
+
+
+# --- a report in the citizen's own words: place and evidence in one message ----------------
+
+
+def prompt_place(turn: Turn) -> Reply:
+    limits = turn.org.intake
+    files = turn.draft.files
+    return reply_with(
+        turn.text("intake.place", count=len(files), max=limits.max_files, mb=limits.max_file_mb),
+        [Button(turn.text("answer.share_location"), turn.payload("loc"), kind="location")],
+        [turn.button("answer.done" if files else "answer.skip", "done")],
+    )
+
+
+async def handle_place(turn: Turn) -> None:
+    """Photos are kept until the place is given (a location or words) or Done is pressed: evidence
+    can still be sent at the summary."""
+    if turn.pressed == "done":
+        return advance(turn, "place")
+    if turn.incoming.file is not None:
+        return await keep_early_file(turn)
+    take_place(turn, "place")
+
+
+def take_place(turn: Turn, step: str) -> None:
+    """A shared location or the place in words, then the next question, in one message."""
+    if turn.incoming.location is not None:
+        lat, lon = turn.incoming.location
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            return turn.fail("errors.bad_location")
+        turn.draft.location = (lat, lon)
+        return advance(turn, step, turn.text("intake.location_received"))
+    text = take_text(turn, min_chars=1, max_chars=turn.org.intake.detail_max_chars)
+    if text is not None:
+        turn.draft.where = text
+        advance(turn, step, turn.text("intake.noted"))

@@ -10,6 +10,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Literal
 
+from handlers.citizen.intake_files import keep_file
 from handlers.core.turn import Step, Turn, clean_text, reply_with, take_text
 from kernel.draft import ReportType
 from kernel.messages import Button, Reply, text_units
@@ -31,15 +32,37 @@ NEXT = {
     "identity": "summary",
     "contact": "summary",
 }
+# A report begun in the citizen's own words asks only what is still missing: after the suggestion
+# is confirmed, one question of its type, then place and evidence together, then the summary.
+QUICK_NEXT = {
+    "description": "suggest",
+    "who_when": "place",
+    "place": "summary",
+    "wanted": "summary",
+    "evidence": "summary",
+    "identity": "summary",
+    "contact": "summary",
+}
+# what a tip-off, a grievance and a request each ask first once their kind is confirmed
+QUICK_DETAILS: dict[ReportType, str] = {
+    "corruption": "who_when", "grievance": "place", "information": "wanted",
+}  # fmt: skip
 # the last step of each thing the summary's edit menu can change
-CHAIN_ENDS = {"category", "description", "when", "where", "people", "evidence", "identity", "contact"}
+CHAIN_ENDS = {
+    "category", "description", "when", "where", "people", "evidence", "identity", "contact",
+    "who_when", "place", "wanted",
+}  # fmt: skip
 
 
-def advance(turn: Turn, done: str) -> None:
-    if turn.draft.editing and done in CHAIN_ENDS:
-        turn.draft.editing = False
-        return turn.go("summary")
-    turn.go(NEXT[done])
+def advance(turn: Turn, done: str, note: str | None = None) -> None:
+    """The next question after `done`, with `note` (what was just taken) in the same message."""
+    draft = turn.draft
+    if draft.editing and done in CHAIN_ENDS:
+        draft.editing = False
+        return turn.go("summary", note)
+    if draft.quick and done == "category":
+        return turn.go(QUICK_DETAILS[_report_type(turn)], note)
+    turn.go(QUICK_NEXT[done] if draft.quick and done in QUICK_NEXT else NEXT[done], note)
 
 
 def leave_keyboard_step(turn: Turn, step: str, note: str = "intake.noted") -> None:
@@ -81,7 +104,8 @@ async def handle_division(turn: Turn) -> None:
         turn.draft.named_division = pressed[2:]
     else:
         return turn.fail("errors.use_buttons")
-    turn.go("category")
+    # in the citizen's own words, the division was changed on the suggestion: it is shown again
+    turn.go("suggest" if turn.draft.quick else "category")
 
 
 def _report_type(turn: Turn) -> ReportType:
@@ -125,16 +149,26 @@ async def handle_description(turn: Turn) -> None:
         turn.state.pop(TOO_LONG, None)
         turn.draft.description = str(kept["text"])[: limits.description_max_chars]
         return advance(turn, "description")
-    piece = clean_text(turn.incoming.text or "")
+    inc, note = turn.incoming, None
+    if inc.file is not None:
+        # a photo sent instead of the words is kept; its caption, if any, is the description
+        if (note := keep_file(turn)) is None:
+            return None
+        if not clean_text(inc.caption or ""):
+            return turn.reprompt(note)
+    typed = inc.text if inc.file is None else inc.caption
+    piece = clean_text(typed or "")
     if piece and isinstance(kept, dict) and _continues(kept, turn.now):
         piece = f"{kept['text']}\n{piece}"  # the rest of a paste the app cut into messages
     if len(piece) > limits.description_max_chars:
-        return _keep_too_long(turn, piece, cut=text_units(turn.incoming.text or "") >= SPLIT_AT)
+        return _keep_too_long(turn, piece, cut=text_units(typed or "") >= SPLIT_AT)
     turn.state.pop(TOO_LONG, None)
-    text = take_text(turn, min_chars=limits.description_min_chars, max_chars=limits.description_max_chars)
+    text = take_text(
+        turn, min_chars=limits.description_min_chars, max_chars=limits.description_max_chars, typed=typed
+    )
     if text is not None:
         turn.draft.description = text
-        advance(turn, "description")
+        advance(turn, "description", note)
 
 
 def _continues(kept: dict[str, object], now: datetime) -> bool:

@@ -89,10 +89,14 @@ class Turn:
         # The prompt number lets a press on an older message be recognised as stale.
         return StepPress(self.convo.prompt_no, value).data
 
-    def go(self, step: str) -> None:
+    def go(self, step: str, note: str | None = None) -> None:
+        """Ask the next question; `note` (what was just taken) goes before it in the same message."""
         self.convo.step = step
         self.convo.prompt_no += 1
-        self.replies.append(self.steps[step].prompt(self))
+        prompt = self.steps[step].prompt(self)
+        if note:
+            prompt.text = f"{note}\n\n{prompt.text}"
+        self.replies.append(prompt)
 
     def reprompt(self, note: str | None = None) -> None:
         """Ask the current step's question again, after `note` in the same message."""
@@ -115,13 +119,14 @@ def clean_text(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
 
 
-def take_text(turn: Turn, *, min_chars: int, max_chars: int) -> str | None:
-    """The typed answer, or None after telling the user what to send instead."""
-    inc = turn.incoming
-    if inc.text is None:
+def take_text(turn: Turn, *, min_chars: int, max_chars: int, typed: str | None = None) -> str | None:
+    """The typed answer (`typed`, else the message's text), or None after telling the user what to
+    send instead."""
+    raw = typed if typed is not None else turn.incoming.text
+    if raw is None:
         turn.fail("errors.text_expected")
         return None
-    text = clean_text(inc.text)
+    text = clean_text(raw)
     if not text:
         turn.fail("errors.empty")
         return None

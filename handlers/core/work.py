@@ -13,6 +13,7 @@ from handlers.core.metrics import Metrics
 from handlers.core.tracking_codes import TrackingCodes
 from kernel.org_config import OrgConfig
 from kernel.org_files import Organisations
+from kernel.triage import Triage
 from storage.crypto import Vault
 from storage.db import Database
 from storage.files import FileStore
@@ -42,6 +43,14 @@ class Services:
     files: FileStore | None = None
     # where the organisation files were read from (DAMRONGTHAM_CONFIG; "" for the shipped one)
     config_path: str = ""
+    # each organisation's suggestion rules, compiled on first use (cutting its Thai words takes a while)
+    triages: dict[str, Triage] = field(default_factory=dict)
+
+    def triage(self, org: OrgConfig) -> Triage:
+        rules = self.triages.get(org.code)
+        if rules is None:
+            rules = self.triages[org.code] = Triage(org)
+        return rules
 
     def desk_login_url(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/desk/login/{token}"

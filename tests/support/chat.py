@@ -53,9 +53,8 @@ class Chat:
             assert matches, f"no button with {what.label!r} in {list(self.last_buttons)}"
             return Incoming(**base, payload=matches[0])
         if isinstance(what, Photo):
-            return Incoming(
-                **base, file=FileRef("photo", what.file_id, what.file_id + "u", None, None, what.size)
-            )
+            ref = FileRef("photo", what.file_id, what.file_id + "u", None, None, what.size)
+            return Incoming(**base, file=ref, caption=what.caption)
         if isinstance(what, Document):
             ref = FileRef("document", what.file_id, what.file_id + "u", what.name, what.mime, what.size)
             return Incoming(**base, file=ref)

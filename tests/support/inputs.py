@@ -17,6 +17,7 @@ class Press:
 class Photo:
     file_id: str = "photo-1"
     size: int = 80_000
+    caption: str | None = None
 
 
 @dataclass(frozen=True)

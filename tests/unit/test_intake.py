@@ -175,7 +175,7 @@ async def test_bad_input_gets_a_reply_and_the_same_step(desk: Desk) -> None:
     await chat.play(
         [
             ("/start", "เลือกเรื่อง"),
-            ("สวัสดี", "กรุณาเลือกจากปุ่ม"),
+            ("สวัสดี", "เล่าเรื่องที่เกิดขึ้นเพิ่ม"),
             (Press("ร้องเรียน"), "บุคลากร"),
             (Sticker(), "ไม่รองรับข้อความประเภทนี้"),
             (Press("ไม่ใช่"), "ส่วนราชการใด"),
@@ -185,7 +185,7 @@ async def test_bad_input_gets_a_reply_and_the_same_step(desk: Desk) -> None:
             ("สั้น", "สั้นเกินไป"),
             ("ก" * 3001, "ยาวเกินไป"),
             ("   ", "ข้อความว่างเปล่า"),
-            (Photo(), "ขั้นตอนนี้ต้องการข้อความ"),
+            (Photo(), "ได้รับไฟล์แล้ว (1/5)"),  # kept, and the description asked again
             ("ไฟถนนดับทั้งซอยมาสองสัปดาห์แล้ว อันตรายมาก", "เมื่อใด"),
             (Press("ข้าม"), "ที่ใด"),
             (Location(123.0, 98.0), "ตำแหน่งที่ตั้งไม่ถูกต้อง"),
@@ -195,8 +195,8 @@ async def test_bad_input_gets_a_reply_and_the_same_step(desk: Desk) -> None:
             (Photo("big", size=21 * 1024 * 1024), "ใหญ่เกิน 20 MB"),
         ]
     )
-    for i in range(5):
-        await chat.play([(Photo(f"p{i}"), f"({i + 1}/5)")])
+    for i in range(4):
+        await chat.play([(Photo(f"p{i}"), f"({i + 2}/5)")])
     await chat.play([(Photo("p6"), "สูงสุด 5 ไฟล์"), (Press("เสร็จแล้ว"), "ไม่เปิดเผยชื่อ")])
     await chat.play([(Press("เปิดเผยชื่อ"), "ชื่อ"), ("สมหญิง", "ติดต่อกลับ")])
     await chat.play([(Contact("+66899999999", own=False), "เบอร์โทรศัพท์ของท่านเอง"), (Press("ข้าม"), "สรุป")])
