@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeGuard, get_args
 
-from kernel.messages import FileRef
+from kernel.messages import FILE_KINDS, FileRef
 from kernel.org_config import OrgConfig
 
 ReportType = Literal["corruption", "grievance", "information"]
@@ -137,10 +137,11 @@ def _file(value: object) -> FileRef | None:
     if not isinstance(value, Mapping):
         return None
     kind, file_id, size = value.get("kind"), value.get("file_id"), value.get("size")
-    if kind not in ("photo", "document") or not isinstance(file_id, str) or not file_id:
+    known = next((k for k in FILE_KINDS if k == kind), None)
+    if known is None or not isinstance(file_id, str) or not file_id:
         return None
     return FileRef(
-        kind="photo" if kind == "photo" else "document",
+        kind=known,
         file_id=file_id,
         file_unique_id=_text(value.get("file_unique_id")),
         file_name=_text(value.get("file_name")),

@@ -10,12 +10,15 @@ from typing import Any, Literal
 
 ChatType = Literal["private", "group"]
 ButtonKind = Literal["payload", "location", "contact"]
-MediaKind = Literal["photo", "document", "location"]
+# a voice note or any recording is "voice", a video or a round video note "video"
+FileKind = Literal["photo", "document", "voice", "video"]
+FILE_KINDS: tuple[FileKind, ...] = ("photo", "document", "voice", "video")
+MediaKind = Literal["photo", "document", "voice", "video", "location"]
 
 
 @dataclass(frozen=True)
 class FileRef:
-    kind: Literal["photo", "document"]
+    kind: FileKind
     file_id: str
     file_unique_id: str | None = None
     file_name: str | None = None
@@ -138,8 +141,9 @@ _EVIDENCE_TYPES = (
 
 
 def acceptable_evidence(file: FileRef) -> bool:
-    """Whether a citizen's file may be kept and forwarded as evidence (a photo always may)."""
-    if file.kind == "photo":
+    """Whether a citizen's file may be kept and forwarded as evidence (a photo, a voice note or a
+    video, as the platform made it, always may)."""
+    if file.kind != "document":
         return True
     mime = (file.mime_type or "").lower()
     if mime and (mime.startswith("image/svg") or not mime.startswith(_EVIDENCE_TYPES)):

@@ -1,7 +1,7 @@
 """Console adapter: the same conversations in a terminal, for trying the bot without a token.
 
-Buttons are numbered; type the number. `:location LAT LON`, `:contact PHONE`, `:photo NAME` and
-`:document NAME` stand in for what a phone would share.
+Buttons are numbered; type the number. `:location LAT LON`, `:contact PHONE`, `:photo NAME`,
+`:document NAME`, `:voice` and `:video` stand in for what a phone would share.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
-from typing import Literal, TextIO
+from typing import TextIO
 
 from bot.app import App
-from kernel.messages import Button, FileRef, Incoming, Reply
+from kernel.messages import FILE_KINDS, Button, FileRef, Incoming, Reply
 
 CHANNEL = "console"
 CHAT_ID = "console"
@@ -56,8 +56,8 @@ def to_incoming(line: str, buttons: list[Button]) -> Incoming:
             return Incoming(**base, location=(lat, lon))  # type: ignore[arg-type]
         if word == ":contact" and rest:
             return Incoming(**base, contact_phone=rest.strip(), contact_is_own=True)  # type: ignore[arg-type]
-        if word in (":photo", ":document"):
-            kind: Literal["photo", "document"] = "photo" if word == ":photo" else "document"
+        kind = next((k for k in FILE_KINDS if word == f":{k}"), None)
+        if kind is not None:
             ref = FileRef(kind, f"console-{secrets.token_hex(4)}", None, rest.strip() or None, None, 1000)
             return Incoming(**base, file=ref)  # type: ignore[arg-type]
     except ValueError:
@@ -70,7 +70,7 @@ async def run_console(app: App, *, stdin: TextIO | None = None, out: TextIO | No
     sender = ConsoleSender(out)
     app.dispatcher.senders[CHANNEL] = sender
     print("Damrongtham console. Type /start (Ctrl-D to quit). Numbers press buttons;", file=out)
-    print(":location LAT LON, :contact PHONE, :photo NAME, :document NAME share things.", file=out)
+    print(":location LAT LON, :contact PHONE, :photo, :document NAME, :voice, :video send them.", file=out)
     await app.dispatcher.drain()
     while True:
         line = await asyncio.to_thread(stdin.readline)

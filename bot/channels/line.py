@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, TypeAlias
 
 from linebot.v3.messaging import (
     AsyncApiClient,
@@ -32,6 +32,7 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 from linebot.v3.webhooks import (
+    AudioMessageContent,
     Event,
     FileMessageContent,
     FollowEvent,
@@ -43,11 +44,12 @@ from linebot.v3.webhooks import (
     RoomSource,
     Source,
     TextMessageContent,
+    VideoMessageContent,
 )
 
 from bot.channels.base import PermanentFailure, RetryLater
 from kernel import payloads
-from kernel.messages import Button, FileRef, Incoming, Reply
+from kernel.messages import Button, FileKind, FileRef, Incoming, Reply
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,15 @@ QUICK_REPLY_MAX = 13  # LINE's limit per message
 LABEL_MAX = 20  # LINE's limit for a quick reply label
 REPLY_TOKEN_SECONDS = 50  # tokens live about a minute; keep a margin
 RETRY_NAMESPACE = uuid.UUID("6f1c1a52-8a4e-4d2b-9c55-2f0c1d7e9a31")
-UNSUPPORTED = {"sticker": "sticker", "audio": "voice", "video": "video"}
+UNSUPPORTED = {"sticker": "sticker"}
+# what each kind of LINE message is kept as, and the type LINE serves its content in
+FILE_MESSAGES: dict[type, tuple[FileKind, str | None]] = {
+    ImageMessageContent: ("photo", "image/jpeg"),
+    FileMessageContent: ("document", None),
+    AudioMessageContent: ("voice", "audio/m4a"),
+    VideoMessageContent: ("video", "video/mp4"),
+}
+FileContent: TypeAlias = ImageMessageContent | FileMessageContent | AudioMessageContent | VideoMessageContent
 EVIDENCE_ELSEWHERE = "หลักฐานเก็บไว้ในระบบ ขอดูได้จากผู้ดูแลระบบ / evidence is stored; ask the administrator"
 MAX_FETCH = 20 * 1024 * 1024
 
@@ -150,35 +160,33 @@ class LineChannel:
             return Incoming(**base, text=message.text)
         if isinstance(message, LocationMessageContent):
             return Incoming(**base, location=(message.latitude, message.longitude))
-        if isinstance(message, ImageMessageContent | FileMessageContent):
+        if isinstance(message, FileContent):
             return await self._file_incoming(base, message, private=chat_type == "private")
         return Incoming(**base, unsupported=UNSUPPORTED.get(message.type, message.type))
 
-    async def _file_incoming(
-        self, base: dict[str, Any], message: ImageMessageContent | FileMessageContent, *, private: bool
-    ) -> Incoming:
-        kind: Literal["photo", "document"] = (
-            "photo" if isinstance(message, ImageMessageContent) else "document"
-        )
+    async def _file_incoming(self, base: dict[str, Any], message: FileContent, *, private: bool) -> Incoming:
+        kind, mime = FILE_MESSAGES[type(message)]
         name = message.file_name if isinstance(message, FileMessageContent) else None
         size = message.file_size if isinstance(message, FileMessageContent) else None
         if not private or (size is not None and size > MAX_FETCH):
             # group photos are not evidence, and an oversized file is refused by the conversation
             return Incoming(**base, file=FileRef(kind, f"line-msg:{message.id}", None, name, None, size))
         try:
-            ref = await self._fetch(message.id, kind, name)
+            ref = await self._fetch(message.id, kind, name, mime)
         except Exception:
             log.exception("could not fetch a LINE file; the user is asked to send it again")
             return Incoming(**base, unsupported="file_unavailable")
         return Incoming(**base, file=ref)
 
     async def _fetch(
-        self, message_id: str, kind: Literal["photo", "document"], file_name: str | None
+        self, message_id: str, kind: FileKind, file_name: str | None, mime: str | None
     ) -> FileRef:
         # LINE keeps content for a limited time only: fetch and keep it now, under its SHA-256.
         data = bytes(await self._blob.get_message_content(message_id))
+        if len(data) > MAX_FETCH:
+            # a recording or video's size is known only once fetched: too large, it is not kept
+            return FileRef(kind, f"line-msg:{message_id}", None, file_name, mime, len(data))
         sha = await asyncio.to_thread(self.files.put, data)
-        mime = "image/jpeg" if kind == "photo" else None
         return FileRef(kind, f"line:{sha}", sha, file_name, mime, len(data), sha256=sha)
 
     def to_messages(self, reply: Reply) -> list[Message]:

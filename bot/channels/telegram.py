@@ -43,7 +43,7 @@ COMMANDS = ("start", "status", "cancel", "help", "lang", "privacy", "mydata")
 STAFF_COMMANDS = ("cases", "case", "progress", "summary", "bind")
 # getFile serves files up to 20 MB; a larger one the conversation refuses anyway
 MAX_DOWNLOAD = 20 * 1024 * 1024
-UNSUPPORTED = ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game")
+UNSUPPORTED = ("sticker", "animation", "poll", "dice", "game")
 
 
 def to_incoming(update: Update, bot_id: int) -> Incoming | None:
@@ -96,6 +96,18 @@ def _message_content(msg: Message) -> dict[str, object]:
         d = msg.document
         ref = FileRef("document", d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size)
         return {"file": ref, "caption": msg.caption}
+    sound = msg.voice or msg.audio
+    if sound is not None:  # a voice note, or a recording sent as a file
+        name = msg.audio.file_name if msg.audio is not None else None
+        ref = FileRef("voice", sound.file_id, sound.file_unique_id, name, sound.mime_type, sound.file_size)
+        return {"file": ref, "caption": msg.caption}
+    if msg.video is not None:
+        v = msg.video
+        ref = FileRef("video", v.file_id, v.file_unique_id, v.file_name, v.mime_type, v.file_size)
+        return {"file": ref, "caption": msg.caption}
+    if msg.video_note is not None:  # a round video: no name, no type
+        n = msg.video_note
+        return {"file": FileRef("video", n.file_id, n.file_unique_id, None, "video/mp4", n.file_size)}
     if msg.location is not None:
         return {"location": (msg.location.latitude, msg.location.longitude)}
     if msg.contact is not None:
@@ -181,14 +193,10 @@ class TelegramSender:
                 message = await bot.send_message(
                     chat_id, cut_units(reply.text, TEXT_LIMIT), reply_markup=render_markup(reply)
                 )
-            elif media.kind == "photo":
-                caption = cut_units(media.caption or "", CAPTION_LIMIT) or None
-                message = await bot.send_photo(chat_id, await self._file(media), caption=caption)
-            elif media.kind == "document":
-                caption = cut_units(media.caption or "", CAPTION_LIMIT) or None
-                message = await bot.send_document(chat_id, await self._file(media), caption=caption)
-            else:
+            elif media.kind == "location":
                 message = await bot.send_location(chat_id, latitude=media.latitude, longitude=media.longitude)
+            else:
+                message = await self._send_file(chat_id, media)
             return str(message.message_id)
         except ChatMigrated as exc:
             raise ChatMoved(str(exc.new_chat_id)) from exc
@@ -201,6 +209,15 @@ class TelegramSender:
             # counted when the request is done, not when it was decided: Telegram's window sees
             # the arrival, and a margin of one round trip keeps us inside it
             self.throttle.record(chat_id)
+
+    async def _send_file(self, chat_id: str, media: Media) -> Message:
+        bot, file = self.application.bot, await self._file(media)
+        caption = cut_units(media.caption or "", CAPTION_LIMIT) or None
+        send = {"photo": bot.send_photo, "voice": bot.send_voice, "video": bot.send_video}.get(
+            media.kind, bot.send_document
+        )
+        message: Message = await send(chat_id, file, caption=caption)
+        return message
 
     async def _file(self, media: Media) -> str | InputFile:
         if media.data_b64 is not None:

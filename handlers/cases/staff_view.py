@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Literal
 
+from kernel.messages import FILE_KINDS, FileKind
 from storage.crypto import Vault
 from storage.models import Case
 
 
 @dataclass(frozen=True)
 class CaseFile:
-    """A photo or document of the case, by its reference on the channel it came through."""
+    """A photo, document, recording or video of the case, by its reference on the channel it came
+    through."""
 
-    kind: Literal["photo", "document"]
+    kind: FileKind
     file_id: str
     # the attachment's id, by which the desk serves it (None before it is stored)
     number: int | None = None
@@ -38,8 +39,9 @@ class CaseFile:
         name: str | None = None,
         held: bool = False,
     ) -> CaseFile:
-        """From a stored attachment (whose kind is one of the two)."""
-        return cls("document" if kind == "document" else "photo", file_id, number, name, held)
+        """From a stored attachment (a kind unknown to this version is offered as a document)."""
+        known: FileKind = next((k for k in FILE_KINDS if k == kind), "document")
+        return cls(known, file_id, number, name, held)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,9 @@ class Citizen:
             elif kind == "sticker":
                 self.api.send_sticker(self.chat_id, **kw)
             elif kind == "voice":
-                self.api.send_voice(self.chat_id, **kw)
+                self.api.send_voice(self.chat_id, *([value] if value else []), **kw)
+            elif kind in ("audio", "video", "video_note"):
+                self.api.send_media(self.chat_id, kind, value, **kw)
             else:
                 raise ValueError(kind)
         return await self._expect(before, expected)

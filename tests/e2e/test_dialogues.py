@@ -14,8 +14,8 @@ from bot.settings import Settings
 from tests.e2e.conftest import RunningBot
 from tests.fakes.fake_line_api import FakeLineApi
 from tests.support.chat import Chat
-from tests.support.inputs import Press
-from tests.support.transcript import ConsoleDriver, LineDriver, Said, Step, TelegramDriver, play
+from tests.support.inputs import Location, Photo, Press, Video, Voice
+from tests.support.transcript import ANY_BUTTONS, ConsoleDriver, LineDriver, Said, Step, TelegramDriver, play
 from tests.unit.conftest import make_desk
 
 START = Said(
@@ -42,7 +42,7 @@ DETAILS = Said("กรุณาเล่ารายละเอียดขอ�
 WHEN = Said("เหตุการณ์เกิดขึ้นเมื่อใด", ["ข้าม"])
 WHERE = Said("เกิดขึ้นที่ใด", ["📍 ส่งตำแหน่งที่ตั้ง", "ข้าม"])
 WHO = Said("มีผู้เกี่ยวข้องเป็นใครบ้าง", ["ข้าม"])
-EVIDENCE = Said("ส่งหลักฐานเป็นรูปภาพหรือเอกสารได้", ["ข้าม"])
+EVIDENCE = Said("ส่งหลักฐานเป็นรูปภาพ เอกสาร คลิปเสียง หรือวิดีโอได้", ["ข้าม"])
 ANONYMOUS = Said("ไม่เปิดเผยชื่อ", ["ไม่เปิดเผยชื่อ", "เปิดเผยชื่อ"])
 SUMMARY_BUTTONS = ["✅ ส่งเรื่อง", "✏️ แก้ไข", "❌ ยกเลิก"]
 RECEIVED = Said("เลขที่เรื่อง: CM-2569-000001")
@@ -124,7 +124,71 @@ LANGUAGE_SWITCH = [
     Step(Press("ภาษาไทย"), Said("ภาษาไทย"), START),
 ]
 
-DIALOGUES = {"grievance": GRIEVANCE, "corruption_tip": CORRUPTION_TIP, "language_switch": LANGUAGE_SWITCH}
+# --- reports begun in the citizen's own words (issue 15) ---------------------------------
+
+RIGHT = ["✅ ใช่ ถูกต้อง", "✏️ แก้ไข"]
+PLACE = ["📍 ส่งตำแหน่งที่ตั้ง", "เสร็จแล้ว"]
+SEND = ["🔒 ส่งโดยไม่เปิดเผยชื่อ", "👤 ส่งโดยเปิดเผยชื่อ", "✏️ แก้ไข", "❌ ยกเลิก"]
+OWN_WORDS_TIP = [
+    Step("/start", START),
+    Step(
+        "ผู้รับเหมาจ่ายเงินใต้โต๊ะให้เจ้าหน้าที่กองช่างเพื่อให้ตรวจรับงานถนนที่ยังสร้างไม่เสร็จ",
+        Said("น่าจะเป็น: แจ้งเบาะแสการทุจริต · การจัดซื้อจัดจ้างไม่โปร่งใส · เกี่ยวกับบุคลากรของกองช่าง", RIGHT),
+    ),
+    Step(Press("ใช่ ถูกต้อง"), Said("มีใครเกี่ยวข้อง และเกิดขึ้นเมื่อใด", ["📍 ส่งตำแหน่งที่ตั้ง", "ข้าม"])),
+    Step(Photo("tip-photo"), Said("ได้รับไฟล์แล้ว (1/5)", PLACE)),
+    Step(Voice("tip-voice"), Said("ได้รับไฟล์แล้ว (2/5)", PLACE)),
+    Step(Location(18.7883, 98.9853), Said("ได้รับตำแหน่งที่ตั้งแล้ว", SEND)),
+    Step(Press("ส่งโดยไม่เปิดเผยชื่อ"), RECEIVED),
+]
+
+EN_RIGHT = ["✅ Yes, that's right", "✏️ Change"]
+OWN_WORDS_ENGLISH = [
+    Step("/lang", Said("เลือกภาษา / Choose a language", ["ภาษาไทย", "English"])),
+    Step(Press("English"), Said("Language set to English."), ENGLISH_START),
+    Step(
+        "The lamps in our soi have been out for two weeks; it is dark and unsafe at night.",
+        Said("This sounds like: Grievance · Other · not about our staff", EN_RIGHT),
+    ),
+    Step(Press("Change"), Said("Choose what fits", ANY_BUTTONS)),  # LINE pages a list this long
+    Step(
+        Press("Roads, bridges"),
+        Said("Grievance · Roads, bridges and infrastructure · not about our staff", EN_RIGHT),
+    ),
+    Step(Press("Yes, that's right"), Said("Where did it happen?", ["📍 Share location", "Skip"])),
+    Step(Video("lamp-video"), Said("File received (1/5)", ["📍 Share location", "Done"])),
+    Step(
+        "Soi 5, Huay Kaew Road",
+        Said(
+            "Summary of your report",
+            ["🔒 Send anonymously", "👤 Send with my name", "✏️ Edit", "❌ Cancel"],
+        ),
+    ),
+    Step(Press("Send anonymously"), Said("Reference: CM-2569-000001")),
+]
+
+PASTED = "ขอสำเนาสัญญาจ้างก่อสร้างถนนและเอกสารประกอบทั้งหมดของโครงการปี 2568 " * 62  # 4,154 characters
+JOINED = len(PASTED[:4000].strip()) + 1 + len(PASTED[4000:].strip())  # the two pieces, a line apart
+OWN_WORDS_PHOTO_FIRST_REQUEST = [
+    Step("/start", START),
+    Step(Photo("contract-photo"), Said("ได้รับไฟล์แล้ว (1/5)\n\nกรุณาเล่ารายละเอียดของเรื่อง")),
+    # a paste the app cut in two: one description, kept while it is too long
+    Step(PASTED[:4000], Said("ยาวเกินไป (4000 ตัวอักษร)", ["ใช้ 3000 ตัวอักษรแรก"])),
+    Step(PASTED[4000:], Said(f"ยาวเกินไป ({JOINED} ตัวอักษร)", ["ใช้ 3000 ตัวอักษรแรก"])),
+    Step(Press("ใช้ 3000 ตัวอักษรแรก"), Said("น่าจะเป็น: ขอข้อมูลข่าวสาร · แผนงานและโครงการ", RIGHT)),
+    Step(Press("ใช่ ถูกต้อง"), Said("ในรูปแบบใด", ["ข้าม"])),
+    Step("สำเนาสัญญาฉบับเต็ม ส่งทางอีเมล", Said("ข้อมูลที่ต้องการ: สำเนาสัญญาฉบับเต็ม ส่งทางอีเมล", SEND)),
+    Step(Press("ส่งโดยไม่เปิดเผยชื่อ"), RECEIVED),
+]
+
+DIALOGUES = {
+    "grievance": GRIEVANCE,
+    "corruption_tip": CORRUPTION_TIP,
+    "language_switch": LANGUAGE_SWITCH,
+    "own_words_tip": OWN_WORDS_TIP,
+    "own_words_english": OWN_WORDS_ENGLISH,
+    "own_words_photo_first_request": OWN_WORDS_PHOTO_FIRST_REQUEST,
+}
 each_dialogue = pytest.mark.parametrize("dialogue", list(DIALOGUES.values()), ids=list(DIALOGUES))
 
 

@@ -338,6 +338,18 @@ async def test_a_document_is_fetched_and_kept_too(line: LineBot) -> None:
     assert line.app.files.read(hashlib.sha256(pdf).hexdigest()) == pdf
 
 
+async def test_voice_and_video_messages_are_fetched_and_kept_as_evidence(line: LineBot) -> None:
+    api, user = line.api, FakeLineApi.new_user_id()
+    await line.say(user, "/start", "เล่าเรื่องที่เกิดขึ้นด้วยคำพูดของท่านเอง")
+    for number, (message_id, kind, data) in enumerate(
+        (("700001", "audio", b"m4a voice note"), ("700002", "video", b"mp4 video clip")), start=1
+    ):
+        before = len(api.texts_to(user))
+        await line.send(api.make_event_media(user, message_id, kind, content=data))
+        await line.expect(user, before, f"ได้รับไฟล์แล้ว ({number}/5)")
+        assert line.app.files.read(hashlib.sha256(data).hexdigest()) == data  # LINE keeps content briefly
+
+
 async def test_the_monthly_quota_is_reported_once_and_messages_wait(line: LineBot, caplog) -> None:  # type: ignore[no-untyped-def]
     from storage.models import OutboxMessage
 

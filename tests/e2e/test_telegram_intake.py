@@ -96,6 +96,38 @@ async def test_anonymous_thai_tip_with_photo_and_location(bot: RunningBot) -> No
     assert "รับเรื่องแล้ว" in status
 
 
+async def test_voice_notes_and_videos_are_evidence_kept_and_sent_to_staff(bot: RunningBot) -> None:
+    api = bot.api
+    citizen = Citizen(api, 5550011)
+    for file_id, data in (("voice-tip", b"OggS voice"), ("clip", b"mp4 video"), ("round", b"mp4 note")):
+        api.add_file(file_id, data)
+    await citizen.play(
+        [
+            ("/start", "เล่าเรื่องที่เกิดขึ้นด้วยคำพูดของท่านเอง"),
+            (("voice", "voice-tip"), "ได้รับไฟล์แล้ว (1/5)"),  # a voice note first: kept, then the words asked
+            ("ถนนหน้าโรงเรียนเป็นหลุมใหญ่ รถจักรยานยนต์ล้มทุกวัน", "เรื่องนี้น่าจะเป็น"),
+            (press("ใช่ ถูกต้อง"), "เกิดขึ้นที่ใด"),
+            (("video", "clip"), "ได้รับไฟล์แล้ว (2/5)"),
+            (("video_note", "round"), "ได้รับไฟล์แล้ว (3/5)"),
+            (("location", (18.79, 98.98)), "สรุปเรื่องที่จะแจ้ง"),
+        ]
+    )
+    assert "ไฟล์แนบ: 3" in (citizen.received[-1].text or "")
+    await citizen.do(press("ส่งโดยไม่เปิดเผยชื่อ"), "รหัสติดตาม")
+    office = await api.wait_for_messages(OFFICE, 5)
+    methods = [m.method for m in office]
+    assert methods == ["sendMessage", "sendVoice", "sendVideo", "sendVideo", "sendLocation"]
+    assert [office[1].params["voice"], office[2].params["video"], office[3].params["video"]] == [
+        "voice-tip", "clip", "round"
+    ]  # fmt: skip
+    assert bot.app is not None
+    async with bot.app.db.session() as s:
+        kinds = (await s.execute(select(Attachment.kind).order_by(Attachment.id))).scalars().all()
+        shas = (await s.execute(select(Attachment.sha256).order_by(Attachment.id))).scalars().all()
+    assert kinds == ["voice", "video", "video"]
+    assert await held_file(bot.app.services, shas[0] or "") == b"OggS voice"  # downloaded for the desk
+
+
 async def test_named_english_grievance_with_shared_phone(bot: RunningBot) -> None:
     api = bot.api
     citizen = Citizen(api, 5550002, language_code="en")
@@ -111,7 +143,7 @@ async def test_named_english_grievance_with_shared_phone(bot: RunningBot) -> Non
             ("Tap water in Ban Pong has been brown for a week and smells of mud.", "When did it happen"),
             ("since 18 November", "Where did it happen"),
             ("Ban Pong, Hang Dong", "Who was involved"),
-            (press("Skip"), "photos or documents"),
+            (press("Skip"), "photos, documents"),
             (("document", "BQACAgIAAxkBAAIBR2report"), "File received (1/5)"),
             (press("Done"), "anonymously"),
             (press("With my name"), "full name"),
@@ -184,7 +216,7 @@ async def test_bad_input_over_telegram_gets_polite_replies(bot: RunningBot) -> N
     await citizen.play(
         [
             (("sticker", None), "ไม่รองรับข้อความประเภทนี้"),
-            (("voice", None), "ไม่รองรับข้อความประเภทนี้"),
+            (("voice", None), "ได้รับไฟล์แล้ว (1/5)"),  # a voice note is evidence, kept at any step
             ("ก" * 3500, "ยาวเกินไป"),
             ("/whatever", "ไม่รู้จักคำสั่งนี้"),
         ]

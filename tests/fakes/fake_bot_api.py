@@ -486,6 +486,8 @@ class FakeBotApi:
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
             "sendDocument": self._send_document,
+            "sendVoice": self._send_voice,
+            "sendVideo": self._send_video,
             "sendLocation": self._send_location,
             "sendContact": self._send_contact,
             "sendChatAction": self._send_chat_action,
@@ -892,6 +894,37 @@ class FakeBotApi:
         meta = self._remember_file(file_id, file_size=file_size, file_name=file_name, mime_type=mime_type)
         content: JSONDict = {"document": self._file_object(meta)}
         if caption is not None:
+            content["caption"] = caption
+        return self._push_message(chat_id, user, content)
+
+    def send_media(
+        self,
+        chat_id: int,
+        kind: str,
+        file_id: str,
+        file_size: int = 200_000,
+        caption: str | None = None,
+        *,
+        user_id: int | None = None,
+        first_name: str = "Somchai",
+        username: str | None = "somchai",
+        language_code: str | None = "th",
+        chat_type: str = "private",
+    ) -> int:
+        """An audio file, a video or a round video note from a user (a voice note: `send_voice`)."""
+        mime = {"audio": "audio/mpeg", "video": "video/mp4"}.get(kind)
+        if kind not in ("audio", "video", "video_note"):
+            raise ValueError(kind)
+        user = self._user_in_chat(chat_id, user_id, first_name, username, language_code, chat_type)
+        meta = self._remember_file(file_id, file_size=file_size, mime_type=mime)
+        obj: JSONDict = {**self._file_object(meta), "duration": 12}
+        if kind == "video":
+            obj.update(width=640, height=360)
+        if kind == "video_note":
+            obj.pop("mime_type", None)
+            obj["length"] = 240
+        content: JSONDict = {kind: obj}
+        if caption is not None and kind != "video_note":
             content["caption"] = caption
         return self._push_message(chat_id, user, content)
 
@@ -1500,6 +1533,23 @@ class FakeBotApi:
         if caption is not None:
             content["caption"] = caption
         return await self._send("sendDocument", params, content)
+
+    async def _send_voice(self, params: JSONDict) -> JSONDict:
+        return await self._send_recording("sendVoice", "voice", params, mime_type="audio/ogg")
+
+    async def _send_video(self, params: JSONDict) -> JSONDict:
+        return await self._send_recording("sendVideo", "video", params, mime_type="video/mp4")
+
+    async def _send_recording(self, method: str, kind: str, params: JSONDict, *, mime_type: str) -> JSONDict:
+        self._chat_id(params)
+        meta = self._resolve_input_file(params.get(kind), kind, mime_type=mime_type)
+        content: JSONDict = {kind: {**self._file_object(meta), "duration": 12}}
+        if kind == "video":
+            content[kind].update(width=640, height=360)
+        caption = self._caption(params)
+        if caption is not None:
+            content["caption"] = caption
+        return await self._send(method, params, content)
 
     async def _send_location(self, params: JSONDict) -> JSONDict:
         if params.get("latitude") is None or params.get("longitude") is None:

@@ -714,6 +714,27 @@ class FakeLineApi:
         message = {"type": "file", "id": message_id, "fileName": file_name, "fileSize": size}
         return self._event("message", user_id, group_id, message=message)
 
+    def make_event_media(
+        self,
+        user_id: str,
+        message_id: str,
+        kind: str,
+        *,
+        duration_ms: int = 12_000,
+        content: bytes | None = None,
+        group_id: str | None = None,
+    ) -> JSONDict:
+        """An audio (voice) or video message: LINE gives no size, only a duration."""
+        if kind not in ("audio", "video"):
+            raise ValueError(kind)
+        if content is not None:
+            self.add_content(message_id, content, "audio/m4a" if kind == "audio" else "video/mp4")
+        message: JSONDict = {"type": kind, "id": message_id, "duration": duration_ms}
+        message["contentProvider"] = {"type": "line"}
+        if kind == "video":
+            message["quoteToken"] = self._quote_token()
+        return self._event("message", user_id, group_id, message=message)
+
     def make_event_location(
         self,
         user_id: str,

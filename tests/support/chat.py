@@ -8,7 +8,7 @@ from typing import Any
 from bot.outbox import OutboxDispatcher
 from handlers.engine import Engine
 from kernel.messages import FileRef, Incoming, Reply
-from tests.support.inputs import Contact, Document, Location, Photo, Press, Sticker
+from tests.support.inputs import Contact, Document, Location, Photo, Press, Sticker, Video, Voice
 from tests.support.sender import RecordingSender
 
 _UPDATE_IDS = itertools.count(1)  # unique across every chat of a test, like Telegram's update ids
@@ -54,6 +54,13 @@ class Chat:
             return Incoming(**base, payload=matches[0])
         if isinstance(what, Photo):
             ref = FileRef("photo", what.file_id, what.file_id + "u", None, None, what.size)
+            return Incoming(**base, file=ref, caption=what.caption)
+        if isinstance(what, Voice):
+            return Incoming(
+                **base, file=FileRef("voice", what.file_id, what.file_id + "u", None, "audio/ogg", what.size)
+            )
+        if isinstance(what, Video):
+            ref = FileRef("video", what.file_id, what.file_id + "u", None, "video/mp4", what.size)
             return Incoming(**base, file=ref, caption=what.caption)
         if isinstance(what, Document):
             ref = FileRef("document", what.file_id, what.file_id + "u", what.name, what.mime, what.size)

@@ -1,5 +1,5 @@
-"""What a user can send besides text: a button press by its label, a photo, a document, a location, a
-contact, a sticker. The transcript drivers turn each into the channel's own update."""
+"""What a user can send besides text: a button press by its label, a photo, a document, a voice note,
+a video, a location, a contact, a sticker. The transcript drivers turn each into the channel's own update."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ class Document:
     name: str = "evidence.pdf"
     size: int = 120_000
     mime: str = "application/pdf"
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice note."""
+
+    file_id: str = "voice-1"
+    size: int = 60_000
+
+
+@dataclass(frozen=True)
+class Video:
+    file_id: str = "video-1"
+    size: int = 900_000
+    caption: str | None = None
 
 
 @dataclass(frozen=True)

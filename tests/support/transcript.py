@@ -23,8 +23,9 @@ from kernel.i18n import t
 from tests.fakes.fake_bot_api import FakeBotApi
 from tests.fakes.fake_line_api import FakeLineApi
 from tests.support.chat import Chat
-from tests.support.inputs import Location, Photo, Press
+from tests.support.inputs import Location, Photo, Press, Video, Voice
 
+Sent = str | Press | Photo | Voice | Video | Location
 ANY_BUTTONS = None  # Said(..., buttons=ANY_BUTTONS): the buttons are not checked
 
 
@@ -52,10 +53,10 @@ class Seen:
 
 @dataclass(frozen=True)
 class Step:
-    send: str | Press | Photo | Location
+    send: Sent
     replies: tuple[Said, ...]
 
-    def __init__(self, send: str | Press | Photo | Location, *replies: Said) -> None:
+    def __init__(self, send: Sent, *replies: Said) -> None:
         object.__setattr__(self, "send", send)
         object.__setattr__(self, "replies", replies)
 
@@ -63,7 +64,7 @@ class Step:
 class Driver(Protocol):
     name: str
 
-    async def send(self, what: str | Press | Photo | Location, expected: int) -> list[Seen]:
+    async def send(self, what: Sent, expected: int) -> list[Seen]:
         """Send one thing; the messages that came back (waits for `expected`, then for stragglers)."""
         ...
 
@@ -123,7 +124,7 @@ class ConsoleDriver:
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
 
-    async def send(self, what: str | Press | Photo | Location, expected: int) -> list[Seen]:
+    async def send(self, what: Sent, expected: int) -> list[Seen]:
         replies = await self.chat.send(what)
         return [Seen(r.text, [b.label for row in r.buttons for b in row]) for r in replies]
 
@@ -163,7 +164,7 @@ class TelegramDriver:
                 return
         raise AssertionError(f"no message with buttons in chat {self.chat_id}")
 
-    async def send(self, what: str | Press | Photo | Location, expected: int) -> list[Seen]:
+    async def send(self, what: Sent, expected: int) -> list[Seen]:
         before = len(self.api.messages_to(self.chat_id))
         kw = {"language_code": self.language_code}
         if isinstance(what, str):
@@ -171,7 +172,11 @@ class TelegramDriver:
         elif isinstance(what, Press):
             self._press(what.label)
         elif isinstance(what, Photo):
-            self.api.send_photo(self.chat_id, file_id=what.file_id, **kw)
+            self.api.send_photo(self.chat_id, file_id=what.file_id, caption=what.caption, **kw)
+        elif isinstance(what, Voice):
+            self.api.send_voice(self.chat_id, what.file_id, file_size=what.size, **kw)
+        elif isinstance(what, Video):
+            self.api.send_media(self.chat_id, "video", what.file_id, what.size, what.caption, **kw)
         elif isinstance(what, Location):
             self.api.send_location(self.chat_id, what.latitude, what.longitude, **kw)
         else:
@@ -214,7 +219,7 @@ class LineDriver:
                 return self.api.make_event_text(self.user, str(action.get("text") or action["label"]))
         raise AssertionError(f"no message with quick replies to {self.user}")
 
-    async def send(self, what: str | Press | Photo | Location, expected: int) -> list[Seen]:
+    async def send(self, what: Sent, expected: int) -> list[Seen]:
         before = len(self.api.messages_to(self.user))
         if isinstance(what, str):
             event = self.api.make_event_text(self.user, what)
@@ -224,6 +229,11 @@ class LineDriver:
             event = self.api.make_event_location(self.user, what.latitude, what.longitude)
         elif isinstance(what, Photo):
             event = self.api.make_event_image(self.user, what.file_id, content=b"\xff\xd8\xff\xe0 photo")
+        elif isinstance(what, Voice | Video):
+            kind = "audio" if isinstance(what, Voice) else "video"
+            event = self.api.make_event_media(
+                self.user, what.file_id, kind, content=f"{kind} {what.file_id}".encode()
+            )
         else:
             raise TypeError(what)
         assert await self.api.post_webhook(self.webhook, [event]) == 200

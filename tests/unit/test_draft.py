@@ -39,8 +39,11 @@ def test_a_full_draft_survives_the_round_trip_through_json() -> None:
     draft = Draft(
         type="grievance", concerns="no", named_division="office", category="roads",
         description="ถนนพังเสียหายหนัก", when="เมื่อวาน", where="หน้าตลาด", location=(18.79, 98.98),
-        people="ผู้รับเหมา", files=[FileRef(kind="document", file_id="f1", file_name="a.pdf", size=10)],
-        anonymous=False, name="สมชาย", phone="+66812345678", contact=None, editing=True,
+        people="ผู้รับเหมา", wanted="สำเนาสัญญา",
+        files=[FileRef(kind="document", file_id="f1", file_name="a.pdf", size=10),
+               FileRef(kind="voice", file_id="v1", mime_type="audio/ogg"),
+               FileRef(kind="video", file_id="c1")],
+        anonymous=False, name="สมชาย", phone="+66812345678", contact=None, editing=True, quick=True,
     )  # fmt: skip
     stored = json.loads(json.dumps(draft.to_dict()))
     assert Draft.from_dict(stored) == draft
@@ -50,6 +53,7 @@ def test_an_empty_draft_stores_nothing_and_reads_back_empty() -> None:
     assert Draft().to_dict() == {}
     assert Draft.from_dict({}) == Draft()
     assert not Draft().started and Draft(type="information").started
+    assert Draft(quick=True).started  # begun in own words: drafting before its type is confirmed
 
 
 def test_an_old_format_dict_reads_into_the_typed_draft() -> None:
@@ -68,7 +72,7 @@ def test_malformed_values_take_their_default_and_keep_the_rest() -> None:
         {
             "type": "complaint", "concerns": True, "category": 7, "description": "ยังอยู่",
             "location": [200, 0], "anonymous": "no", "editing": "yes",
-            "files": [{"kind": "video", "file_id": "v"}, {"kind": "photo"}, "x",
+            "files": [{"kind": "sticker", "file_id": "v"}, {"kind": "photo"}, "x",
                       {"kind": "photo", "file_id": "p", "size": True}],
         }
     )  # fmt: skip

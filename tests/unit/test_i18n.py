@@ -8,6 +8,7 @@ import pytest
 
 from kernel.i18n import LANGUAGES, catalogue, t
 from kernel.lifecycle import EVENT_KINDS, STAFF_ACTIONS
+from kernel.messages import FILE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,7 +111,7 @@ def test_the_desk_admin_pages_keys_built_at_run_time_exist() -> None:
             *(f"desk.access_{kind}" for kind in ACCESS_KINDS),
             *(f"desk.setup_{gap}" for gap in SETUP_GAPS),
             *(f"desk.role_{role}" for role in ROLES),
-            *(f"desk.file_{kind}" for kind in ("photo", "document")),
+            *(f"desk.file_{kind}" for kind in FILE_KINDS),
         ):
             assert key in catalogue(lang), (lang, key)
 

@@ -119,7 +119,7 @@ async def test_named_grievance_in_english_shows_name_and_phone_to_office(desk: D
             ("The bridge on Route 1001 has a broken railing since the flood.", "When did it happen"),
             (Press("Skip"), "Where did it happen"),
             ("Mae Rim, near the market", "Who was involved"),
-            (Press("Skip"), "photos or documents"),
+            (Press("Skip"), "photos, documents"),
             (Document("plan-doc", "photo-report.pdf"), "File received (1/5)"),
             (Press("Done"), "anonymously"),
             (Press("With my name"), "full name"),
@@ -191,7 +191,7 @@ async def test_bad_input_gets_a_reply_and_the_same_step(desk: Desk) -> None:
             (Location(123.0, 98.0), "ตำแหน่งที่ตั้งไม่ถูกต้อง"),
             ("ซอย 5 ถนนห้วยแก้ว", "ผู้เกี่ยวข้อง"),
             (Press("ข้าม"), "หลักฐาน"),
-            ("นี่คือรูป", "รับรูปภาพหรือเอกสาร"),
+            ("นี่คือรูป", "ขั้นตอนนี้รับรูปภาพ"),
             (Photo("big", size=21 * 1024 * 1024), "ใหญ่เกิน 20 MB"),
         ]
     )

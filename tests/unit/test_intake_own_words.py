@@ -11,7 +11,7 @@ from sqlalchemy import select
 from storage.models import Attachment, Case, Division
 from tests.support.chat import Chat
 from tests.support.clock import Clock
-from tests.support.inputs import Document, Location, Photo, Press, Sticker
+from tests.support.inputs import Document, Location, Photo, Press, Sticker, Video, Voice
 from tests.unit.conftest import STAFF_CHATS, Desk
 
 TIP_TH = "ผู้รับเหมาจ่ายเงินใต้โต๊ะให้เจ้าหน้าที่กองช่างเพื่อให้ตรวจรับงานถนนที่ยังสร้างไม่เสร็จ"
@@ -259,5 +259,24 @@ async def test_several_organisations_keep_the_first_words_until_one_is_chosen(
             (Press("ใช่ ถูกต้อง"), "ตอนนี้มี 1 ไฟล์"),
             (Press("เสร็จแล้ว"), "สรุปเรื่องที่จะแจ้ง"),
             (Press("ส่งโดยไม่เปิดเผยชื่อ"), "LPN-2569-000001"),
+        ]
+    )
+
+
+async def test_voice_notes_and_videos_sent_early_in_the_menu_path_are_kept(desk: Desk) -> None:
+    chat = desk.chat()
+    await chat.play(
+        [
+            ("/start", "เลือกเรื่อง"),
+            (Press("ร้องเรียน"), "บุคลากร"),
+            (Voice("early-voice"), "ได้รับไฟล์แล้ว (1/5)\n\nเรื่องนี้เกี่ยวข้องกับบุคลากร"),
+            (Press("ไม่ใช่"), "ส่วนราชการใด"),
+            (Video("early-video", caption="ถนนตรงนี้"), "ได้รับไฟล์แล้ว (2/5)\n\nเรื่องนี้เกี่ยวกับส่วนราชการใด"),
+            (Press("ข้าม / ไม่แน่ใจ"), "ประเภท"),
+            (Press("ถนน"), "รายละเอียด"),
+            ("ถนนเป็นหลุมลึกหลายจุดในหมู่บ้าน", "เมื่อใด"),
+            (Press("ข้าม"), "ที่ใด"),
+            (Press("ข้าม"), "ผู้เกี่ยวข้อง"),
+            (Press("ข้าม"), "ตอนนี้มี 2 ไฟล์"),
         ]
     )
