@@ -188,6 +188,17 @@ DIALOGUE: tuple[tuple[str, str, str], ...] = (
     ("submit", "press", "submit"),
 )
 STEP_NAMES = tuple(step for step, _, _ in DIALOGUE)
+# the same tip-off in the citizen's own words: the words, the suggestion confirmed, who and when
+# and the place skipped (their share-location keyboards send the skip button's label), sent anonymously
+OWN_WORDS_DIALOGUE: tuple[tuple[str, str, str], ...] = (
+    ("start", "text", "/start"),
+    ("words", "text", DESCRIPTION),
+    ("confirm", "press", "yes"),
+    ("who_when", "text", "ข้าม"),
+    ("place", "text", "ข้าม"),
+    ("submit", "press", "anon"),
+)
+DIALOGUES = {"menu": DIALOGUE, "own-words": OWN_WORDS_DIALOGUE}
 
 
 @dataclass

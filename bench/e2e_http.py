@@ -8,10 +8,12 @@ database is prepared first: the shipped organisation, every division's staff gro
 coordinators' group bound, so a submit sends case cards to the staff chats.
 
 N citizens (default 200) start together (every `/start` within the first second) and go through the
-whole report dialogue concurrently (`benchlib.DIALOGUE`: menu, personnel, division skipped, category,
-description, when / where / people / evidence skipped, anonymous, submit), each waiting for the
-bot's next question, thinking (default uniform 1-3 s, `--think`), then typing or pressing a button of
-the keyboard the bot actually sent. One untimed citizen goes first to warm the bot up.
+whole report dialogue concurrently (`--dialogue menu`, `benchlib.DIALOGUE`: menu, personnel, division
+skipped, category, description, when / where / people / evidence skipped, anonymous, submit; or
+`--dialogue own-words`, `benchlib.OWN_WORDS_DIALOGUE`: the words, the suggestion confirmed, who and
+when and the place skipped, sent anonymously), each waiting for the bot's next question, thinking
+(default uniform 1-3 s, `--think`), then typing or pressing a button of the keyboard the bot
+actually sent. One untimed citizen goes first to warm the bot up.
 
 Times are wall-clock at the stand-in: from the moment it hands the submit press (callback_query) to
 the bot in a getUpdates answer, to the moment it receives the sendMessage carrying the reporter's
@@ -19,9 +21,16 @@ confirmation (the case reference), and to the moment it has received the case ca
 chat the case was routed to.
 
 Each run uses Telegram's default sending limits (`TELEGRAM_RATE_LIMITS` unset: 30/s overall, 3 in 3 s
-per private chat, 20 a minute per group; the stand-in does not enforce them) and/or relaxed limits
-(`TELEGRAM_RATE_LIMITS` set very high), on SQLite (a temp folder) and PostgreSQL (a database of its
-own, skipped with a message if unreachable).
+per private chat, 20 a minute per group), the stand-in then enforcing Telegram's own
+(`tests.fakes.fake_bot_api.SendingLimits`: 30/s overall, 20 a minute per group, a private chat a
+burst of 10 refilling one a second) and answering 429 past them; and/or relaxed limits
+(`TELEGRAM_RATE_LIMITS` set very high, nothing enforced), on SQLite (a temp folder) and PostgreSQL
+(a database of its own, skipped with a message if unreachable).
+
+With Telegram's limits a second goal is judged: every answer to a citizen's own action arrives
+within a second (p99, from the moment the citizen acted) and the stand-in refuses nothing. Run it
+with citizens who act every 0.5 s (`--think 0.5`) and few enough of them for Telegram's 30
+messages a second in all (each such citizen needs two a second: `--citizens 10`).
 
 With `--desk-staff N`, N staff work the web desk at the same time: `python -m bot serve` (the desk,
 no Telegram token: the polling bot keeps the updates) runs beside the bot on the same database, and
@@ -31,7 +40,7 @@ without them.
 
     /tmp/venv/bin/python bench/e2e_http.py [--quick] [--citizens N] [--think A-B | --think 0]
         [--limits telegram|relaxed|both] [--database sqlite|postgres|both] [--profile DIR]
-        [--desk-staff N]
+        [--desk-staff N] [--dialogue menu|own-words]
 """
 
 from __future__ import annotations
@@ -64,10 +73,11 @@ from storage import organisations as org_repo
 from storage.crypto import Vault
 from storage.db import Database, upgrade_database_async
 from storage.models import Case, CaseDivision, Division, InboxEvent, OutboxMessage
-from tests.fakes.fake_bot_api import FakeBotApi, JSONDict
+from tests.fakes.fake_bot_api import FakeBotApi, JSONDict, SendingLimits
 
 GOAL_S = 1.0
 GOAL = "p99 under 1 s from the submit press to the reporter's confirmation and to the staff cards"
+ANSWER_GOAL = "with Telegram's limits: every answer to a citizen's action within 1 s (p99), no 429"
 REFERENCE = re.compile(r"\b[A-Z]{2,10}-\d{4}-\d{6}\b")
 TELEGRAM_LIMITS = "30/1,3/3,20/60"  # bot/settings.py's default, which these runs leave unset
 RELAXED_LIMITS = "1000000/1,1000000/1,1000000/1"
@@ -96,8 +106,8 @@ class ChatLog:
 class StandIn(FakeBotApi):
     """The stand-in Bot API, stamping when updates are handed over and messages arrive."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, limits: SendingLimits | None = None) -> None:
+        super().__init__(limits=limits)
         self.pushed_at: dict[int, float] = {}
         self.handed_at: dict[int, float] = {}  # first getUpdates answer carrying the update
         self.query_update: dict[str, int] = {}  # callback query id -> its update
@@ -246,13 +256,14 @@ async def play(
     think: tuple[float, float],
     rng: random.Random,
     deadline: float,
+    dialogue: tuple[tuple[str, str, str], ...] = bl.DIALOGUE,
 ) -> CitizenRun:
     """One citizen's whole report, pressing the buttons of the keyboard the bot last sent."""
     run = CitizenRun(chat_id)
     citizen = bl.Citizen(str(chat_id))
     log = api.chats[chat_id]
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    for index, (step, kind, value) in enumerate(bl.DIALOGUE):
+    for index, (step, kind, value) in enumerate(dialogue):
         if index and think[1] > 0:
             await asyncio.sleep(rng.uniform(*think))
         version, sends, confirmed = log.keyboard_version, len(log.send_times), len(log.confirmations)
@@ -268,13 +279,12 @@ async def play(
         except (RuntimeError, AssertionError) as exc:
             run.error = f"step {step}: {str(exc).splitlines()[0]}"
             return run
-        after = bl.DIALOGUE[index + 1] if index + 1 < len(bl.DIALOGUE) else None
+        after = dialogue[index + 1] if index + 1 < len(dialogue) else None
         answered = await wait_answer(log, after, (version, sends, confirmed), deadline)
         if answered is None:
             run.error = f"step {step}: no answer before the deadline"
             return run
         run.steps.append(StepDone(step, update_id, answered))
-        citizen.advance()
     run.reference = log.confirmations[-1][0]
     return run
 
@@ -347,6 +357,7 @@ class Result:
     limits: str
     think: str
     citizens: int
+    dialogue: str = "menu"
     confirm: list[float] = field(default_factory=list)  # submit handed -> confirmation, s
     cards: list[float] = field(default_factory=list)  # submit handed -> last staff card, s
     first_card: list[float] = field(default_factory=list)
@@ -354,6 +365,8 @@ class Result:
     handover: list[float] = field(default_factory=list)  # pushed -> handed in getUpdates, s
     reached: list[float] = field(default_factory=list)  # press handed -> answerCallbackQuery, s
     handled: list[float] = field(default_factory=list)  # answerCallbackQuery -> the bot's answer, s
+    answers: list[float] = field(default_factory=list)  # the citizen acted -> the bot's answer, s
+    refused: int = 0  # calls the stand-in answered with 429
     total: float = 0.0  # first /start to the last confirmation or card, s
     dialogues: float = 0.0  # first /start to the last confirmation, s
     updates: int = 0
@@ -367,6 +380,19 @@ class Result:
     @property
     def name(self) -> str:
         return f"{self.database}, {self.limits} limits, think {self.think}"
+
+    @property
+    def steps(self) -> tuple[tuple[str, str, str], ...]:
+        return bl.DIALOGUES[self.dialogue]
+
+    @property
+    def answered_at_once(self) -> bool:
+        return (
+            not self.problems
+            and bool(self.answers)
+            and bl.percentile(self.answers, 99) < GOAL_S
+            and self.refused == 0
+        )
 
     @property
     def passed(self) -> bool:
@@ -411,13 +437,14 @@ async def run_once(
     tmp: Path,
     profile: Path | None,
     desk_staff: int = 0,
+    dialogue: str = "menu",
 ) -> Result:
-    result = Result(database, limits, think_label, citizens)
+    result = Result(database, limits, think_label, citizens, dialogue)
     key = Fernet.generate_key().decode()
     await prepare_database(url, key)
     deadline_after = 300.0 if limits == "relaxed" else 3600.0
     log_path = tmp / f"bot-{database.lower()}-{limits}.log"
-    async with StandIn() as api:
+    async with StandIn(SendingLimits() if limits == "telegram" else None) as api:
         command = [sys.executable, "-m", "bot", "run"]
         if profile is not None:
             out = profile / f"bot-{database.lower()}-{limits}-think{think_label.replace(' ', '')}.pstats"
@@ -435,10 +462,12 @@ async def run_once(
             try:
                 await wait_ready(api, proc, 120)
                 ready_s = time.monotonic() - started
-                # one untimed citizen first: imports, compiled statements and pools warm up
+                # one untimed citizen first: imports, compiled statements and pools warm up (under
+                # Telegram's limits at a person's pace, a step every half second, not a script's)
+                warm_think = (0.5, 0.5) if limits == "telegram" else (0.0, 0.0)
                 warm = await play(
-                    api, WARM_CHAT, start_at=0.0, think=(0.0, 0.0), rng=random.Random(0),
-                    deadline=time.monotonic() + 120,
+                    api, WARM_CHAT, start_at=0.0, think=warm_think, rng=random.Random(0),
+                    deadline=time.monotonic() + 120, dialogue=result.steps,
                 )  # fmt: skip
                 if warm.error:
                     raise RuntimeError(f"warm-up citizen failed at {warm.error}")
@@ -608,7 +637,7 @@ async def crowd(
     runs = await asyncio.gather(
         *(
             play(api, FIRST_CHAT + i, start_at=starts[i], think=think, rng=random.Random(rng.random()),
-                 deadline=deadline)
+                 deadline=deadline, dialogue=result.steps)
             for i in range(result.citizens)
         )
     )  # fmt: skip
@@ -638,6 +667,7 @@ async def crowd(
         for done in r.steps:
             result.by_step[done.step].append(done.answered_at - api.handed_at[done.update_id])
             result.handover.append(api.handed_at[done.update_id] - api.pushed_at[done.update_id])
+            result.answers.append(done.answered_at - api.pushed_at[done.update_id])
             reached = api.query_answered_at.get(done.update_id)
             if reached is not None:
                 result.reached.append(reached - api.handed_at[done.update_id])
@@ -655,6 +685,12 @@ async def crowd(
             result.cards.append(max(arrivals) - submitted)
             result.first_card.append(min(arrivals) - submitted)
 
+    result.refused = len(api.too_many)
+    if api.too_many:
+        groups = sum(1 for c in api.too_many if int(c.params.get("chat_id", 0)) < 0)
+        result.notes.append(
+            f"429s: {groups} to staff groups, {len(api.too_many) - groups} to citizens' private chats"
+        )
     # nothing lost, nothing doubled
     problems = result.problems
     failed = [r for r in runs if r.error]
@@ -739,9 +775,10 @@ def report(result: Result) -> None:
             ["update queued at the stand-in -> handed to the bot", *stats(result.handover)],
             ["press handed to the bot -> its answerCallbackQuery", *stats(result.reached)],
             ["answerCallbackQuery -> the bot's answer", *stats(result.handled)],
+            ["the citizen acted (any step) -> the bot's answer", *stats(result.answers)],
             *[
                 [f"step {step}: handed to the bot -> its answer", *stats(result.by_step.get(step, []))]
-                for step in bl.STEP_NAMES
+                for step, _, _ in result.steps
             ],
         ],
     )
@@ -763,6 +800,10 @@ def report(result: Result) -> None:
             "staff cards exactly once; no outbox row unsent, no inbox event unhandled"
         )
     bl.verdict(result.passed, GOAL, run_detail(result))
+    if result.limits == "telegram":
+        print(f"   the stand-in, enforcing Telegram's limits, answered 429 to {result.refused} calls")
+        p99 = bl.percentile(result.answers, 99) if result.answers else float("nan")
+        bl.verdict(result.answered_at_once, ANSWER_GOAL, f"p99 {p99:.2f} s, {result.refused} refused")
     print()
 
 
@@ -817,6 +858,12 @@ async def main() -> None:
     parser.add_argument(
         "--desk-staff", type=int, default=0, help="staff working the web desk meanwhile (default none)"
     )
+    parser.add_argument(
+        "--dialogue",
+        choices=tuple(bl.DIALOGUES),
+        default="menu",
+        help="the menu's buttons, or a report begun in the citizen's own words (default menu)",
+    )
     args = parser.parse_args()
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -830,7 +877,8 @@ async def main() -> None:
     if changed := changed_files():
         print(f"uncommitted changes measured: {changed}")
     print(
-        f"{citizens} citizens, all /start within the first second, {len(bl.DIALOGUE)} steps each, think time "
+        f"{citizens} citizens, all /start within the first second, {len(bl.DIALOGUES[args.dialogue])} steps "
+        f"each ({args.dialogue}), think time "
         f"{think_label}; load average {os.getloadavg()[0]:.2f} at the start\n"
     )
 
@@ -844,6 +892,7 @@ async def main() -> None:
                     await run_once(
                         "SQLite", url, limits=which, think=think, think_label=think_label,
                         citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
+                        dialogue=args.dialogue,
                     )
                 )  # fmt: skip
                 report(results[-1])
@@ -857,6 +906,7 @@ async def main() -> None:
                         await run_once(
                             "PostgreSQL", pg_url, limits=which, think=think, think_label=think_label,
                             citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
+                            dialogue=args.dialogue,
                         )
                     )  # fmt: skip
                 finally:
@@ -879,6 +929,8 @@ async def main() -> None:
             "cards s",
             "intact",
             "p99<1s",
+            "answers p99",
+            "429s",
         ],
         [
             [
@@ -890,6 +942,8 @@ async def main() -> None:
                 f"{r.total:.1f}",
                 "yes" if not r.problems else "NO",
                 "PASS" if r.passed else "FAIL",
+                stats(r.answers)[2],
+                r.refused if r.limits == "telegram" else "-",
             ]
             for r in results
         ],
@@ -908,6 +962,15 @@ async def main() -> None:
             + ("relaxed-limit runs" if judged[0].limits == "relaxed" else "runs with Telegram's limits")
             + ": "
             + "; ".join(f"{r.database} {run_detail(r)}" for r in judged),
+        )
+    limited = [r for r in results if r.limits == "telegram"]
+    if limited:
+        bl.verdict(
+            all(r.answered_at_once for r in limited),
+            ANSWER_GOAL,
+            "; ".join(
+                f"{r.database} p99 {bl.percentile(r.answers, 99):.2f} s, {r.refused} refused" for r in limited
+            ),
         )
 
 

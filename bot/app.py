@@ -71,6 +71,9 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     if settings.public_url:
         services.public_url = settings.public_url
     services.config_path = settings.config_path
+    # the suggestion rules cut Thai words with a dictionary loaded once per process: loaded now, not
+    # on the first citizen's words
+    await asyncio.to_thread(lambda: [services.triage(org) for org in orgs.all])
     # one clock for the conversations, the jobs and the outbox
     dispatcher = OutboxDispatcher(
         db,

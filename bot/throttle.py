@@ -1,9 +1,9 @@
 """Telegram's sending limits, kept on our side so the platform never has to refuse us.
 
 About 30 messages a second in all, one a second to a private chat (Telegram allows short bursts:
-we allow three in three seconds, so a reply and the next question arrive together), 20 a minute to
-a group. A chat over its limit is deferred by the outbox (other chats go on); the overall limit is
-waited out.
+we allow three in three seconds), 20 a minute to a group. A chat over its limit is deferred by the
+outbox (other chats go on); the overall limit is waited out. An answer to a person's own action in
+their private chat is not held by that chat's window (`TelegramSender.send`), only counted in it.
 """
 
 from __future__ import annotations

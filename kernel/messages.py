@@ -94,6 +94,8 @@ class Reply:
     edit_message_id: str | None = None
     # set by the outbox: the same for every attempt at this message (LINE's X-Line-Retry-Key)
     idempotency_key: str | None = None
+    # set by the outbox: an answer to what the person just did, not a message pushed to them
+    answering: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # written out: dataclasses.asdict copies deeply, field by field, and cost more than the
@@ -106,6 +108,7 @@ class Reply:
             "force_reply": self.force_reply,
             "edit_message_id": self.edit_message_id,
             "idempotency_key": self.idempotency_key,
+            "answering": self.answering,
         }
 
     @classmethod

@@ -173,8 +173,13 @@ class TelegramSender:
 
     async def send(self, chat_id: str, reply: Reply) -> str | None:
         bot = self.application.bot
+        # An answer to a person's own action in their private chat goes at once: Telegram allows a
+        # private chat short bursts, and a held answer looks like "nothing happened". Pushed
+        # messages (updates, reminders) and anything to a group keep the chat's pace; a 429 is
+        # honoured either way. The answer still counts in the chat's window, so pushes after it wait.
+        paced = not reply.answering or chat_id.startswith("-")
         while True:
-            chat_wait = self.throttle.chat_wait(chat_id)
+            chat_wait = self.throttle.chat_wait(chat_id) if paced else 0.0
             if chat_wait > 0:
                 raise RetryLater(chat_wait, ours=True)  # this chat waits in the outbox; others go on
             overall = self.throttle.overall_wait()

@@ -99,6 +99,7 @@ class Delivery:
             chat_id: str = self.vault.decrypt(row.chat_enc or "")
             reply = Reply.from_dict(self.vault.decrypt(row.payload_enc or ""))
             reply.idempotency_key = f"outbox-{row.id}"
+            reply.answering = row.kind == "reply"
         except Exception as exc:
             await self._update(row, status="failed", last_error=f"unreadable: {type(exc).__name__}")
             log.error("outbox row unreadable; marked failed", extra={"outbox_id": row.id})

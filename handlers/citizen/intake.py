@@ -204,7 +204,9 @@ async def handle_summary(turn: Turn) -> None:
     clear_draft(turn)
     turn.convo.step = "idle"
     turn.convo.prompt_no += 1
-    turn.say("intake.submitted", reference=result.reference, code=result.tracking_code)
+    # a share-location or phone keyboard a typed answer left up goes with the confirmation
+    submitted = turn.text("intake.submitted", reference=result.reference, code=result.tracking_code)
+    turn.replies.append(Reply(text=submitted, remove_keyboard=True))
 
 
 EDIT_FIELDS = ("type", "description", "when", "where", "people", "wanted", "evidence", "identity")

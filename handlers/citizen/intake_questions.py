@@ -66,9 +66,12 @@ def advance(turn: Turn, done: str, note: str | None = None) -> None:
 
 
 def leave_keyboard_step(turn: Turn, step: str, note: str = "intake.noted") -> None:
-    """Acknowledge, hiding the share-location/contact keyboard, and move on."""
-    turn.replies.append(Reply(text=turn.text(note), remove_keyboard=True))
-    advance(turn, step)
+    """Acknowledge in the next question's message (one message an action) and move on. The
+    share-location or phone keyboard hides itself once one of its buttons is used; a typed answer
+    leaves it up until the next message that has no buttons of its own takes it away."""
+    advance(turn, step, turn.text(note))
+    if not turn.replies[-1].buttons:
+        turn.replies[-1].remove_keyboard = True
 
 
 # --- what the report is about -------------------------------------------------------------

@@ -152,8 +152,12 @@ async def api() -> AsyncIterator[FakeBotApi]:
         yield server
 
 
-async def start_bound_bot(api: FakeBotApi, db_url: str, secret_key: str, tmp_path: Path) -> RunningBot:
-    """The bot running against the stand-in, every division's and the coordinators' chat bound."""
+async def start_bound_bot(
+    api: FakeBotApi, db_url: str, secret_key: str, tmp_path: Path, *, limits: str = "1000/1,1000/1,1000/1"
+) -> RunningBot:
+    """The bot running against the stand-in, every division's and the coordinators' chat bound.
+    Scripted users type faster than people: the sending limits are relaxed unless `limits` says
+    otherwise (count/seconds overall, per private chat, per group)."""
     settings = Settings(
         DATABASE_URL=db_url,
         TELEGRAM_BOT_TOKEN=api.token,
@@ -161,8 +165,7 @@ async def start_bound_bot(api: FakeBotApi, db_url: str, secret_key: str, tmp_pat
         TELEGRAM_FILE_BASE_URL=api.base_file_url,
         DAMRONGTHAM_SECRET_KEY=secret_key,
         DAMRONGTHAM_DATA_DIR=str(tmp_path / "data"),
-        # scripted users type faster than people; the limits have tests of their own
-        TELEGRAM_RATE_LIMITS="1000/1,1000/1,1000/1",
+        TELEGRAM_RATE_LIMITS=limits,
     )
     running = RunningBot(api, settings)
     await running.start()

@@ -70,7 +70,7 @@ GRIEVANCE = [
     Step("สั้น", Said("ข้อความสั้นเกินไป (4 ตัวอักษร)")),
     Step("รถเก็บขยะไม่มาเก็บที่หมู่บ้านมาสามสัปดาห์แล้ว", WHEN),
     Step(Press("ข้าม"), WHERE),
-    Step("หมู่บ้านสันป่าเปา", Said("บันทึกแล้ว ✓"), WHO),
+    Step("หมู่บ้านสันป่าเปา", Said("บันทึกแล้ว ✓\n\nมีผู้เกี่ยวข้องเป็นใครบ้าง", ["ข้าม"])),  # one message an action
     Step(Press("ข้าม"), EVIDENCE),
     Step(Press("ข้าม"), ANONYMOUS),
     Step(Press("ไม่เปิดเผยชื่อ"), Said("ประเภท: ร้องเรียน/ร้องทุกข์", SUMMARY_BUTTONS)),
@@ -105,7 +105,7 @@ CORRUPTION_TIP = [
     Step(Press("เรียกรับสินบน"), DETAILS),
     Step("เจ้าหน้าที่เรียกเงินค่าดำเนินการโดยไม่มีใบเสร็จ", WHEN),
     Step(Press("ข้าม"), WHERE),
-    Step(Press("ข้าม"), Said("ข้ามขั้นตอนนี้แล้ว"), WHO),
+    Step(Press("ข้าม"), Said("ข้ามขั้นตอนนี้แล้ว\n\nมีผู้เกี่ยวข้องเป็นใครบ้าง", ["ข้าม"])),
     Step(Press("ข้าม"), EVIDENCE),
     Step(Press("ข้าม"), ANONYMOUS),
     Step(Press("ไม่เปิดเผยชื่อ"), Said("ประเภท: แจ้งเบาะแสการทุจริต", SUMMARY_BUTTONS)),

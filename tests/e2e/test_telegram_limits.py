@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 
@@ -14,7 +15,8 @@ from kernel.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
 from storage.outbox import queue_message
-from tests.fakes.fake_bot_api import FakeBotApi
+from tests.e2e.conftest import Citizen, press, start_bound_bot
+from tests.fakes.fake_bot_api import FakeBotApi, SendingLimits
 
 
 async def _queue(db: Database, vault: Vault, chat_id: str, texts: list[str]) -> None:
@@ -55,3 +57,42 @@ async def test_a_group_over_its_limit_waits_while_other_chats_go_on(
     assert [m.text for m in sent] == texts  # in order, none lost, none twice
     assert time.monotonic() - started >= 2.0  # 12 messages at 5 a second
     assert [m.text for m in api.messages_to(5550123)] == ["private"]
+
+
+async def test_a_quick_citizen_is_answered_at_once_and_pushes_keep_the_pace(
+    db_url: str, secret_key: str, tmp_path: Path
+) -> None:
+    """Against a stand-in enforcing Telegram's limits (a private chat: bursts, about one a second
+    sustained): every answer to a citizen acting twice a second arrives within a second, and nothing
+    is refused; messages pushed to a private chat keep its pace."""
+    async with FakeBotApi(limits=SendingLimits()) as api:
+        bot = await start_bound_bot(api, db_url, secret_key, tmp_path, limits="30/1,3/3,20/60")
+        try:
+            citizen = Citizen(api, 5550777)
+            report = [
+                ("/start", "เล่าเรื่อง"),
+                ("ถนนหน้าโรงเรียนเป็นหลุมใหญ่ รถจักรยานยนต์ล้มทุกวัน", "น่าจะเป็น"),
+                (press("ใช่ ถูกต้อง"), "เกิดขึ้นที่ใด"),
+                ("ข้าม", "สรุปเรื่องที่จะแจ้ง"),  # the reply keyboard's skip sends its label
+                (press("ส่งโดยไม่เปิดเผยชื่อ"), "รหัสติดตาม"),
+            ]
+            took = []
+            for action, expected in [*report, *report, ("/help", "/status"), ("/status", "CM-")]:
+                started = time.monotonic()
+                await citizen.do(action, expected)
+                took.append(time.monotonic() - started)
+                await asyncio.sleep(max(0.0, started + 0.5 - time.monotonic()))  # an action every 0.5 s
+            assert max(took) < 1.0, " ".join(f"{t:.2f}" for t in took)
+            assert api.too_many == []
+
+            assert bot.app is not None
+            pushed = [f"ความคืบหน้า {n}" for n in range(5)]
+            started = time.monotonic()
+            await _queue(bot.app.db, bot.app.services.vault, "5550778", pushed)
+            bot.app.dispatcher.kick()
+            arrived = await api.wait_for_messages(5550778, 5, timeout=15)
+            assert [m.text for m in arrived] == pushed
+            assert time.monotonic() - started >= 2.5  # three in three seconds, then the rest
+            assert api.too_many == []
+        finally:
+            await bot.stop()

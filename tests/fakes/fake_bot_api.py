@@ -219,6 +219,63 @@ class EditedMessage:
     at: float
 
 
+@dataclass(frozen=True)
+class SendingLimits:
+    """Telegram's sending limits, as the stand-in enforces them when asked (`limits=`).
+
+    Telegram states them loosely: about 30 messages a second in all, 20 a minute to one group, and
+    to one private chat "not more than one a second; short bursts are fine". The private chat is
+    modelled as a bucket of `private_burst` messages refilling at `private_per_second`: an answer at
+    once to each of a person's quick actions passes, a stream of messages faster than one a second
+    ends in 429. A refused call is answered as Telegram does, with `retry_after`.
+    """
+
+    overall: tuple[int, float] = (30, 1.0)
+    group: tuple[int, float] = (20, 60.0)
+    private_burst: float = 10.0
+    private_per_second: float = 1.0
+
+
+class _Limiter:
+    def __init__(self, limits: SendingLimits) -> None:
+        self.limits = limits
+        self.overall: deque[float] = deque()
+        self.groups: dict[int, deque[float]] = {}
+        self.buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
+
+    @staticmethod
+    def _window_wait(events: deque[float], limit: tuple[int, float], now: float) -> float:
+        count, seconds = limit
+        while events and events[0] <= now - seconds:
+            events.popleft()
+        return 0.0 if len(events) < count else events[0] + seconds - now
+
+    def take(self, chat_id: int, now: float) -> float:
+        """0 when a message to `chat_id` may go now (and it is counted), else the seconds to wait."""
+        limits = self.limits
+        wait = self._window_wait(self.overall, limits.overall, now)
+        if chat_id < 0:
+            group = self.groups.setdefault(chat_id, deque())
+            wait = max(wait, self._window_wait(group, limits.group, now))
+            if wait <= 0:
+                group.append(now)
+        else:
+            tokens, at = self.buckets.get(chat_id, (limits.private_burst, now))
+            tokens = min(limits.private_burst, tokens + (now - at) * limits.private_per_second)
+            if tokens < 1:
+                wait = max(wait, (1 - tokens) / limits.private_per_second)
+            elif wait <= 0:
+                tokens -= 1
+            self.buckets[chat_id] = (tokens, now)
+        if wait <= 0:
+            self.overall.append(now)
+        return wait
+
+
+# what counts as a message sent, for the limits
+_LIMITED = ("send", "edit", "copymessage", "forwardmessage")
+
+
 @dataclass
 class _Fault:
     remaining: int
@@ -427,6 +484,7 @@ class FakeBotApi:
         host: str = "127.0.0.1",
         port: int = 0,
         strict: bool = True,
+        limits: SendingLimits | None = None,
     ) -> None:
         self.token = token
         self.bot_username = bot_username
@@ -441,6 +499,9 @@ class FakeBotApi:
         self.deleted: list[tuple[int, int]] = []
         # Unexpected exceptions inside the fake itself (answered with HTTP 500).
         self.server_errors: list[str] = []
+        # calls refused with 429 by the sending limits (see `SendingLimits`)
+        self.too_many: list[ApiCall] = []
+        self._limiter = _Limiter(limits) if limits is not None else None
 
         self.webhook_url = ""
         # (scope as sorted JSON, language_code) -> list of BotCommand dicts.
@@ -1057,6 +1118,7 @@ class FakeBotApi:
                 raise _ApiError(fault.error_code, fault.description, parameters)
             if entry is None:
                 raise _ApiError(404, "Not Found: method not found")
+            self._check_limits(key, params, call)
             result = await entry[1](params)
         except _ApiError as err:
             return self._error_response(err.error_code, err.description, err.parameters)
@@ -1070,6 +1132,20 @@ class FakeBotApi:
                 self._last_activity = time.monotonic()
             self._touch()
         return self._json({"ok": True, "result": result})
+
+    def _check_limits(self, key: str, params: JSONDict, call: ApiCall) -> None:
+        limiter = self._limiter
+        if limiter is None or not key.startswith(_LIMITED) or key == "sendchataction":
+            return
+        try:
+            chat_id = int(params.get("chat_id", 0))
+        except (TypeError, ValueError):
+            return  # an inline message or a channel by name: the method itself answers
+        wait = limiter.take(chat_id, time.monotonic())
+        if wait > 0:
+            self.too_many.append(call)
+            after = max(1, int(wait + 0.999))
+            raise _ApiError(429, f"Too Many Requests: retry after {after}", {"retry_after": after})
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:

@@ -37,7 +37,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fakes.fake_bot_api import FakeBotApi, UploadedFile
+from tests.fakes.fake_bot_api import FakeBotApi, SendingLimits, UploadedFile
 
 pytestmark = pytest.mark.asyncio
 
@@ -268,6 +268,23 @@ async def test_injected_429_raises_retry_after(api: FakeBotApi) -> None:
             await bot.send_message(CHAT, "ช้า", read_timeout=0.1)
         messages = await api.wait_for_messages(CHAT, 2, timeout=3)
         assert messages[-1].text == "ช้า"
+
+
+async def test_sending_limits_allow_a_private_burst_and_refuse_a_stream() -> None:
+    limits = SendingLimits(overall=(30, 1.0), group=(3, 60.0), private_burst=4, private_per_second=1.0)
+    async with FakeBotApi(limits=limits) as api, make_bot(api) as bot:
+        for n in range(4):  # a person's quick actions, each answered at once
+            await bot.send_message(CHAT, f"คำตอบ {n}")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(CHAT, "เกินไป")
+        await asyncio.sleep(1.05)  # a message's worth of the bucket has refilled
+        await bot.send_message(CHAT, "ได้อีกหนึ่ง")
+        for n in range(3):  # a group: 3 a minute here
+            await bot.send_message(-100, f"การ์ด {n}")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(-100, "การ์ดที่สี่")
+        await bot.send_message(CHAT + 1, "another private chat has its own bucket")
+        assert len(api.too_many) == 2 and len(api.sent) == 9
 
 
 async def test_duplicate_delivery_with_push_raw(api: FakeBotApi) -> None:
