@@ -34,13 +34,19 @@ ACTIONS: dict[str, Action] = {
         Action("forward", "forwarded", OPEN_STATES, needs_note=True),
         Action("close", "closed_no_action", OPEN_STATES, needs_note=True),
         Action("note", None, OPEN_STATES + TERMINAL_STATES, needs_note=True, public=False),
+        # staff correct the category the reporter confirmed: audited, and the label the suggestion
+        # rules are checked against (`damrongtham triage`); the reporter is not told
+        Action("recategorise", None, OPEN_STATES + TERMINAL_STATES, public=False),
         # the reporter's own actions
         Action("withdraw", "withdrawn", OPEN_STATES),
         Action("reply", "investigating", ("awaiting_info",), needs_note=True),
         Action("add_info", None, OPEN_STATES, needs_note=True),
     )
 }
-STAFF_ACTIONS = ("accept", "investigate", "ask", "update", "transfer", "resolve", "forward", "close", "note")
+STAFF_ACTIONS = (
+    "accept", "investigate", "ask", "update", "transfer", "resolve", "forward", "close", "note",
+    "recategorise",
+)  # fmt: skip
 # Every kind of event a case's history holds: the actions, and what happens beside them. The case
 # history shows each as `staff.did_<kind>`, so a kind not listed here is refused when appended.
 EVENT_KINDS = (*ACTIONS, "received", "rating", "viewed", "data_request", "erased", "file_opened")

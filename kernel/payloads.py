@@ -17,17 +17,23 @@ _REPORTER_CHOICES: tuple[ReporterChoice, ...] = ("add", "wd", "wdy", "wdn", "rat
 
 @dataclass(frozen=True)
 class StaffPress:
-    """An action button on a case card (`s.<action>.<case>`); a transfer names the division chosen."""
+    """An action button on a case card (`s.<action>.<case>`); a transfer names the division chosen,
+    a change of category the category (`s.xfer.<case>.<division>`, `s.cat.<case>.<category>`)."""
 
     action: str
     case_id: int
-    division: str | None = None
+    choice: str | None = None
 
     @property
     def data(self) -> str:
-        if self.division is not None:
-            return f"s.xfer.{self.case_id}.{self.division}"
+        if self.choice is not None:
+            return f"s.{_CHOOSING[self.action]}.{self.case_id}.{self.choice}"
         return f"s.{self.action}.{self.case_id}"
+
+
+# the actions whose button carries a choice, by the short name their callback data uses
+_CHOOSING = {"transfer": "xfer", "recategorise": "cat"}
+_CHOSEN = {short: action for action, short in _CHOOSING.items()}
 
 
 @dataclass(frozen=True)
@@ -201,9 +207,9 @@ def parse(data: str) -> Press:
 def _staff(parts: list[str]) -> StaffPress | StaffCancel | None:
     if parts == ["cancel", "0"]:
         return StaffCancel()
-    if len(parts) == 3 and parts[0] == "xfer" and _number(parts[1]) and parts[2]:
-        return StaffPress("transfer", int(parts[1]), parts[2])
-    if len(parts) == 2 and parts[0] and parts[0] != "xfer" and _number(parts[1]):
+    if len(parts) == 3 and parts[0] in _CHOSEN and _number(parts[1]) and parts[2]:
+        return StaffPress(_CHOSEN[parts[0]], int(parts[1]), parts[2])
+    if len(parts) == 2 and parts[0] and parts[0] not in _CHOSEN and _number(parts[1]):
         return StaffPress(parts[0], int(parts[1]))
     return None
 

@@ -23,6 +23,7 @@ from bot.desk.requests import (
 )
 from bot.exports import table_bytes
 from handlers.cases import staff_cases
+from handlers.cases.cards import category_label
 from handlers.cases.desk_dashboard import desk_dashboard
 from handlers.cases.desk_inbox import DUE_BANDS, STATES, InboxFilters, desk_inbox
 from handlers.cases.desk_sessions import DeskUser, set_language, sign_in, sign_out
@@ -123,9 +124,11 @@ async def case_page(request: web.Request) -> web.Response:
         # another division's case looks like no case at all; the use case logged the attempt
         raise web.HTTPNotFound(text="not found") from None
     actions = [(name, lifecycle.ACTIONS[name]) for name in lifecycle.staff_actions_for(view.case.status)]
+    lang = user.member.desk_lang
+    categories = [(code, category_label(org, view.case.report_type, code, lang)) for code in view.categories]
     return page(
         request, "case.html", user, org=org, view=view, case=view.case, actions=actions,
-        transfer_targets=view.transfer_targets, notice=notice_of(request),
+        transfer_targets=view.transfer_targets, categories=categories, notice=notice_of(request),
     )  # fmt: skip
 
 

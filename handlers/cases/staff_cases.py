@@ -1,4 +1,5 @@
-"""Staff use cases on a case: accept, investigate, ask the reporter, update them, transfer, close, note.
+"""Staff use cases on a case: accept, investigate, ask the reporter, update them, transfer, close, note,
+correct its category.
 
 Every door (a chat group's buttons, the web desk, a script) calls these with who acts; each loads
 the case's context once, checks that the actor may act and that the case's state allows it, then
@@ -46,6 +47,9 @@ class ActionCheck:
     public: bool
     # for a transfer: the divisions the case may move to
     transfer_targets: tuple[str, ...] = ()
+    # for a change of category: the case's kind of report, and its other categories
+    report_type: str = ""
+    categories: tuple[str, ...] = ()
 
 
 async def check_action(work: Work, *, case_id: int, by: StaffAccount, action: str) -> ActionCheck:
@@ -54,7 +58,11 @@ async def check_action(work: Work, *, case_id: int, by: StaffAccount, action: st
         raise NotFound("staff.case_not_found")
     ctx, _staff, org, act = await _open(work, case_id, by, action)
     targets = tuple(transfer_targets(work.services, org, ctx)) if action == "transfer" else ()
-    return ActionCheck(ctx.case_id, ctx.case.reference, org.code, act.needs_note, act.public, targets)
+    categories = tuple(other_categories(org, ctx)) if action == "recategorise" else ()
+    return ActionCheck(
+        ctx.case_id, ctx.case.reference, org.code, act.needs_note, act.public, targets,
+        ctx.case.report_type, categories,
+    )  # fmt: skip
 
 
 async def accept_case(work: Work, *, case_id: int, by: StaffAccount) -> CaseChanged:
@@ -114,6 +122,24 @@ async def transfer_case(work: Work, *, case_id: int, by: StaffAccount, to: str, 
     )  # fmt: skip
 
 
+async def recategorise_case(work: Work, *, case_id: int, by: StaffAccount, category: str) -> CaseChanged:
+    """Staff correct the category the reporter confirmed, within its kind of report. The change is
+    in the case's history (from, to) and is the label the suggestion rules are measured against;
+    the reporter is not told."""
+    ctx, staff, org, act = await _open(work, case_id, by, "recategorise")
+    if category not in other_categories(org, ctx):
+        raise BadInput("staff.unknown_category")
+    before, ctx.case.category = ctx.case.category, category
+    return await record_change(
+        work, org, ctx, action=act, actor=_actor(staff), data={"from": before, "to": category}
+    )
+
+
+def other_categories(org: OrgConfig, ctx: CaseContext) -> list[str]:
+    case = ctx.case
+    return [c.code for c in org.categories.for_type(case.report_type) if c.code != case.category]
+
+
 def transfer_targets(services: Services, org: OrgConfig, ctx: CaseContext) -> list[str]:
     """Divisions a case may move to: never the one the report is about (conflict of interest), never
     the general grievance chat for a corruption tip, never one already responsible."""
@@ -137,6 +163,8 @@ class StaffCaseView:
     history: list[HistoryEntry]
     # where a transfer may send it (a door lists these only)
     transfer_targets: tuple[str, ...] = ()
+    # the categories it may be changed to
+    categories: tuple[str, ...] = ()
     # False for a province coordinator looking at another organisation's case: they only see it
     may_act: bool = True
 
@@ -162,8 +190,9 @@ async def view_case(
         await _audit_view(work, ctx, staff)
     movable = tuple(transfer_targets(work.services, org, ctx))
     return StaffCaseView(
-        staff_view(work.services, ctx), card, history, movable, may_act=staff.org_id == ctx.case.org_id
-    )
+        staff_view(work.services, ctx), card, history, movable, tuple(other_categories(org, ctx)),
+        may_act=staff.org_id == ctx.case.org_id,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from handlers.cases import staff_cases as cases
 from handlers.cases.actions import CaseChanged
+from handlers.cases.cards import category_label
 from handlers.cases.refusals import Refused
 from handlers.core.turn import Turn, clean_text, reply_with
 from handlers.core.work import StaffAccount, Work
@@ -30,17 +31,20 @@ async def press(turn: Turn) -> None:
     if not isinstance(pressed, payloads.StaffPress) or pressed.action not in lifecycle.STAFF_ACTIONS:
         return turn.say("staff.case_not_found")
     action = lifecycle.ACTIONS[pressed.action]
-    if not action.needs_note:  # accept, investigate: done at once
-        return await _perform(turn, pressed.action, pressed.case_id)
+    chosen = action.name != "recategorise" or pressed.choice is not None
+    if not action.needs_note and chosen:  # accept, investigate, a category chosen: done at once
+        return await _perform(turn, pressed.action, pressed.case_id, to=pressed.choice)
     try:
         check = await cases.check_action(
             turn.work, case_id=pressed.case_id, by=account(turn), action=action.name
         )
     except Refused as refused:
         return render_refusal(turn, refused)
-    if action.name == "transfer" and pressed.division is None:
+    if action.name == "recategorise":
+        return _choose_category(turn, check)
+    if action.name == "transfer" and pressed.choice is None:
         return _choose_division(turn, check)
-    turn.state["pending"] = {"action": action.name, "case_id": check.case_id, "to": pressed.division}
+    turn.state["pending"] = {"action": action.name, "case_id": check.case_id, "to": pressed.choice}
     kind = "staff.note_public" if check.public else "staff.note_internal"
     turn.replies.append(
         Reply(
@@ -60,6 +64,21 @@ def _choose_division(turn: Turn, check: cases.ActionCheck) -> None:
     ]
     rows.append([Button(turn.text("staff.cancel"), CANCEL)])
     turn.replies.append(reply_with(turn.text("staff.choose_division", reference=check.reference), *rows))
+
+
+def _choose_category(turn: Turn, check: cases.ActionCheck) -> None:
+    org = turn.services.orgs[check.org_code]
+    rows = [
+        [
+            Button(
+                category_label(org, check.report_type, code, turn.lang),
+                payloads.StaffPress("recategorise", check.case_id, code).data,
+            )
+        ]
+        for code in check.categories
+    ]
+    rows.append([Button(turn.text("staff.cancel"), CANCEL)])
+    turn.replies.append(reply_with(turn.text("staff.choose_category", reference=check.reference), *rows))
 
 
 async def pending_note(turn: Turn) -> None:
@@ -97,6 +116,8 @@ async def staff_action(
             return await cases.send_update(work, case_id=case_id, by=by, message=note)
         case "transfer":
             return await cases.transfer_case(work, case_id=case_id, by=by, to=to or "", reason=note)
+        case "recategorise":
+            return await cases.recategorise_case(work, case_id=case_id, by=by, category=to or "")
         case "resolve" | "forward" | "close":
             outcome = CLOSING_OUTCOMES[action]
             return await cases.close_case(work, case_id=case_id, by=by, outcome=outcome, public_note=note)

@@ -29,6 +29,7 @@ from handlers.core.work import ReporterAccount, StaffAccount, Work
 from kernel.draft import Draft
 from kernel.org_config import DeskConfig
 from kernel.org_files import default_config_path
+from storage.audit import case_history
 from storage.models import Case, ProgressReport
 from storage.staff import StaffMember, add_staff
 from tests.unit.conftest import STAFF_CHATS, Desk
@@ -737,3 +738,25 @@ async def test_a_province_coordinator_sees_every_organisation_and_acts_only_in_t
     async with province.db.session() as s:
         viewed = await s.execute(text("SELECT actor FROM case_events WHERE kind = 'viewed' AND case_id = 2"))
         assert viewed.scalars().all() == ["staff:1"]  # the look at another's anonymous case is audited
+
+
+async def test_the_desk_corrects_a_category_as_the_card_would(
+    desk: Desk, client: TestClient[object, object]
+) -> None:
+    await _tip_off(desk)
+    await _sign_in(client, desk, "501")
+    page = await (await client.get(f"/desk/case/{REFERENCE}")).text()
+    form = page[page.index('id="action-recategorise"') :]
+    form = form[: form.index("</form>")]
+    assert '<option value="procurement">การจัดซื้อจัดจ้างไม่โปร่งใส</option>' in form
+    assert 'value="bribery"' not in form  # the category it has already
+    csrf = await _csrf(client, f"/desk/case/{REFERENCE}")
+    wrong = await client.post("/desk/case/1/recategorise", data={"csrf": csrf, "to": "roads"})
+    assert wrong.status == 200 and "ไม่พบประเภทนี้" in await wrong.text()
+    done = await client.post("/desk/case/1/recategorise", data={"csrf": csrf, "to": "procurement"})
+    assert done.status == 200 and "บันทึกแล้ว" in await done.text()
+    async with desk.db.session() as s:
+        case = (await s.execute(select(Case))).scalar_one()
+        history = await case_history(s, desk.services.vault, case.id or 0)
+    assert case.category == "procurement" and history[-1].kind == "recategorise"
+    assert "แก้ประเภทเรื่อง" in await (await client.get(f"/desk/case/{REFERENCE}")).text()

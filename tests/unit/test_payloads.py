@@ -9,6 +9,7 @@ from kernel import payloads as p
 PRESSES: list[p.Press] = [
     p.StaffPress("accept", 12),
     p.StaffPress("transfer", 12, "legal"),
+    p.StaffPress("recategorise", 12, "procurement"),
     p.StaffCancel(),
     p.ReporterPress("add", 3),
     p.ReporterPress("wdy", 3),

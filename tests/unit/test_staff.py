@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from sqlalchemy import select
@@ -58,6 +59,7 @@ async def test_accept_ask_answer_resolve_rate(desk: Desk) -> None:
         ["📣 แจ้งความคืบหน้า", "↪️ โอนเรื่อง"],
         ["🏁 ดำเนินการแล้วเสร็จ", "📤 ส่งต่อหน่วยงานอื่น"],
         ["⛔ ยุติเรื่อง", "📝 บันทึกภายใน"],
+        ["🏷 แก้ประเภทเรื่อง"],
     ]
     assert edits[PERSONNEL_CHAT].button_payloads()["❓ ถามผู้แจ้ง"] == "s.ask.1"
     assert edits[STAFF_CHATS["legal"]].buttons == []
@@ -361,3 +363,36 @@ async def test_join_and_bind_guesses_are_counted_locked_and_logged(desk: Desk, c
     assert "ไม่ถูกต้อง" in await desk.chat("7101").say("/join ABCDE-FGHIJ")
     clock.advance(minutes=2)
     assert "เป็นเจ้าหน้าที่ของกองคลัง" in await guesser.say(f"/join {join}")
+
+
+async def test_staff_correct_the_category_from_the_card_and_it_is_in_the_history(desk: Desk) -> None:
+    citizen, case_id = await _submitted(desk)  # a tip-off the reporter filed as bribery
+    await desk.add_staff("501", "personnel", name="สมศรี วินัยดี")
+    officer = _staff(desk, "501")
+    told = len(desk.sender.to(citizen.chat_id))
+    choices = await officer.send(Press("แก้ประเภทเรื่อง"))
+    labels = [b.label for row in choices[-1].buttons for b in row]
+    assert "เรื่อง CM-2569-000001: ประเภทของเรื่องที่ถูกต้องคือ" in choices[-1].text
+    assert "การจัดซื้อจัดจ้างไม่โปร่งใส" in labels and "เรียกรับสินบน / ผลประโยชน์" not in labels  # not the same
+    assert "แก้ประเภทเรื่อง เรื่อง CM-2569-000001 แล้ว" in await officer.say(Press("การจัดซื้อจัดจ้างไม่โปร่งใส"))
+    async with desk.db.session() as s:
+        case = await s.get(Case, case_id)
+        assert case is not None and case.category == "procurement" and case.status == "received"
+        event = (await s.execute(select(CaseEvent).where(CaseEvent.kind == "recategorise"))).scalar_one()
+        assert json.loads(event.data_json or "") == {"from": "bribery", "to": "procurement"}
+        assert event.actor.startswith("staff:")
+        assert await verify_chain(s, desk.services.vault)
+    edits = [r for c, r in desk.sender.sent if r.edit_message_id and c == PERSONNEL_CHAT]
+    assert "การจัดซื้อจัดจ้างไม่โปร่งใส" in edits[-1].text and "แก้ประเภทเรื่อง โดย สมศรี วินัยดี" in edits[-1].text
+    assert len(desk.sender.to(citizen.chat_id)) == told  # the reporter is not told
+
+    # a forged press for a category of another kind of report, or from a division only informed
+    stale = await officer.send(Press("แก้ประเภทเรื่อง"))
+    officer.last_buttons = {"x": f"s.cat.{case_id}.roads"}
+    assert "ไม่พบประเภทนี้" in await officer.say(Press("x"))
+    await desk.add_staff("601", "legal")
+    informed = desk.chat(STAFF_CHATS["legal"], chat_type="group", user_id="601")
+    informed.last_buttons = {"x": f"s.cat.{case_id}.abuse"}
+    assert "ไม่มีสิทธิ์" in await informed.say(Press("x")) and stale
+    async with desk.db.session() as s:
+        assert (await s.get(Case, case_id)).category == "procurement"  # type: ignore[union-attr]
