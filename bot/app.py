@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.outbox import OutboxDispatcher
@@ -74,6 +75,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     # the suggestion rules cut Thai words with a dictionary loaded once per process: loaded now, not
     # on the first citizen's words
     await asyncio.to_thread(lambda: [services.triage(org) for org in orgs.all])
+    learned(services, settings.data_dir)
     # one clock for the conversations, the jobs and the outbox
     dispatcher = OutboxDispatcher(
         db,
@@ -89,6 +91,21 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
 
     dispatcher.on_undeliverable = undeliverable
     return App(settings, orgs, db, services, Engine(services), dispatcher, files)
+
+
+def learned(services: Services, data_dir: Path) -> None:
+    """An organisation's suggestion model, where `damrongtham triage train` kept one (scikit-learn
+    is loaded only then)."""
+    from kernel.triage import LearnedTriage, Triage
+    from storage.triage_models import load_model, model_path
+
+    for org in services.orgs.all:
+        model = load_model(model_path(data_dir, org.code))
+        if model is not None:
+            services.triages[org.code] = LearnedTriage(Triage(org), model)
+            log.info(
+                "the suggestion uses the model fitted on the organisation's cases", extra={"org": org.code}
+            )
 
 
 async def run_telegram(

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
 from pythainlp.tokenize import word_tokenize
 
@@ -152,3 +153,29 @@ class Triage:
 
 def _phrases(words: Iterable[str]) -> list[_Phrase]:
     return [p for p in (_Phrase.of(w) for w in words if w.strip()) if p.words]
+
+
+class Suggests(Protocol):
+    def suggest(self, text: str, report_type: ReportType | None = None) -> Suggestion: ...
+
+
+class LearnedTriage:
+    """The rules, with the type and category from a model fitted on the organisation's own cases
+    (`damrongtham triage train`, used only when it beat the rules on cases it had not seen). The
+    model is any classifier of texts into "type:category" labels with `predict_proba` and
+    `classes_` (a scikit-learn pipeline); personnel and division still come from the rules."""
+
+    def __init__(self, rules: Triage, model: Any) -> None:
+        self.rules, self.model = rules, model
+
+    def suggest(self, text: str, report_type: ReportType | None = None) -> Suggestion:
+        labels: Sequence[str] = [str(label) for label in self.model.classes_]
+        ranked = sorted(zip(self.model.predict_proba([text])[0], labels, strict=True), reverse=True)
+        if report_type is not None:
+            ranked = [(p, label) for p, label in ranked if label.startswith(f"{report_type}:")]
+        kind = next((t for t in REPORT_TYPES if ranked and ranked[0][1].startswith(f"{t}:")), None)
+        if kind is None:
+            return self.rules.suggest(text, report_type)
+        probability, label = ranked[0]
+        found = self.rules.suggest(text, kind)
+        return replace(found, category=label.partition(":")[2], confidence=round(float(probability), 2))

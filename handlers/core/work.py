@@ -13,7 +13,7 @@ from handlers.core.metrics import Metrics
 from handlers.core.tracking_codes import TrackingCodes
 from kernel.org_config import OrgConfig
 from kernel.org_files import Organisations
-from kernel.triage import Triage
+from kernel.triage import Suggests, Triage
 from storage.crypto import Vault
 from storage.db import Database
 from storage.files import FileStore
@@ -44,9 +44,9 @@ class Services:
     # where the organisation files were read from (DAMRONGTHAM_CONFIG; "" for the shipped one)
     config_path: str = ""
     # each organisation's suggestion rules, compiled on first use (cutting its Thai words takes a while)
-    triages: dict[str, Triage] = field(default_factory=dict)
+    triages: dict[str, Suggests] = field(default_factory=dict)
 
-    def triage(self, org: OrgConfig) -> Triage:
+    def triage(self, org: OrgConfig) -> Suggests:
         rules = self.triages.get(org.code)
         if rules is None:
             rules = self.triages[org.code] = Triage(org)

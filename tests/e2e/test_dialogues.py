@@ -181,6 +181,22 @@ OWN_WORDS_PHOTO_FIRST_REQUEST = [
     Step(Press("ส่งโดยไม่เปิดเผยชื่อ"), RECEIVED),
 ]
 
+LIGHTS = "ไฟฟ้าส่องสว่างหน้าหมู่บ้านดับมาสองสัปดาห์แล้ว มืดมาก"
+OWN_WORDS_BAD_INPUT = [
+    Step("สวัสดี", START),  # a greeting, nothing in progress: the welcome
+    Step("สั้นไป", Said("อย่างน้อย 15 ตัวอักษร", START.buttons)),
+    Step(Location(18.79, 98.98), Said("กรุณาเลือกจากปุ่ม", START.buttons)),
+    Step(LIGHTS, Said("น่าจะเป็น: ร้องเรียน/ร้องทุกข์ · อื่น ๆ · ไม่เกี่ยวกับบุคลากร", RIGHT)),
+    Step(Location(18.79, 98.98), Said("กรุณาเลือกจากปุ่ม", RIGHT)),
+    Step("ก" * 3001, Said("ยาวเกินไป (3001 ตัวอักษร)", RIGHT)),  # more words, too many: nothing is lost
+    Step(Press("ใช่ ถูกต้อง"), Said("เกิดขึ้นที่ใด", ["📍 ส่งตำแหน่งที่ตั้ง", "ข้าม"])),
+    Step(Location(123.0, 98.0), Said("ตำแหน่งที่ตั้งไม่ถูกต้อง", ["📍 ส่งตำแหน่งที่ตั้ง", "ข้าม"])),
+    Step("/nonsense", Said("ไม่รู้จักคำสั่งนี้"), Said("เกิดขึ้นที่ใด", ["📍 ส่งตำแหน่งที่ตั้ง", "ข้าม"])),
+    Step(Press("ข้าม"), Said("สรุปเรื่องที่จะแจ้ง", SEND)),
+    Step("พิมพ์อะไรสักอย่าง", Said("กรุณาเลือกจากปุ่ม", SEND)),
+    Step(Press("ส่งโดยไม่เปิดเผยชื่อ"), RECEIVED),
+]
+
 DIALOGUES = {
     "grievance": GRIEVANCE,
     "corruption_tip": CORRUPTION_TIP,
@@ -188,6 +204,7 @@ DIALOGUES = {
     "own_words_tip": OWN_WORDS_TIP,
     "own_words_english": OWN_WORDS_ENGLISH,
     "own_words_photo_first_request": OWN_WORDS_PHOTO_FIRST_REQUEST,
+    "own_words_bad_input": OWN_WORDS_BAD_INPUT,
 }
 each_dialogue = pytest.mark.parametrize("dialogue", list(DIALOGUES.values()), ids=list(DIALOGUES))
 
