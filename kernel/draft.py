@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeGuard, get_args
 
-from kernel.messages import FILE_KINDS, FileRef
+from kernel.messages import FILE_KINDS, FileRef, on_earth
 from kernel.org_config import OrgConfig
 
 ReportType = Literal["corruption", "grievance", "information"]
@@ -128,7 +128,7 @@ def _location(value: object) -> tuple[float, float] | None:
     if not isinstance(value, list | tuple) or len(value) != 2:
         return None
     lat, lon = _number(value[0]), _number(value[1])
-    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if lat is None or lon is None or not on_earth(lat, lon):
         return None
     return lat, lon
 

@@ -28,6 +28,11 @@ class FileRef:
     sha256: str | None = None
 
 
+def on_earth(lat: float, lon: float) -> bool:
+    """A latitude and longitude that can be a place."""
+    return -90 <= lat <= 90 and -180 <= lon <= 180
+
+
 @dataclass(frozen=True)
 class Incoming:
     channel: str

@@ -53,7 +53,7 @@ from handlers.citizen.intake_questions import (
 from handlers.citizen.tracking import show_my_cases
 from handlers.core.turn import Step, Turn, reply_with
 from kernel.draft import Draft
-from kernel.messages import Button, Reply
+from kernel.messages import Button, Reply, on_earth
 from kernel.payloads import LanguagePress
 
 
@@ -176,8 +176,7 @@ async def handle_summary(turn: Turn) -> None:
             turn.reprompt(note)
         return None
     if inc.location is not None:
-        lat, lon = inc.location
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        if not on_earth(*inc.location):
             return turn.fail("errors.bad_location")
         draft.location = inc.location
         return turn.reprompt(turn.text("intake.location_received"))

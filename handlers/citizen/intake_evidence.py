@@ -6,7 +6,7 @@ from __future__ import annotations
 from handlers.citizen.intake_files import keep_early_file, keep_file
 from handlers.citizen.intake_questions import advance, leave_keyboard_step
 from handlers.core.turn import Turn, reply_with, take_text
-from kernel.messages import Button, Reply
+from kernel.messages import Button, Reply, on_earth
 
 
 def prompt_where(turn: Turn) -> Reply:
@@ -22,16 +22,7 @@ async def handle_where(turn: Turn) -> None:
     if turn.pressed == "skip":
         draft.where, draft.location = None, None
         return leave_keyboard_step(turn, "where", "intake.skipped")
-    if turn.incoming.location is not None:
-        lat, lon = turn.incoming.location
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            return turn.fail("errors.bad_location")
-        draft.location = (lat, lon)
-        return leave_keyboard_step(turn, "where", "intake.location_received")
-    text = take_text(turn, min_chars=1, max_chars=turn.org.intake.detail_max_chars)
-    if text is not None:
-        draft.where = text
-        leave_keyboard_step(turn, "where")
+    take_place(turn, "where")
 
 
 def prompt_evidence(turn: Turn) -> Reply:
@@ -84,12 +75,11 @@ async def handle_place(turn: Turn) -> None:
 def take_place(turn: Turn, step: str) -> None:
     """A shared location or the place in words, then the next question, in one message."""
     if turn.incoming.location is not None:
-        lat, lon = turn.incoming.location
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        if not on_earth(*turn.incoming.location):
             return turn.fail("errors.bad_location")
-        turn.draft.location = (lat, lon)
-        return advance(turn, step, turn.text("intake.location_received"))
+        turn.draft.location = turn.incoming.location
+        return leave_keyboard_step(turn, step, "intake.location_received")
     text = take_text(turn, min_chars=1, max_chars=turn.org.intake.detail_max_chars)
     if text is not None:
         turn.draft.where = text
-        advance(turn, step, turn.text("intake.noted"))
+        leave_keyboard_step(turn, step)
