@@ -64,6 +64,7 @@ async def run_housekeeping(services: Services) -> Pruned:
                 "processed_updates": pruned.processed_updates,
                 "inbox_events": pruned.inbox_events,
                 "outbox_messages": pruned.outbox_messages,
+                "web_messages": pruned.web_messages,
             },
         )
     return pruned

@@ -78,6 +78,8 @@ class Engine:
             convo = await convo_repo.get_conversation(session, incoming.channel, chat_key)
             if convo is None:
                 convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
+                if incoming.chosen_lang in LANGUAGES:
+                    convo.lang = incoming.chosen_lang
             turn = Turn(services, session, incoming, convo, {}, services.clock(), STEPS)
             if convo.state_enc:
                 try:

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ChatType = Literal["private", "group"]
+# the chat page on our own site (bot/webchat): its messages wait in the database for the page
+WEB_CHANNEL = "web"
+# files whose bytes we hold ourselves, fetched from LINE or uploaded on the web chat: "<prefix><sha256>"
+HELD_PREFIXES = ("line:", "web:")
 ButtonKind = Literal["payload", "location", "contact"]
 # a voice note or any recording is "voice", a video or a round video note "video"
 FileKind = Literal["photo", "document", "voice", "video"]
@@ -26,6 +30,14 @@ class FileRef:
     size: int | None = None
     # when the bytes are ours (fetched from LINE): their hash, also the stored file's name
     sha256: str | None = None
+
+
+def held_sha(file_id: str | None) -> str | None:
+    """The hash of a file we hold ourselves, from its id; None for a platform's own file id."""
+    for prefix in HELD_PREFIXES:
+        if file_id and file_id.startswith(prefix):
+            return file_id[len(prefix) :]
+    return None
 
 
 def on_earth(lat: float, lon: float) -> bool:
@@ -52,6 +64,8 @@ class Incoming:
     # a kind of message we do not take (sticker, voice, video, ...)
     unsupported: str | None = None
     language_code: str | None = None
+    # the language chosen before the conversation began (the web chat's page): a new one starts in it
+    chosen_lang: str | None = None
     # the sender's display name: kept for staff (who acted), never stored for reporters
     user_name: str | None = None
 

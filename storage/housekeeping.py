@@ -5,7 +5,8 @@ What is kept and for how long: a handled update's id stops a redelivery being ha
 webhook event is only needed until it is handled, and a sent message's row only until its
 delivery is settled. A week covers all of that with room for an outage. Rows that went wrong
 (a message refused for good, an event set aside after repeated failures) stay a month for whoever
-investigates. Cases, their events and the audit chain are never touched here.
+investigates. The web chat's messages stay as long as its cookie (90 days); the case's history stays
+on the tracking page. Cases, their events and the audit chain are never touched here.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import web_chat
 from storage.models import INBOX_MAX_ATTEMPTS, InboxEvent, OutboxMessage, ProcessedUpdate
 
 KEEP_DONE = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)
+KEEP_WEB_CHAT = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,11 @@ class Pruned:
     processed_updates: int
     inbox_events: int
     outbox_messages: int
+    web_messages: int = 0
 
     @property
     def total(self) -> int:
-        return self.processed_updates + self.inbox_events + self.outbox_messages
+        return self.processed_updates + self.inbox_events + self.outbox_messages + self.web_messages
 
 
 async def prune_delivery_records(session: AsyncSession, now: datetime) -> Pruned:
@@ -57,4 +61,5 @@ async def prune_delivery_records(session: AsyncSession, now: datetime) -> Pruned
         int(updates.rowcount),  # type: ignore[attr-defined]
         int(inbox.rowcount),  # type: ignore[attr-defined]
         int(outbox.rowcount),  # type: ignore[attr-defined]
+        await web_chat.forget_before(session, now - KEEP_WEB_CHAT),
     )

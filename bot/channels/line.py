@@ -49,7 +49,7 @@ from linebot.v3.webhooks import (
 
 from bot.channels.base import PermanentFailure, RetryLater
 from kernel import payloads
-from kernel.messages import Button, FileKind, FileRef, Incoming, Reply
+from kernel.messages import Button, FileKind, FileRef, Incoming, Reply, held_sha
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -201,8 +201,8 @@ class LineChannel:
                 )
             ]
         if media is not None:
-            file_id = media.file_id or ""
-            url = self.file_url(file_id[5:]) if file_id.startswith("line:") else None
+            sha = held_sha(media.file_id)
+            url = self.file_url(sha) if sha is not None else None
             if url is not None and media.kind == "photo":
                 return [ImageMessage(originalContentUrl=url, previewImageUrl=url)]
             # LINE shows files only from a public https address; without one, say where it is

@@ -32,7 +32,7 @@ from bot.channels.telegram_http import AiohttpRequest
 from bot.throttle import Throttle
 from handlers.engine import Engine
 from kernel.i18n import LANGUAGES, t
-from kernel.messages import Button, FileRef, Incoming, Media, Reply, cut_units
+from kernel.messages import Button, FileRef, Incoming, Media, Reply, cut_units, held_sha
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -227,11 +227,11 @@ class TelegramSender:
     async def _file(self, media: Media) -> str | InputFile:
         if media.data_b64 is not None:
             return InputFile(base64.b64decode(media.data_b64), filename=media.file_name or "chart.png")
-        file_id = media.file_id or ""
-        if file_id.startswith("line:") and self.held is not None:
-            data = await self.held(file_id[5:])
+        file_id, sha = media.file_id or "", held_sha(media.file_id)
+        if sha is not None and self.held is not None:
+            data = await self.held(sha)
             if data is not None:
-                return InputFile(data, filename=media.file_name or f"evidence-{file_id[5:13]}")
+                return InputFile(data, filename=media.file_name or f"evidence-{sha[:8]}")
             raise PermanentFailure("stored file missing")
         if ":" in file_id:
             raise PermanentFailure("a file Telegram cannot send by id")

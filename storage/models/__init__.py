@@ -26,6 +26,7 @@ from storage.models.chats import (
     InboxEvent,
     OutboxMessage,
     ProcessedUpdate,
+    WebMessage,
 )
 from storage.models.organisations import (
     ChatBinding,
@@ -71,4 +72,5 @@ __all__ = [
     "RoundDue",
     "Staff",
     "StaffDivision",
+    "WebMessage",
 ]

@@ -90,3 +90,17 @@ class OutboxMessage(SQLModel, table=True):
     # the instance (DAMRONGTHAM_INSTANCE) whose dispatcher claimed it while "sending": a clean stop
     # gives its claims back, a restart of the same instance takes them over at once
     claimed_by: str | None = Field(default=None, max_length=80)
+
+
+class WebMessage(SQLModel, table=True):
+    """The web chat's messages: a web reporter has no app for us to deliver to, so what the bot
+    says to them (and what they sent) waits here, encrypted, for their page."""
+
+    __tablename__ = "web_messages"
+    id: int | None = Field(default=None, primary_key=True)
+    # keyed hash of the conversation's cookie: the page finds its messages without the cookie in clear
+    chat_key: str = Field(max_length=64, index=True)
+    # "bot" or "citizen"
+    author: str = Field(max_length=10)
+    payload_enc: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -10,7 +10,7 @@ from bot.scheduler import HOUSEKEEPING_JOB, build_scheduler, run_housekeeping
 from kernel.org_files import Organisations
 from storage.crypto import Vault
 from storage.db import Database
-from storage.models import InboxEvent, OutboxMessage, ProcessedUpdate
+from storage.models import InboxEvent, OutboxMessage, ProcessedUpdate, WebMessage
 from tests.conftest import make_services
 from tests.support.clock import Clock
 
@@ -50,6 +50,8 @@ async def test_settled_rows_go_after_their_period_and_the_rest_stay(
                 outbox("old-pending", "pending", 40 * day),  # waiting for a chat binding or a retry
                 outbox("old-waiting-binding", "waiting_binding", 40 * day),
                 outbox("old-sending", "sending", 40 * day),
+                WebMessage(chat_key="old", author="bot", payload_enc="x", created_at=now - 91 * day),
+                WebMessage(chat_key="recent", author="bot", payload_enc="x", created_at=now - 89 * day),
             ]
         )
         await s.commit()
@@ -57,6 +59,7 @@ async def test_settled_rows_go_after_their_period_and_the_rest_stay(
     services = await make_services(database, orgs, vault, clock)
     pruned = await run_housekeeping(services)
     assert (pruned.processed_updates, pruned.inbox_events, pruned.outbox_messages) == (1, 2, 2)
+    assert pruned.web_messages == 1  # the web chat's messages outlive its 90-day cookie by nothing
 
     async with database.session() as s:
         updates = set((await s.execute(select(ProcessedUpdate.update_key))).scalars())

@@ -3,12 +3,14 @@
 import re
 import string
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from kernel.i18n import LANGUAGES, catalogue, t
 from kernel.lifecycle import EVENT_KINDS, STAFF_ACTIONS
 from kernel.messages import FILE_KINDS
+from storage.web_chat import Author
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,6 +89,8 @@ def test_dynamic_keys_exist() -> None:
             assert len(t(lang, "commands." + name)) <= 256  # Telegram's limit for a command description
         for role in ("primary", "informed", "conflict"):
             assert t(lang, "card.role_" + role)
+        for author in get_args(Author):  # the web chat's "from_" + who wrote each message
+            assert t(lang, "webchat.from_" + author)
 
 
 def test_every_case_event_kind_has_its_history_text() -> None:
