@@ -38,9 +38,15 @@ N coordinators signed in by real one-time links each open the inbox or a case pa
 until the citizens are done. Their page times are printed; compare the citizens' figures with a run
 without them.
 
+With `--web-citizens N`, N citizens use the web chat at the same time (bench/webload.py: `python -m
+bot serve` beside the bot on the same database, each citizen from its own loopback address filing an
+anonymous tip-off with a photo and a place, one form at a time). Each database then runs twice,
+first without them: a third goal is judged, every web step (a form posted to the page after it)
+within 300 ms (p99), and the Telegram citizens' answers (p99) no more than 20 % slower beside them.
+
     /tmp/venv/bin/python bench/e2e_http.py [--quick] [--citizens N] [--think A-B | --think 0]
         [--limits telegram|relaxed|both] [--database sqlite|postgres|both] [--profile DIR]
-        [--desk-staff N] [--dialogue menu|own-words]
+        [--desk-staff N] [--dialogue menu|own-words] [--web-citizens N]
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ import benchlib as bl
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlmodel import col
+from webload import WebFigures, web_load
 
 from kernel.org_files import load_organisations
 from storage import chats as chat_repo
@@ -78,6 +85,11 @@ from tests.fakes.fake_bot_api import FakeBotApi, JSONDict, SendingLimits
 GOAL_S = 1.0
 GOAL = "p99 under 1 s from the submit press to the reporter's confirmation and to the staff cards"
 ANSWER_GOAL = "with Telegram's limits: every answer to a citizen's action within 1 s (p99), no 429"
+WEB_GOAL_S = 0.3
+WEB_GOAL = "web chat: p99 per step under 300 ms, beside the Telegram citizens"
+BESIDE_GOAL = (
+    "the Telegram citizens' answers (p99) no more than 20 % slower with the web citizens beside them"
+)
 REFERENCE = re.compile(r"\b[A-Z]{2,10}-\d{4}-\d{6}\b")
 TELEGRAM_LIMITS = "30/1,3/3,20/60"  # bot/settings.py's default, which these runs leave unset
 RELAXED_LIMITS = "1000000/1,1000000/1,1000000/1"
@@ -374,6 +386,7 @@ class Result:
     bench_cpu: float = 0.0
     lag: list[float] = field(default_factory=list)
     desk: list[float] = field(default_factory=list)  # the desk's page times, s
+    web: WebFigures | None = None  # citizens on the web chat meanwhile
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -438,6 +451,7 @@ async def run_once(
     profile: Path | None,
     desk_staff: int = 0,
     dialogue: str = "menu",
+    web_citizens: int = 0,
 ) -> Result:
     result = Result(database, limits, think_label, citizens, dialogue)
     key = Fernet.generate_key().decode()
@@ -480,6 +494,16 @@ async def run_once(
                     async with desk_load(env, url, key, desk_staff, tmp, result) as done:
                         await crowd(api, proc, url, result, think=think, deadline_after=deadline_after)
                         done.set()
+                elif web_citizens:
+                    # the web server keeps its uploads where the bot finds them to send to the groups
+                    env = bot_environment(api, url, key, tmp / f"data-{database.lower()}-{limits}", limits)
+                    result.web = WebFigures()
+                    async with web_load(env, web_citizens, think, tmp, SEED, result.web) as filing:
+                        await crowd(
+                            api, proc, url, result, think=think, deadline_after=deadline_after,
+                            meanwhile=filing, extra_cases=web_citizens + 1,
+                        )  # fmt: skip
+                    result.problems.extend(result.web.problems)
                 else:
                     await crowd(api, proc, url, result, think=think, deadline_after=deadline_after)
             finally:
@@ -625,8 +649,11 @@ async def crowd(
     *,
     think: tuple[float, float],
     deadline_after: float,
+    meanwhile: asyncio.Task[None] | None = None,
+    extra_cases: int = 0,
 ) -> None:
-    """All citizens at once, then every case's staff cards; the figures and the checks."""
+    """All citizens at once, then every case's staff cards; the figures and the checks. `meanwhile`:
+    other citizens (the web chat's), whose `extra_cases` are waited for and checked too."""
     rng = random.Random(SEED)
     lag: list[float] = []
     lagger = asyncio.create_task(loop_lag(lag))
@@ -641,11 +668,14 @@ async def crowd(
             for i in range(result.citizens)
         )
     )  # fmt: skip
+    if meanwhile is not None:
+        await meanwhile
     expected = await routed(url)
     mine = {r.reference for r in runs if r.reference}
+    awaited = set(expected) if meanwhile is not None else mine
 
     def cards_in() -> bool:
-        return all(api.cards.get((chat, ref)) for ref in mine for chat in expected.get(ref, ()))
+        return all(api.cards.get((chat, ref)) for ref in awaited for chat in expected.get(ref, ()))
 
     while not cards_in() and time.monotonic() < deadline:
         api.card_arrived.clear()
@@ -718,8 +748,8 @@ async def crowd(
     if stray:
         problems.append(f"{len(stray)} cards in a chat the case was not routed to")
     cases = len(expected)
-    if cases != result.citizens + 1:  # and the warm-up citizen's
-        problems.append(f"{cases} cases in the database, expected {result.citizens + 1}")
+    if cases != result.citizens + 1 + extra_cases:  # and the warm-up citizen's
+        problems.append(f"{cases} cases in the database, expected {result.citizens + 1 + extra_cases}")
     outbox, inbox = await unfinished(url)
     if outbox or inbox:
         problems.append(f"{outbox} outbox rows not sent, {inbox} inbox events not handled")
@@ -800,11 +830,36 @@ def report(result: Result) -> None:
             "staff cards exactly once; no outbox row unsent, no inbox event unhandled"
         )
     bl.verdict(result.passed, GOAL, run_detail(result))
+    if result.web is not None:
+        web = result.web
+        bl.print_table(
+            ["web chat", "n", "p50 ms", "p99 ms", "max ms"],
+            [
+                ["the first page", *stats(web.opened)],
+                ["a form posted -> the page after it", *stats(web.steps)],
+            ],
+        )
+        print(f"   {web.filed} web citizens filed a tip-off with a photo and a place")
+        bl.verdict(web_passed(result), WEB_GOAL, web_detail(result))
     if result.limits == "telegram":
         print(f"   the stand-in, enforcing Telegram's limits, answered 429 to {result.refused} calls")
         p99 = bl.percentile(result.answers, 99) if result.answers else float("nan")
         bl.verdict(result.answered_at_once, ANSWER_GOAL, f"p99 {p99:.2f} s, {result.refused} refused")
     print()
+
+
+def web_passed(result: Result) -> bool:
+    web = result.web
+    return (
+        web is not None and not web.problems and bool(web.steps) and bl.percentile(web.steps, 99) < WEB_GOAL_S
+    )
+
+
+def web_detail(result: Result) -> str:
+    web = result.web
+    if web is None or not web.steps:
+        return "no figures"
+    return f"p99 {bl.ms(bl.percentile(web.steps, 99))} ms per step, {web.filed} filed"
 
 
 def updates_per_second(result: Result) -> float:
@@ -859,6 +914,12 @@ async def main() -> None:
         "--desk-staff", type=int, default=0, help="staff working the web desk meanwhile (default none)"
     )
     parser.add_argument(
+        "--web-citizens",
+        type=int,
+        default=0,
+        help="citizens on the web chat meanwhile; each database then runs first without them, to compare",
+    )
+    parser.add_argument(
         "--dialogue",
         choices=tuple(bl.DIALOGUES),
         default="menu",
@@ -888,30 +949,36 @@ async def main() -> None:
         for which in limits:
             if args.database in ("sqlite", "both"):
                 url = f"sqlite+aiosqlite:///{tmp / f'bench-{which}.sqlite3'}"
-                results.append(
-                    await run_once(
-                        "SQLite", url, limits=which, think=think, think_label=think_label,
-                        citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
-                        dialogue=args.dialogue,
-                    )
-                )  # fmt: skip
-                report(results[-1])
+                for web in (0, args.web_citizens) if args.web_citizens else (0,):
+                    run_url = f"{url[: -len('.sqlite3')]}-web{web}.sqlite3"
+                    results.append(
+                        await run_once(
+                            "SQLite", run_url, limits=which, think=think, think_label=think_label,
+                            citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
+                            dialogue=args.dialogue, web_citizens=web,
+                        )
+                    )  # fmt: skip
+                    report(results[-1])
             if args.database in ("postgres", "both"):
                 pg_url, problem = await bl.create_postgres_database()
                 if pg_url is None:
                     print(f"PostgreSQL skipped: {bl.POSTGRES_URL} unreachable ({problem})\n")
                     continue
-                try:
-                    results.append(
-                        await run_once(
-                            "PostgreSQL", pg_url, limits=which, think=think, think_label=think_label,
-                            citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
-                            dialogue=args.dialogue,
-                        )
-                    )  # fmt: skip
-                finally:
-                    await bl.drop_postgres_database(pg_url)
-                report(results[-1])
+                await bl.drop_postgres_database(pg_url)
+                for web in (0, args.web_citizens) if args.web_citizens else (0,):
+                    pg_url, problem = await bl.create_postgres_database()
+                    assert pg_url is not None, problem
+                    try:
+                        results.append(
+                            await run_once(
+                                "PostgreSQL", pg_url, limits=which, think=think, think_label=think_label,
+                                citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
+                                dialogue=args.dialogue, web_citizens=web,
+                            )
+                        )  # fmt: skip
+                    finally:
+                        await bl.drop_postgres_database(pg_url)
+                    report(results[-1])
 
     load = os.getloadavg()[0]
     print(f"summary ({citizens} citizens, think {think_label}; load average {load:.2f} at the end):")
@@ -962,6 +1029,21 @@ async def main() -> None:
             + ("relaxed-limit runs" if judged[0].limits == "relaxed" else "runs with Telegram's limits")
             + ": "
             + "; ".join(f"{r.database} {run_detail(r)}" for r in judged),
+        )
+    if args.web_citizens:
+        beside = [r for r in results if r.web is not None]
+        bl.verdict(all(web_passed(r) for r in beside) and bool(beside), WEB_GOAL,
+                   "; ".join(f"{r.database} {web_detail(r)}" for r in beside))  # fmt: skip
+        pairs = []
+        for r in beside:
+            alone = next(
+                a for a in results if a.web is None and (a.database, a.limits) == (r.database, r.limits)
+            )
+            pairs.append((r, bl.percentile(alone.answers, 99), bl.percentile(r.answers, 99)))
+        bl.verdict(
+            all(with_web <= 1.2 * without for _, without, with_web in pairs),
+            BESIDE_GOAL,
+            "; ".join(f"{r.database} {bl.ms(a)} ms alone, {bl.ms(b)} ms beside" for r, a, b in pairs),
         )
     limited = [r for r in results if r.limits == "telegram"]
     if limited:

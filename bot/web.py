@@ -27,7 +27,7 @@ from sqlmodel import col
 from bot.desk import desk_app
 from bot.inbox import Inbox
 from bot.logs import Outage
-from bot.webchat import webchat_app
+from bot.webchat import open311, public_apps
 from handlers.cases.delivery import held_file
 from handlers.core.work import Services
 from storage.files import image_type
@@ -309,7 +309,9 @@ def build_web_app(
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app.add_subapp("/desk/", desk_app(services, secure_cookie=secure_cookie))
-    app.add_subapp("/chat/", webchat_app(services, secure_cookie=secure_cookie))
+    for prefix, public in public_apps(services, secure_cookie=secure_cookie):
+        app.add_subapp(prefix, public)
+    app.add_subapp("/open311/v2", open311.open311_app(services))
     app[SERVICES], app[INBOX], app[TELEGRAM_SECRET] = services, inbox, telegram_secret
     app[STORE_OUTAGE] = Outage(log, "storing webhook deliveries")
     if services.files is not None:

@@ -215,6 +215,14 @@ class PrivacyConfig(_Strict):
     max_reports_per_day: int = Field(default=5, ge=1, le=100)
 
 
+class OpenDataConfig(_Strict):
+    """What Open311 publishes of a grievance besides its category, status and times: its description
+    and the place the reporter shared. Off unless the organisation decides (their words may name people)."""
+
+    grievance_descriptions: bool = False
+    grievance_locations: bool = False
+
+
 class DeskConfig(_Strict):
     """The web desk: the roles that must add a one-time code from an authenticator app."""
 
@@ -238,6 +246,7 @@ class OrgConfig(_Strict):
     plan: PlanConfig
     privacy: PrivacyConfig = PrivacyConfig()
     desk: DeskConfig = DeskConfig()
+    open_data: OpenDataConfig = OpenDataConfig()
 
     @field_validator("code")
     @classmethod

@@ -20,60 +20,30 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
+from bot.webchat import figures, track
 from bot.webchat.forms import ChatForm, TooLarge, file_kind, read_form
 from bot.webchat.limits import WebLimits
-from bot.webchat.pages import HEADERS, Handler, add_static
+from bot.webchat.pages import LIMITS, SECURE_COOKIE, SERVICES, add_static, asked_lang, org_of, public_app
 from handlers.core.work import Services
 from handlers.engine import Engine
-from kernel.i18n import LANGUAGES, t
+from kernel.i18n import t
 from kernel.messages import WEB_CHANNEL, Button, FileRef, Incoming, Reply, on_earth
 from kernel.org_config import OrgConfig
 from storage import web_chat
 from storage.conversations import get_conversation
 
 log = logging.getLogger(__name__)
-SERVICES: web.AppKey[Services] = web.AppKey("chat_services", Services)
 ENGINE: web.AppKey[Engine] = web.AppKey("chat_engine", Engine)
-LIMITS: web.AppKey[WebLimits] = web.AppKey("chat_limits", WebLimits)
-SECURE_COOKIE: web.AppKey[bool] = web.AppKey("chat_secure_cookie", bool)
 SEEN: web.AppKey[OrderedDict[str, None]] = web.AppKey("chat_seen_nonces", OrderedDict)
 COOKIE = "conversation"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
 SEEN_MAX = 10_000  # forms already handled (a double tap posts one twice), newest kept
+# the receipt in the bot's confirmation: a case reference, then its tracking code
+RECEIPT_RE = re.compile(r"\b([A-Z][A-Z0-9]{1,9}-\d{4}-\d{6})\b\D{1,80}?\b(\d{4}(?: \d{4}){3,})\b")
 
 routes = web.RouteTableDef()
-
-
-@web.middleware
-async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as http:
-        http.headers.update(HEADERS)
-        raise
-    except Exception:
-        log.exception("web chat page failed", extra={"route": _route(request)})
-        response = aiohttp_jinja2.render_template("chat_error.html", request, {"lang": "th"}, status=500)
-    response.headers.update(HEADERS)
-    return response
-
-
-def _route(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "?"
-
-
-def _org(request: web.Request) -> OrgConfig:
-    org = request.app[SERVICES].orgs.get(request.match_info["org"].upper())
-    if org is None:
-        raise web.HTTPNotFound(
-            text=aiohttp_jinja2.render_string("chat_error.html", request, {"lang": "th", "missing": True}),
-            content_type="text/html",
-        )
-    return org
 
 
 def _chat_id(request: web.Request) -> str | None:
@@ -83,7 +53,7 @@ def _chat_id(request: web.Request) -> str | None:
 
 @routes.get("/{org}", name="chat")
 async def chat_page(request: web.Request) -> web.StreamResponse:
-    return await _page(request, _org(request), _chat_id(request))
+    return await _page(request, org_of(request), _chat_id(request))
 
 
 async def _page(
@@ -97,7 +67,7 @@ async def _page(
     status: int = 200,
 ) -> web.StreamResponse:
     services = request.app[SERVICES]
-    lang = _asked_lang(request) or "th"
+    lang = asked_lang(request) or "th"
     lines: list[web_chat.WebLine] = []
     if chat_id is not None:
         async with services.db.session() as session:
@@ -111,6 +81,7 @@ async def _page(
         "org": org,
         "lines": lines,
         "buttons": _live_buttons(lines),
+        "receipt": _receipt(lines),
         "nonce": secrets.token_urlsafe(12),
         "notice": t(lang, notice, **(notice_args or {})) if notice else "",
         "kept": kept,
@@ -120,9 +91,13 @@ async def _page(
     return aiohttp_jinja2.render_template("chat.html", request, context, status=status)
 
 
-def _asked_lang(request: web.Request) -> str | None:
-    lang = request.query.get("lang")
-    return lang if lang in LANGUAGES else None
+def _receipt(lines: list[web_chat.WebLine]) -> tuple[str, str] | None:
+    """The newest reference and tracking code the bot gave in this conversation, for the receipt."""
+    for line in reversed(lines):
+        found = RECEIPT_RE.search(line.reply.text) if line.author == "bot" else None
+        if found:
+            return found.group(1), found.group(2)
+    return None
 
 
 def _live_buttons(lines: list[web_chat.WebLine]) -> list[Button]:
@@ -140,7 +115,7 @@ def _live_buttons(lines: list[web_chat.WebLine]) -> list[Button]:
 
 @routes.post("/{org}")
 async def chat_post(request: web.Request) -> web.StreamResponse:
-    org = _org(request)
+    org = org_of(request)
     app, services = request.app, request.app[SERVICES]
     chat_id = _chat_id(request)
     limits, address = app[LIMITS], request.remote or "-"
@@ -240,16 +215,25 @@ def _shown(reply: Reply) -> str:
     return f"📎 {media.caption or ''}".strip()
 
 
-def webchat_app(services: Services, *, secure_cookie: bool) -> web.Application:
+def webchat_app(services: Services, limits: WebLimits, *, secure_cookie: bool) -> web.Application:
     """The web chat as an aiohttp sub-application, to be added under /chat/."""
-    app = web.Application(middlewares=[_headers])
-    app[SERVICES], app[ENGINE], app[LIMITS] = services, Engine(services), WebLimits()
-    app[SECURE_COOKIE], app[SEEN] = secure_cookie, OrderedDict()
-    env = aiohttp_jinja2.setup(
-        app, loader=jinja2.PackageLoader("bot.webchat", "templates"), autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )  # fmt: skip
-    env.globals.update(t=t, shown=_shown)
+    app = public_app(services, limits, secure_cookie=secure_cookie, shown=_shown)
+    app[ENGINE], app[SEEN] = Engine(services), OrderedDict()
     add_static(app)
     app.add_routes(routes)
     return app
+
+
+def public_apps(services: Services, *, secure_cookie: bool) -> list[tuple[str, web.Application]]:
+    """The public pages by their address: the web chat, tracking and the open figures, sharing
+    one set of rate limits."""
+    limits = WebLimits()
+    tracking = public_app(services, limits, secure_cookie=secure_cookie)
+    tracking.add_routes(track.routes)
+    open_figures = public_app(services, limits, secure_cookie=secure_cookie)
+    open_figures.add_routes(figures.routes)
+    return [
+        ("/chat/", webchat_app(services, limits, secure_cookie=secure_cookie)),
+        ("/track", tracking),
+        ("/stats", open_figures),
+    ]

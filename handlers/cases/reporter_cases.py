@@ -1,7 +1,8 @@
 """The reporter's use cases on their own case: answer a question, add information, withdraw, rate.
 
 Whichever door they come through, the reporter is the account the case was reported from (its keyed
-hash is on the case): anyone else is refused, and a refusal writes nothing.
+hash is on the case), or whoever holds a pass from its reference and tracking code (/track, any
+device): anyone else is refused, and a refusal writes nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from handlers.cases.actions import REPORTER, STAFF_LANG, CaseChanged, record_cha
 from handlers.cases.delivery import notify_divisions
 from handlers.cases.refusals import BadInput, NotAllowed, WrongState
 from handlers.cases.search import index_text
+from handlers.cases.tracked import TrackPass, case_of
 from handlers.core.work import ReporterAccount, Work
 from kernel import lifecycle
 from kernel.i18n import t
@@ -23,6 +25,8 @@ from storage.case_context import CaseContext, add_attachment, load_case_context
 
 log = logging.getLogger(__name__)
 COMMENT_MAX = 1000
+# whoever may act as a case's reporter: the account it was reported from, or a pass from its code
+Reporter = ReporterAccount | TrackPass
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class ReporterCase:
     status: str
 
 
-async def own_case(work: Work, *, case_id: int, by: ReporterAccount, open_only: bool = True) -> ReporterCase:
+async def own_case(work: Work, *, case_id: int, by: Reporter, open_only: bool = True) -> ReporterCase:
     """The reporter's case as they may act on it (open, unless `open_only` is False)."""
     ctx = await _own(work, case_id, by)
     if open_only and not lifecycle.is_open(ctx.case.status):
@@ -41,7 +45,7 @@ async def own_case(work: Work, *, case_id: int, by: ReporterAccount, open_only: 
 
 
 async def answer(
-    work: Work, *, case_id: int, by: ReporterAccount, text: str | None = None, file: FileRef | None = None
+    work: Work, *, case_id: int, by: Reporter, text: str | None = None, file: FileRef | None = None
 ) -> CaseChanged:
     """The answer to the question staff asked: the case goes back to investigation."""
     ctx = await _own(work, case_id, by)
@@ -51,7 +55,7 @@ async def answer(
 
 
 async def add_information(
-    work: Work, *, case_id: int, by: ReporterAccount, text: str | None = None, file: FileRef | None = None
+    work: Work, *, case_id: int, by: Reporter, text: str | None = None, file: FileRef | None = None
 ) -> CaseChanged:
     """Text, a photo or a document added to an open case; while staff wait for an answer, it is one."""
     ctx = await _own(work, case_id, by)
@@ -61,7 +65,7 @@ async def add_information(
     return await _to_divisions(work, ctx, action, text, file, by.channel)
 
 
-async def withdraw(work: Work, *, case_id: int, by: ReporterAccount) -> CaseChanged:
+async def withdraw(work: Work, *, case_id: int, by: Reporter) -> CaseChanged:
     ctx = await _own(work, case_id, by)
     act = _allowed("withdraw", ctx)
     org = work.services.org_of(ctx.case.org_id)
@@ -73,7 +77,7 @@ async def withdraw(work: Work, *, case_id: int, by: ReporterAccount) -> CaseChan
     return changed
 
 
-async def rate(work: Work, *, case_id: int, by: ReporterAccount, score: int) -> ReporterCase:
+async def rate(work: Work, *, case_id: int, by: Reporter, score: int) -> ReporterCase:
     """From 1 to 5, once, for a case that was closed by staff (not withdrawn)."""
     ctx = await _own(work, case_id, by)
     case = ctx.case
@@ -88,7 +92,7 @@ async def rate(work: Work, *, case_id: int, by: ReporterAccount, score: int) -> 
     return ReporterCase(ctx.case_id, case.reference, case.status)
 
 
-async def comment_rating(work: Work, *, case_id: int, by: ReporterAccount, comment: str) -> None:
+async def comment_rating(work: Work, *, case_id: int, by: Reporter, comment: str) -> None:
     """A comment after the stars, kept beside the score in the case's history."""
     ctx = await _own(work, case_id, by)
     if ctx.case.rating is None:
@@ -150,9 +154,15 @@ async def _to_divisions(
     return changed
 
 
-async def _own(work: Work, case_id: int, by: ReporterAccount) -> CaseContext:
+async def _own(work: Work, case_id: int, by: Reporter) -> CaseContext:
     ctx = await load_case_context(work.session, case_id)
-    if ctx is None or ctx.case.reporter_key != work.services.vault.lookup_key(by.channel, by.user_id):
+    if isinstance(by, TrackPass):
+        theirs = ctx is not None and case_of(work, by) == case_id
+    else:
+        theirs = ctx is not None and ctx.case.reporter_key == work.services.vault.lookup_key(
+            by.channel, by.user_id
+        )
+    if ctx is None or not theirs:
         log.warning("reporter action on a case that is not theirs refused")
         raise NotAllowed("reporter.not_yours")
     return ctx

@@ -7,6 +7,7 @@ close. Built from case rows only: no personal data enters a statistic or an expo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from itertools import groupby
@@ -112,11 +113,20 @@ class Summary:
 
 
 async def summarise(
-    session: AsyncSession, org: OrgConfig, *, org_id: int, start: datetime, end: datetime
+    session: AsyncSession,
+    org: OrgConfig,
+    *,
+    org_id: int,
+    start: datetime,
+    end: datetime,
+    types: Collection[str] | None = None,
 ) -> Summary:
     """Counted by the database: a large organisation's year is tens of thousands of cases, and
-    turning each into a Python object costs far more than counting it where it lies."""
+    turning each into a Python object costs far more than counting it where it lies. `types`: only
+    reports of these types."""
     period = (col(Case.org_id) == org_id) & (col(Case.created_at) >= start) & (col(Case.created_at) < end)
+    if types is not None:
+        period = period & col(Case.report_type).in_(types)
     s = Summary()
     months = _local_months(start, end, org.tz())
     # which of the period's months a case falls in: the first whose end is after it

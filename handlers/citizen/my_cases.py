@@ -9,6 +9,7 @@ import logging
 
 from handlers.cases import reporter_cases as cases
 from handlers.cases.refusals import BadInput, Refused, WrongState
+from handlers.citizen.tracking import pass_for
 from handlers.core.turn import Step, Turn, clean_text, reply_with, take_text
 from handlers.core.work import ReporterAccount
 from kernel import payloads
@@ -17,8 +18,9 @@ from kernel.messages import Button, Reply
 log = logging.getLogger(__name__)
 
 
-def _account(turn: Turn) -> ReporterAccount:
-    return ReporterAccount(turn.incoming.channel, turn.incoming.user_id)
+def _account(turn: Turn, case_id: int) -> cases.Reporter:
+    """Who acts on the case: this account, or the pass this chat holds from the case's code."""
+    return pass_for(turn, case_id) or ReporterAccount(turn.incoming.channel, turn.incoming.user_id)
 
 
 def _enter(turn: Turn, step: str) -> None:
@@ -43,7 +45,8 @@ async def press(turn: Turn) -> None:
     pressed = payloads.parse(turn.incoming.payload or "")
     if not isinstance(pressed, payloads.ReporterPress):
         return turn.say("errors.stale_button")
-    work, by, case_id = turn.work, _account(turn), pressed.case_id
+    work, case_id = turn.work, pressed.case_id
+    by = _account(turn, case_id)
     try:
         if pressed.choice == "rate":
             assert pressed.score is not None  # the parser gives "rate" a score
@@ -105,7 +108,7 @@ async def handle_case_input(turn: Turn) -> None:
     case_id = turn.state.get("case_input") or 0
     try:
         changed = await cases.add_information(
-            turn.work, case_id=case_id, by=_account(turn), text=text, file=inc.file
+            turn.work, case_id=case_id, by=_account(turn, case_id), text=text, file=inc.file
         )
     except BadInput as refused:
         return turn.fail(refused.key, **refused.values)
@@ -126,10 +129,9 @@ async def handle_rating_comment(turn: Turn) -> None:
     text = take_text(turn, min_chars=1, max_chars=cases.COMMENT_MAX)
     if text is None:
         return
+    case_id = turn.state.get("rating_case") or 0
     try:
-        await cases.comment_rating(
-            turn.work, case_id=turn.state.get("rating_case") or 0, by=_account(turn), comment=text
-        )
+        await cases.comment_rating(turn.work, case_id=case_id, by=_account(turn, case_id), comment=text)
     except Refused:
         log.info("rating comment without a rating dropped")
     turn.say("reporter.rate_comment_thanks")

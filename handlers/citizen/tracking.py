@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
 
+from handlers.cases import tracked
 from handlers.cases.cards import category_label
+from handlers.cases.refusals import Refused
 from handlers.core.turn import Step, Turn, reply_with
 from kernel.deadlines import format_datetime
 from kernel.lifecycle import is_open
 from kernel.messages import Button, Reply
 from kernel.payloads import ReporterPress
-from storage import access as access_repo
 from storage import cases as case_repo
-from storage.crypto import verify_tracking_code
 from storage.models import Case
 
 log = logging.getLogger(__name__)
-REFERENCE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}-\d{4}-\d{6}$")
 
 
 def _case_line(turn: Turn, case: Case) -> str:
@@ -49,26 +46,61 @@ async def show_my_cases(turn: Turn) -> None:
 
 
 async def check_reference(turn: Turn, reference: str, code: str) -> bool:
-    """Answer a reference + code look-up; the same words for an unknown case and a wrong code."""
+    """A case by reference and code, from any chat: its whole public history, and the reporter's
+    buttons, which act by a pass (handlers.cases.tracked) kept in this conversation for 30 minutes.
+    The same words for an unknown case and a wrong code."""
     inc = turn.incoming
-    attempt_key = turn.services.vault.lookup_key("track", inc.channel, inc.user_id)
-    locked = await access_repo.locked_until(turn.session, attempt_key, turn.now)
-    if locked is not None:
-        turn.say("status.locked", until=turn.local_time(locked))
+    asking = turn.services.vault.lookup_key("track", inc.channel, inc.user_id)
+    found = await tracked.look_up(turn.work, reference=reference, code=code, counted_as=asking)
+    if found.locked_until is not None:
+        turn.say("status.locked", until=turn.local_time(found.locked_until))
         return False
-    reference = reference.upper()
-    case = (
-        await case_repo.case_by_reference(turn.session, reference) if REFERENCE_RE.match(reference) else None
-    )
-    stored = case.tracking_hash if case else None
-    if not await asyncio.to_thread(verify_tracking_code, code, stored) or case is None:
-        await access_repo.record_failed_attempt(turn.session, attempt_key, turn.now)
-        log.info("tracking look-up refused")
+    if found.proof is None:
         turn.say("status.not_found")
         return False
-    await access_repo.clear_attempts(turn.session, attempt_key)
-    turn.replies.append(Reply(text=_case_line(turn, case)))
+    case = await tracked.public_case(turn.work, found.proof)
+    passes = {k: v for k, v in turn.state.get("passes", {}).items() if _still_valid(turn, v)}
+    passes[str(case.case_id)] = found.proof.token
+    turn.state["passes"] = passes
+    org = turn.services.org_of(case.org_id)
+    lines = [_public_line(turn, case), ""]
+    for e in case.entries:
+        when = format_datetime(e.at, lang=turn.lang, tz=org.tz())
+        lines.append(f"• {when} {turn.text('track.did_' + e.kind)}" + (f"\n  {e.note}" if e.note else ""))
+    rows: list[list[Button]] = []
+    if case.is_open:
+        rows = [[b] for b in _buttons(turn, case.case_id, case.reference)]
+    elif case.may_rate:
+        rows = [[Button(turn.text("reporter.rate_button", n=n), ReporterPress("rate", case.case_id, n).data)]
+                for n in range(5, 0, -1)]  # fmt: skip
+    turn.replies.append(Reply(text="\n".join(lines), buttons=rows))
     return True
+
+
+def _still_valid(turn: Turn, token: str) -> bool:
+    try:
+        tracked.case_of(turn.work, tracked.TrackPass(token))
+    except Refused:
+        return False
+    return True
+
+
+def pass_for(turn: Turn, case_id: int) -> tracked.TrackPass | None:
+    """The pass this conversation holds for a case looked up by its code, if any."""
+    token = turn.state.get("passes", {}).get(str(case_id))
+    return tracked.TrackPass(token, channel=turn.incoming.channel) if token else None
+
+
+def _public_line(turn: Turn, case: tracked.PublicCase) -> str:
+    org = turn.services.org_of(case.org_id)
+    return turn.text(
+        "status.line",
+        reference=case.reference,
+        type=turn.text("type." + case.report_type),
+        category=category_label(org, case.report_type, case.category, turn.lang),
+        status=turn.text("status." + case.status),
+        date=format_datetime(case.created_at, lang=turn.lang, tz=org.tz()),
+    )
 
 
 def prompt_track(turn: Turn) -> Reply:
@@ -91,12 +123,11 @@ TRACK_STEP = Step(prompt_track, handle_track, drafting=False)
 
 
 def case_buttons(turn: Turn, case: Case) -> list[Button]:
-    case_id = case.id or 0
+    return _buttons(turn, case.id or 0, case.reference)
+
+
+def _buttons(turn: Turn, case_id: int, reference: str) -> list[Button]:
     return [
-        Button(
-            turn.text("reporter.add_button", reference=case.reference), ReporterPress("add", case_id).data
-        ),
-        Button(
-            turn.text("reporter.withdraw_button", reference=case.reference), ReporterPress("wd", case_id).data
-        ),
+        Button(turn.text("reporter.add_button", reference=reference), ReporterPress("add", case_id).data),
+        Button(turn.text("reporter.withdraw_button", reference=reference), ReporterPress("wd", case_id).data),
     ]

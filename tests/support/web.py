@@ -20,6 +20,16 @@ REFERENCE = re.compile(r"(?:เลขที่เรื่อง|Reference): ([A
 CODE = re.compile(r"(?:รหัสติดตาม|Tracking code): ([\d ]{16,})")
 
 
+async def file_tip_off(citizen: WebCitizen) -> tuple[str, str]:
+    """An anonymous tip-off with a photo and a location, as a citizen files it; (reference, code)."""
+    await citizen.say("ผู้รับเหมาจ่ายเงินใต้โต๊ะให้เจ้าหน้าที่กองช่างเพื่อให้ตรวจรับงานถนนที่ยังสร้างไม่เสร็จ")
+    await citizen.press("ใช่ ถูกต้อง")
+    await citizen.send_file("receipt.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")
+    await citizen.share_location(18.7883, 98.9853)
+    assert "รับเรื่องของท่านเรียบร้อยแล้ว" in await citizen.press("ส่งโดยไม่เปิดเผยชื่อ")
+    return citizen.receipt()
+
+
 @dataclass
 class WebCitizen:
     client: TestClient[Any, Any]

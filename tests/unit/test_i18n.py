@@ -7,6 +7,8 @@ from typing import get_args
 
 import pytest
 
+from handlers.cases.tracked import PUBLIC_KINDS
+from kernel.fiscal import ROUNDS
 from kernel.i18n import LANGUAGES, catalogue, t
 from kernel.lifecycle import EVENT_KINDS, STAFF_ACTIONS
 from kernel.messages import FILE_KINDS
@@ -91,6 +93,12 @@ def test_dynamic_keys_exist() -> None:
             assert t(lang, "card.role_" + role)
         for author in get_args(Author):  # the web chat's "from_" + who wrote each message
             assert t(lang, "webchat.from_" + author)
+        for kind in PUBLIC_KINDS:  # the tracking page's history
+            assert t(lang, "track.did_" + kind)
+        for name in ROUNDS:
+            assert t(lang, "figures.round_" + name, year=2570)
+        for column in ("round", "first_day", "last_day", "section", "item", "value"):
+            assert t(lang, "figures.csv_" + column)
 
 
 def test_every_case_event_kind_has_its_history_text() -> None:

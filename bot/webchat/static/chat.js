@@ -23,7 +23,14 @@
       });
     });
   }
+  function printable(root) {
+    root.querySelectorAll("button.print").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
   function settle() {
+    printable(document);
     wire(document);
     var latest = document.getElementById("latest");
     if (latest) latest.scrollIntoView({ block: "end" });
