@@ -127,6 +127,8 @@ class StandIn(FakeBotApi):
         self.batches: list[int] = []  # updates per non-empty getUpdates answer
         self.chats: dict[int, ChatLog] = defaultdict(ChatLog)
         self.cards: dict[tuple[int, str], list[float]] = defaultdict(list)  # (staff chat, ref) -> arrivals
+        # cards as text messages: a case's evidence follows its card with the reference in its caption
+        self.text_cards: Counter[tuple[int, str]] = Counter()
         self.staff_other = 0  # messages to staff chats without a reference
         self.card_arrived = asyncio.Event()
         self.sends = 0
@@ -161,9 +163,11 @@ class StandIn(FakeBotApi):
     async def _send(self, method: str, params: JSONDict, content: JSONDict) -> JSONDict:
         message = await super()._send(method, params, content)
         text = params.get("text", params.get("caption"))
-        self._observe(
-            int(message["chat"]["id"]), int(message["message_id"]), text, self._reply_markup(params), False
-        )
+        chat_id = int(message["chat"]["id"])
+        self._observe(chat_id, int(message["message_id"]), text, self._reply_markup(params), False)
+        found = REFERENCE.search(str(text)) if text else None
+        if chat_id < 0 and found and method == "sendMessage":  # a card, not the evidence after it
+            self.text_cards[(chat_id, found.group(0))] += 1
         return message
 
     def _record_edit(
@@ -451,25 +455,36 @@ async def run_once(
     profile: Path | None,
     desk_staff: int = 0,
     dialogue: str = "menu",
-    web_citizens: int = 0,
+    web_citizens: int | None = None,
 ) -> Result:
+    """One run; `web_citizens` (0 or more, None for none at all): the bot is `serve --telegram-polling`,
+    which also serves the web chat, and that many web citizens use it meanwhile."""
     result = Result(database, limits, think_label, citizens, dialogue)
     key = Fernet.generate_key().decode()
     await prepare_database(url, key)
     deadline_after = 300.0 if limits == "relaxed" else 3600.0
     log_path = tmp / f"bot-{database.lower()}-{limits}.log"
     async with StandIn(SendingLimits() if limits == "telegram" else None) as api:
-        command = [sys.executable, "-m", "bot", "run"]
+        port = 19000 + os.getpid() % 1000
+        base = f"http://127.0.0.1:{port}"
+        what = ["run"] if web_citizens is None else [
+            "serve", "--telegram-polling", "--host", "127.0.0.1", "--port", str(port), "--metrics-port", "0",
+        ]  # fmt: skip
+        command = [sys.executable, "-m", "bot", *what]
         if profile is not None:
             out = profile / f"bot-{database.lower()}-{limits}-think{think_label.replace(' ', '')}.pstats"
-            command = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "bot", "run"]
+            command = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "bot", *what]
             result.notes.append(f"bot profiled with cProfile into {out}")
+        env = bot_environment(api, url, key, tmp / f"data-{database.lower()}-{limits}", limits)
+        if web_citizens is not None:
+            env["DAMRONGTHAM_PUBLIC_URL"] = base
+            result.notes.append(f"`bot serve --telegram-polling`, {web_citizens} citizens on its web chat")
         with log_path.open("wb") as log_file:
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
                 *command,
                 cwd=tmp,  # no .env from the checkout
-                env=bot_environment(api, url, key, tmp / f"data-{database.lower()}-{limits}", limits),
+                env=env,
                 stdout=log_file,
                 stderr=log_file,
             )
@@ -495,10 +510,8 @@ async def run_once(
                         await crowd(api, proc, url, result, think=think, deadline_after=deadline_after)
                         done.set()
                 elif web_citizens:
-                    # the web server keeps its uploads where the bot finds them to send to the groups
-                    env = bot_environment(api, url, key, tmp / f"data-{database.lower()}-{limits}", limits)
                     result.web = WebFigures()
-                    async with web_load(env, web_citizens, think, tmp, SEED, result.web) as filing:
+                    async with web_load(base, web_citizens, think, SEED, result.web) as filing:
                         await crowd(
                             api, proc, url, result, think=think, deadline_after=deadline_after,
                             meanwhile=filing, extra_cases=web_citizens + 1,
@@ -741,7 +754,7 @@ async def crowd(
     unrouted = [ref for ref in mine if not expected.get(ref)]
     if unrouted:
         problems.append(f"{len(unrouted)} cases routed nowhere")
-    doubled = [key for key, times in api.cards.items() if len(times) > 1]
+    doubled = [key for key, n in api.text_cards.items() if n > 1]
     if doubled:
         problems.append(f"{len(doubled)} staff cards sent more than once")
     stray = [key for key in api.cards if key[1] not in expected or key[0] not in expected[key[1]]]
@@ -949,7 +962,7 @@ async def main() -> None:
         for which in limits:
             if args.database in ("sqlite", "both"):
                 url = f"sqlite+aiosqlite:///{tmp / f'bench-{which}.sqlite3'}"
-                for web in (0, args.web_citizens) if args.web_citizens else (0,):
+                for web in (0, args.web_citizens) if args.web_citizens else (None,):
                     run_url = f"{url[: -len('.sqlite3')]}-web{web}.sqlite3"
                     results.append(
                         await run_once(
@@ -965,7 +978,7 @@ async def main() -> None:
                     print(f"PostgreSQL skipped: {bl.POSTGRES_URL} unreachable ({problem})\n")
                     continue
                 await bl.drop_postgres_database(pg_url)
-                for web in (0, args.web_citizens) if args.web_citizens else (0,):
+                for web in (0, args.web_citizens) if args.web_citizens else (None,):
                     pg_url, problem = await bl.create_postgres_database()
                     assert pg_url is not None, problem
                     try:

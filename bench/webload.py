@@ -1,6 +1,7 @@
-"""Citizens on the web chat (/chat/<org>) for bench/e2e_http.py: `python -m bot serve` on the same
-database as the Telegram bot, and each citizen filing an anonymous tip-off with a photo and a place
-over HTTP, one form at a time as a browser without JavaScript does (post, then the page again).
+"""Citizens on the web chat (/chat/<org>) for bench/e2e_http.py: the same process as the Telegram
+bot (`python -m bot serve --telegram-polling`, one process on SQLite as it is deployed), each
+citizen filing an anonymous tip-off with a photo and a place over HTTP, one form at a time as a
+browser without JavaScript does (post, then the page again).
 
 Each citizen comes from its own loopback address (127.0.1.N), as people do from their own phones:
 the server's per-address limits then apply to each as they would in the field.
@@ -11,14 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import os
 import random
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiohttp import ClientSession, CookieJar, FormData, TCPConnector
 
@@ -87,54 +85,22 @@ async def web_citizen(base: str, n: int, think: tuple[float, float], seed: int, 
 
 @contextlib.asynccontextmanager
 async def web_load(
-    env: dict[str, str], citizens: int, think: tuple[float, float], tmp: Path, seed: int, figures: WebFigures
+    base: str, citizens: int, think: tuple[float, float], seed: int, figures: WebFigures
 ) -> AsyncIterator[asyncio.Task[None]]:
-    """`python -m bot serve` and `citizens` web citizens starting within the first second; yields
-    the task that ends when every one has filed (or failed)."""
-    port = 19000 + os.getpid() % 1000
-    env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}  # the web only, no webhook
-    base = f"http://127.0.0.1:{port}"
-    env["DAMRONGTHAM_PUBLIC_URL"] = base
-    log_path = tmp / "web-serve.log"
-    with log_path.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--metrics-port", "0",
-            cwd=tmp, env=env, stdout=log_file, stderr=log_file,
-        )  # fmt: skip
-        try:
-            async with ClientSession() as probe:
-                for _ in range(300):
-                    with contextlib.suppress(OSError):
-                        async with probe.get(f"{base}/healthz") as answer:
-                            if answer.status in (200, 503):
-                                break
-                    await asyncio.sleep(0.1)
-            # a warm-up citizen first, untimed: templates, statements and pools
-            await web_citizen(base, citizens, (0.0, 0.0), seed, WebFigures())
+    """`citizens` web citizens of the server at `base`, starting within the first second (after one
+    untimed warm-up citizen); yields the task that ends when every one has filed (or failed)."""
+    await web_citizen(base, citizens, (0.0, 0.0), seed, WebFigures())
 
-            async def everyone() -> None:
-                async def one(n: int) -> None:
-                    await asyncio.sleep(random.Random(seed - n).uniform(0, 1))
-                    await web_citizen(base, n, think, seed, figures)
+    async def everyone() -> None:
+        async def one(n: int) -> None:
+            await asyncio.sleep(random.Random(seed - n).uniform(0, 1))
+            await web_citizen(base, n, think, seed, figures)
 
-                await asyncio.gather(*(one(n) for n in range(citizens)))
+        await asyncio.gather(*(one(n) for n in range(citizens)))
 
-            task = asyncio.create_task(everyone())
-            yield task
-            await task
-        finally:
-            proc.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 30)
-            if proc.returncode is None:
-                proc.kill()
-    errors = [
-        line
-        for line in log_path.read_text(errors="replace").splitlines()
-        if " ERROR " in line or "Traceback" in line
-    ]
-    if errors:
-        figures.problems.append(
-            f"{len(errors)} ERROR lines in the web server's log, first: {errors[0][:200]}"
-        )
+    task = asyncio.create_task(everyone())
+    try:
+        yield task
+        await task
+    finally:
+        task.cancel()

@@ -215,9 +215,12 @@ async def run_server(
     on_started: Callable[[], None] = lambda: None,
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
+    telegram_polling: bool = False,
 ) -> None:
-    """The webhook server: Telegram's webhook (when a token is set), the desk and health; /metrics
-    on `metrics_host:metrics_port` (and on the public port only with DAMRONGTHAM_METRICS_TOKEN)."""
+    """The web server: Telegram's webhook (when a token is set), LINE's, the desk, the web chat and
+    the public pages, health; /metrics on `metrics_host:metrics_port` (and on the public port only
+    with DAMRONGTHAM_METRICS_TOKEN). `telegram_polling`: Telegram's updates are fetched by long
+    polling in this process instead of a webhook (one process on SQLite, no webhook to set up)."""
     from aiohttp import web
 
     from bot.channels import telegram as tg
@@ -229,10 +232,12 @@ async def run_server(
     application = None
     secret = ""
     if s.telegram_bot_token:
-        secret = s.webhook_secret()
+        secret = "" if telegram_polling else s.webhook_secret()
         application = _telegram(app)
         await application.initialize()
         await tg.register_commands(application)
+        if telegram_polling:
+            await application.bot.delete_webhook(drop_pending_updates=False)
         # a webhook's updates are stored as they came and parsed in their lane
         inbox.attach(tg.CHANNEL, _telegram_handler(application), tg.lane)
     line = _attach_line(app, inbox) if s.line_enabled else None
@@ -265,6 +270,8 @@ async def run_server(
         asyncio.create_task(app.dispatcher.run(), name="outbox"),
         asyncio.create_task(inbox.run(), name="inbox"),
     ]
+    if telegram_polling and application is not None:
+        tasks.append(asyncio.create_task(_poll(application, inbox), name="polling"))
     scheduler.start()
     on_started()
     if stop is None:

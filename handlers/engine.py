@@ -22,6 +22,7 @@ from kernel import payloads
 from kernel.i18n import LANGUAGES, t
 from kernel.messages import Incoming, Reply
 from storage import conversations as convo_repo
+from storage import web_chat
 from storage.models import Conversation
 from storage.outbox import queue_message
 
@@ -95,6 +96,10 @@ class Engine:
                 turn.restore({})
                 convo.step = "idle"
                 turn.say("errors.draft_lost")
+            if incoming.echo is not None:  # before the answers: the page shows them in this order
+                await web_chat.add_citizen_line(
+                    session, services.vault, incoming.chat_id, incoming.echo, services.clock()
+                )
             await self._dispatch(turn)
             stored = turn.to_store()
             # A member's press in a group that leaves nothing to remember (no note awaited) needs no row.

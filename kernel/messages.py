@@ -66,6 +66,9 @@ class Incoming:
     language_code: str | None = None
     # the language chosen before the conversation began (the web chat's page): a new one starts in it
     chosen_lang: str | None = None
+    # what the person sent, as the transcript kept for them shows it (the web chat's page): kept in
+    # the same transaction as the answer, so a duplicate is dropped with it
+    echo: str | None = None
     # the sender's display name: kept for staff (who acted), never stored for reporters
     user_name: str | None = None
 

@@ -251,3 +251,16 @@ def test_secret_rotate_puts_everything_under_a_new_key(tmp_path, monkeypatch) ->
     monkeypatch.setenv("DAMRONGTHAM_SECRET_KEY", old_key)
     wrong = runner.invoke(app, ["secret", "rotate", "--new-key-file", str(tmp_path / "other.key")])
     assert wrong.exit_code == 2 and "nothing was changed" in wrong.output
+
+
+def test_chat_qr_draws_the_web_chat_address_for_posters(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("DAMRONGTHAM_PUBLIC_URL", raising=False)
+    unset = runner.invoke(app, ["chat", "qr"])
+    assert unset.exit_code != 0 and "DAMRONGTHAM_PUBLIC_URL" in unset.output
+    monkeypatch.setenv("DAMRONGTHAM_PUBLIC_URL", "https://complaints.example.go.th/")
+    out = tmp_path / "poster.svg"
+    result = runner.invoke(app, ["chat", "qr", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "https://complaints.example.go.th/chat/CM" in result.output
+    svg = out.read_text()
+    assert svg.startswith("<svg") and 'id="qr-path"' in svg and "<path" in svg

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bot.cli import chats, plan, records, setup, staff, triage  # noqa: F401  (registers the commands)
+from bot.cli import chats, plan, records, setup, staff, triage, webchat  # noqa: F401  (registers the commands)
 from bot.cli.common import app
 from bot.settings import SettingsError
 

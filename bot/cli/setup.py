@@ -145,14 +145,23 @@ def serve(
         str, typer.Option("--metrics-host", help="Where /metrics answers (keep it private).")
     ] = "127.0.0.1",
     metrics_port: Annotated[int, typer.Option("--metrics-port", help="Its port (0: none).")] = 9464,
+    telegram_polling: Annotated[
+        bool,
+        typer.Option(
+            "--telegram-polling",
+            help="Fetch Telegram's updates by long polling in this process instead of a webhook "
+            "(one process on SQLite; no TELEGRAM_WEBHOOK_SECRET needed).",
+        ),
+    ] = False,
 ) -> None:
-    """The web server: POST /telegram/webhook and /line/webhook, the desk, GET /healthz; GET /metrics
-    on --metrics-host:--metrics-port (on the public port only with DAMRONGTHAM_METRICS_TOKEN)."""
+    """The web server: POST /telegram/webhook and /line/webhook, the desk, the web chat (/chat/<ORG>),
+    /track, /stats/<ORG>, Open311 (/open311/v2), GET /healthz; GET /metrics on
+    --metrics-host:--metrics-port (on the public port only with DAMRONGTHAM_METRICS_TOKEN)."""
     settings = load_settings()
     load_orgs(settings)
     try:  # what serving needs beyond the settings' own checks, before starting anything
         settings.resolved_secret_key()
-        if settings.telegram_bot_token:
+        if settings.telegram_bot_token and not telegram_polling:
             settings.webhook_secret()
         if settings.line_enabled:
             settings.line_credentials()
@@ -167,6 +176,7 @@ def serve(
             await run_server(
                 application, host=host, port=port, on_started=freeze_startup_objects,
                 metrics_host=metrics_host, metrics_port=metrics_port or None,
+                telegram_polling=telegram_polling,
             )  # fmt: skip
         finally:
             await application.close()

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import re
 import secrets
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -36,10 +35,8 @@ from storage.conversations import get_conversation
 
 log = logging.getLogger(__name__)
 ENGINE: web.AppKey[Engine] = web.AppKey("chat_engine", Engine)
-SEEN: web.AppKey[OrderedDict[str, None]] = web.AppKey("chat_seen_nonces", OrderedDict)
 COOKIE = "conversation"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
-SEEN_MAX = 10_000  # forms already handled (a double tap posts one twice), newest kept
 # the receipt in the bot's confirmation: a case reference, then its tracking code
 RECEIPT_RE = re.compile(r"\b([A-Z][A-Z0-9]{1,9}-\d{4}-\d{6})\b\D{1,80}?\b(\d{4}(?: \d{4}){3,})\b")
 
@@ -133,9 +130,6 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
         return await _page(
             request, org, chat_id, notice="webchat.slow_down", kept=form.get("text"), status=429
         )
-    nonce = form.get("nonce")
-    if nonce and not _first_time(app[SEEN], nonce):
-        return _after_post(request, org)  # a double tap: the first one is being handled
     new = chat_id is None
     chat_id = chat_id or secrets.token_urlsafe(24)
     incoming, said = await _incoming(services, form, chat_id)
@@ -147,10 +141,9 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
             WEB_CHANNEL, chat_id, chat_id, text=f"/start {org.code}", chosen_lang=form.get("lang") or None
         )
         await engine.handle(start)
-    async with services.db.session(write=True) as session:
-        await web_chat.add_citizen_line(session, services.vault, chat_id, said, services.clock())
-        await session.commit()
-    await engine.handle(incoming)
+    # the form's own nonce is the update's key: a double tap posts it twice and is handled once
+    nonce = form.get("nonce")[:40]
+    await engine.handle(replace(incoming, echo=said, update_key=f"{chat_id}.{nonce}" if nonce else None))
     response = _after_post(request, org)
     if new:
         response.set_cookie(
@@ -158,15 +151,6 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
             secure=app[SECURE_COOKIE], max_age=90 * 86400,
         )  # fmt: skip
     return response
-
-
-def _first_time(seen: OrderedDict[str, None], nonce: str) -> bool:
-    if nonce in seen:
-        return False
-    seen[nonce] = None
-    if len(seen) > SEEN_MAX:
-        seen.popitem(last=False)
-    return True
 
 
 def _after_post(request: web.Request, org: OrgConfig) -> web.StreamResponse:
@@ -218,7 +202,7 @@ def _shown(reply: Reply) -> str:
 def webchat_app(services: Services, limits: WebLimits, *, secure_cookie: bool) -> web.Application:
     """The web chat as an aiohttp sub-application, to be added under /chat/."""
     app = public_app(services, limits, secure_cookie=secure_cookie, shown=_shown)
-    app[ENGINE], app[SEEN] = Engine(services), OrderedDict()
+    app[ENGINE] = Engine(services)
     add_static(app)
     app.add_routes(routes)
     return app

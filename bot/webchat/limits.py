@@ -45,11 +45,13 @@ class Window:
 
 @dataclass
 class WebLimits:
-    """What one conversation and one address may do: generous for a person typing, not for a script."""
+    """What one conversation and one address may do: generous for a person typing, not for a script.
+    An address may be many people (a mobile carrier puts thousands behind one), so its limits are
+    ten times a person's; a script that floods is stopped by its conversation's first."""
 
     per_conversation: Window = field(default_factory=lambda: Window(30, 60.0))
-    per_address: Window = field(default_factory=lambda: Window(120, 60.0))
+    per_address: Window = field(default_factory=lambda: Window(300, 60.0))
     # new conversations an address may start in an hour (each is a cookie, a daily report limit)
-    new_per_address: Window = field(default_factory=lambda: Window(20, 3600.0))
+    new_per_address: Window = field(default_factory=lambda: Window(60, 3600.0))
     # reference and code checks on the tracking page, before the codes' own growing delay
     track_per_address: Window = field(default_factory=lambda: Window(20, 600.0))

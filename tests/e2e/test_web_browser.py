@@ -119,6 +119,10 @@ async def test_a_web_tip_off_is_answered_from_track_in_a_fresh_browser_and_staff
                 api.press(PERSONNEL, **_card_data(api, PERSONNEL, "รับเรื่อง"), user_id=OFFICER, **staff)
                 await _wait_status(bot, "accepted")
                 before = len(api.messages_to(PERSONNEL))
+                for _ in range(100):  # the card is edited with the next step's buttons
+                    if any("ถามผู้แจ้ง" in str(e.reply_markup) for e in api.edits if e.chat_id == PERSONNEL):
+                        break
+                    await chat.wait_for_timeout(50)
                 api.press(PERSONNEL, **_card_data(api, PERSONNEL, "ถามผู้แจ้ง"), user_id=OFFICER, **staff)
                 prompts = await api.wait_for_messages(PERSONNEL, before + 2)
                 api.send_text(PERSONNEL, "ร้านอาหารชื่ออะไรครับ", user_id=OFFICER, chat_type="supergroup",
