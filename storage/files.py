@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 from pathlib import Path
 
 from cryptography.fernet import InvalidToken
@@ -158,6 +159,7 @@ class FileStore:
 
     @staticmethod
     def _replace(path: Path, stored: bytes) -> None:
-        partial = path.with_suffix(".part")
+        # a partial file of its own: two people may send the same photo at the same moment
+        partial = path.parent / f"{path.name}.{secrets.token_hex(6)}.part"
         partial.write_bytes(stored)
         partial.replace(path)  # atomic: a crash never leaves a truncated file under the hash

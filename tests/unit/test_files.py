@@ -50,3 +50,17 @@ def test_pictures_are_told_by_their_bytes() -> None:
     assert image_type(b"\x89PNG\r\n\x1a\n....") == "image/png"
     assert image_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
     assert image_type(b"<svg onload=alert(1)>") is None and image_type(b"%PDF-1.7") is None
+
+
+def test_the_same_file_kept_by_many_at_once_is_kept_whole(tmp_path: Path, vault: Vault) -> None:
+    """Two citizens may send the same photo at the same moment (the web chat keeps uploads in
+    threads): each write has its own partial file, so none trips over another's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = FileStore(tmp_path / "files", vault)
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4096  # 1 MB: writes that overlap
+    with ThreadPoolExecutor(8) as pool:
+        hashes = list(pool.map(lambda _: store.put(data), range(32)))
+    assert set(hashes) == {hashlib.sha256(data).hexdigest()}
+    assert store.read(hashes[0]) == data
+    assert sorted(p.name for p in (tmp_path / "files").iterdir()) == [hashes[0]]  # no partial file left
