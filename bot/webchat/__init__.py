@@ -144,7 +144,9 @@ async def chat_post(request: web.Request) -> web.StreamResponse:
     # the form's own nonce is the update's key: a double tap posts it twice and is handled once
     nonce = form.get("nonce")[:40]
     await engine.handle(replace(incoming, echo=said, update_key=f"{chat_id}.{nonce}" if nonce else None))
-    response = _after_post(request, org)
+    # htmx swaps the conversation in from this very answer; a plain form posts, then loads the page
+    swapped = request.headers.get("HX-Request") == "true"
+    response = await _page(request, org, chat_id) if swapped else _after_post(request, org)
     if new:
         response.set_cookie(
             COOKIE, chat_id, path=f"/chat/{org.code}", httponly=True, samesite="Lax",

@@ -18,16 +18,16 @@ from storage.models import Case
 log = logging.getLogger(__name__)
 
 
-def _case_line(turn: Turn, case: Case) -> str:
-    org = turn.services.orgs[turn.services.directory.org_code(case.org_id)]
-    when = format_datetime(case.created_at, lang=turn.lang, tz=org.tz())
+def _case_line(turn: Turn, case: Case | tracked.PublicCase) -> str:
+    """A case in one line: the stored case (one's own), or what its code shows (any chat)."""
+    org = turn.services.org_of(case.org_id)
     return turn.text(
         "status.line",
         reference=case.reference,
         type=turn.text("type." + case.report_type),
         category=category_label(org, case.report_type, case.category, turn.lang),
         status=turn.text("status." + case.status),
-        date=when,
+        date=format_datetime(case.created_at, lang=turn.lang, tz=org.tz()),
     )
 
 
@@ -63,7 +63,7 @@ async def check_reference(turn: Turn, reference: str, code: str) -> bool:
     passes[str(case.case_id)] = found.proof.token
     turn.state["passes"] = passes
     org = turn.services.org_of(case.org_id)
-    lines = [_public_line(turn, case), ""]
+    lines = [_case_line(turn, case), ""]
     for e in case.entries:
         when = format_datetime(e.at, lang=turn.lang, tz=org.tz())
         lines.append(f"• {when} {turn.text('track.did_' + e.kind)}" + (f"\n  {e.note}" if e.note else ""))
@@ -89,18 +89,6 @@ def pass_for(turn: Turn, case_id: int) -> tracked.TrackPass | None:
     """The pass this conversation holds for a case looked up by its code, if any."""
     token = turn.state.get("passes", {}).get(str(case_id))
     return tracked.TrackPass(token, channel=turn.incoming.channel) if token else None
-
-
-def _public_line(turn: Turn, case: tracked.PublicCase) -> str:
-    org = turn.services.org_of(case.org_id)
-    return turn.text(
-        "status.line",
-        reference=case.reference,
-        type=turn.text("type." + case.report_type),
-        category=category_label(org, case.report_type, case.category, turn.lang),
-        status=turn.text("status." + case.status),
-        date=format_datetime(case.created_at, lang=turn.lang, tz=org.tz()),
-    )
 
 
 def prompt_track(turn: Turn) -> Reply:

@@ -144,3 +144,19 @@ async def _dump(desk: Desk) -> str:
         names = (await s.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars().all()
         rows = [str((await s.execute(text(f'SELECT * FROM "{name}"'))).all()) for name in names]
     return "\n".join(rows)
+
+
+async def test_with_htmx_the_answer_is_the_conversation_itself(
+    desk: Desk, client: TestClient[Any, Any]
+) -> None:
+    """One request a step for a browser running htmx (no redirect); the plain form still redirects."""
+    citizen = WebCitizen(client, headers={"HX-Request": "true"})
+    await citizen.open()
+    response = await client.post(
+        "/chat/CM", data={"text": TIP_TH}, headers=citizen.headers, allow_redirects=False
+    )
+    page = await response.text()
+    assert response.status == 200 and 'id="conversation"' in page and "เรื่องนี้น่าจะเป็น" in page
+    assert "conversation=" in response.headers.get("Set-Cookie", "")
+    plain = await client.post("/chat/CM", data={"text": "เพิ่มเติม"}, allow_redirects=False)
+    assert plain.status == 303 and plain.headers["Location"] == "/chat/CM#latest"
