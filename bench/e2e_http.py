@@ -71,10 +71,12 @@ from typing import Any
 import benchlib as bl
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 from webload import WebFigures, web_load
 
 from kernel.org_files import load_organisations
+from kernel.routing import route_report
 from storage import chats as chat_repo
 from storage import organisations as org_repo
 from storage.crypto import Vault
@@ -613,13 +615,26 @@ async def desk_load(
 
 
 async def routed(url: str) -> dict[str, set[int]]:
-    """Case reference -> the staff chats its card must reach (from the database)."""
+    """Case reference -> the staff chats its card must reach: its divisions' (from the database),
+    and the coordinators' when the division it names was one of its rule's (a conflict of interest)."""
+    orgs = load_organisations("")
+    named_division = aliased(Division)
     db = Database(url)
     try:
         async with db.session() as session:
+            cases = (
+                await session.execute(
+                    select(
+                        col(Case.reference),
+                        col(Case.report_type),
+                        col(Case.concerns_personnel),
+                        col(named_division.code),
+                    ).outerjoin(named_division, col(named_division.id) == col(Case.named_division_id))
+                )
+            ).all()
             rows = (
                 await session.execute(
-                    select(col(Case.reference), col(Case.named_division_id), col(Division.code))
+                    select(col(Case.reference), col(Division.code))
                     .join(CaseDivision, col(CaseDivision.case_id) == col(Case.id))
                     .join(Division, col(Division.id) == col(CaseDivision.division_id))
                 )
@@ -627,9 +642,13 @@ async def routed(url: str) -> dict[str, set[int]]:
     finally:
         await db.dispose()
     out: dict[str, set[int]] = defaultdict(set)
-    for reference, named, code in rows:
+    for reference, code in rows:
         out[reference].add(int(bl.staff_chat_id(code)))
-        if named is not None:  # a conflict of interest: the coordinators get the card too
+    for reference, report_type, concerns, named in cases:
+        org = orgs[reference.split("-")[0]]
+        if route_report(
+            org, report_type=report_type, concerns_personnel=concerns, named_division=named
+        ).coordinators:
             out[reference].add(int(bl.staff_chat_id("coordinators")))
     return out
 
