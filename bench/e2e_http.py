@@ -40,13 +40,15 @@ without them.
 
 With `--web-citizens N`, N citizens use the web chat at the same time (bench/webload.py: `python -m
 bot serve` beside the bot on the same database, each citizen from its own loopback address filing an
-anonymous tip-off with a photo and a place, one form at a time). Each database then runs twice,
-first without them: a third goal is judged, every web step (a form posted to the page after it)
-within 300 ms (p99), and the Telegram citizens' answers (p99) no more than 20 % slower beside them.
+anonymous tip-off with a photo and a place, one form at a time, with JavaScript as browsers run it:
+htmx posts the form and the answer is the conversation; `--web-no-js`: post, then the page). Each
+database then runs twice, first without them: a third goal is judged, every web step (a form posted
+to the conversation shown after it) within 300 ms (p99), and the Telegram citizens' answers (p99) no
+more than 20 % slower beside them.
 
     /tmp/venv/bin/python bench/e2e_http.py [--quick] [--citizens N] [--think A-B | --think 0]
         [--limits telegram|relaxed|both] [--database sqlite|postgres|both] [--profile DIR]
-        [--desk-staff N] [--dialogue menu|own-words] [--web-citizens N]
+        [--desk-staff N] [--dialogue menu|own-words] [--web-citizens N [--web-no-js]]
 """
 
 from __future__ import annotations
@@ -458,6 +460,7 @@ async def run_once(
     desk_staff: int = 0,
     dialogue: str = "menu",
     web_citizens: int | None = None,
+    web_javascript: bool = True,
 ) -> Result:
     """One run; `web_citizens` (0 or more, None for none at all): the bot is `serve --telegram-polling`,
     which also serves the web chat, and that many web citizens use it meanwhile."""
@@ -480,7 +483,10 @@ async def run_once(
         env = bot_environment(api, url, key, tmp / f"data-{database.lower()}-{limits}", limits)
         if web_citizens is not None:
             env["DAMRONGTHAM_PUBLIC_URL"] = base
-            result.notes.append(f"`bot serve --telegram-polling`, {web_citizens} citizens on its web chat")
+            how = "with JavaScript (htmx)" if web_javascript else "without JavaScript"
+            result.notes.append(
+                f"`bot serve --telegram-polling`, {web_citizens} citizens on its web chat {how}"
+            )
         with log_path.open("wb") as log_file:
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
@@ -513,7 +519,9 @@ async def run_once(
                         done.set()
                 elif web_citizens:
                     result.web = WebFigures()
-                    async with web_load(base, web_citizens, think, SEED, result.web) as filing:
+                    async with web_load(
+                        base, web_citizens, think, SEED, result.web, javascript=web_javascript
+                    ) as filing:
                         await crowd(
                             api, proc, url, result, think=think, deadline_after=deadline_after,
                             meanwhile=filing, extra_cases=web_citizens + 1,
@@ -868,7 +876,7 @@ def report(result: Result) -> None:
             ["web chat", "n", "p50 ms", "p99 ms", "max ms"],
             [
                 ["the first page", *stats(web.opened)],
-                ["a form posted -> the page after it", *stats(web.steps)],
+                ["a form posted -> the conversation shown", *stats(web.steps)],
             ],
         )
         print(f"   {web.filed} web citizens filed a tip-off with a photo and a place")
@@ -952,6 +960,11 @@ async def main() -> None:
         help="citizens on the web chat meanwhile; each database then runs first without them, to compare",
     )
     parser.add_argument(
+        "--web-no-js",
+        action="store_true",
+        help="the web citizens' browsers run no JavaScript: each step posts, then loads the page",
+    )
+    parser.add_argument(
         "--dialogue",
         choices=tuple(bl.DIALOGUES),
         default="menu",
@@ -987,7 +1000,7 @@ async def main() -> None:
                         await run_once(
                             "SQLite", run_url, limits=which, think=think, think_label=think_label,
                             citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
-                            dialogue=args.dialogue, web_citizens=web,
+                            dialogue=args.dialogue, web_citizens=web, web_javascript=not args.web_no_js,
                         )
                     )  # fmt: skip
                     report(results[-1])
@@ -1005,7 +1018,7 @@ async def main() -> None:
                             await run_once(
                                 "PostgreSQL", pg_url, limits=which, think=think, think_label=think_label,
                                 citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
-                                dialogue=args.dialogue, web_citizens=web,
+                                dialogue=args.dialogue, web_citizens=web, web_javascript=not args.web_no_js,
                             )
                         )  # fmt: skip
                     finally:

@@ -1,7 +1,8 @@
 """Citizens on the web chat (/chat/<org>) for bench/e2e_http.py: the same process as the Telegram
 bot (`python -m bot serve --telegram-polling`, one process on SQLite as it is deployed), each
-citizen filing an anonymous tip-off with a photo and a place over HTTP, one form at a time as a
-browser without JavaScript does (post, then the page again).
+citizen filing an anonymous tip-off with a photo and a place over HTTP, one form at a time: as a
+browser with JavaScript does (htmx posts the form and the answer is the conversation, one request
+a step), or, with `javascript=False`, as one without (post, then the page again).
 
 Each citizen comes from its own loopback address (127.0.1.N), as people do from their own phones:
 the server's per-address limits then apply to each as they would in the field.
@@ -42,8 +43,11 @@ class WebFigures:
     problems: list[str] = field(default_factory=list)
 
 
-async def web_citizen(base: str, n: int, think: tuple[float, float], seed: int, figures: WebFigures) -> None:
+async def web_citizen(
+    base: str, n: int, think: tuple[float, float], seed: int, figures: WebFigures, *, javascript: bool = True
+) -> None:
     rng = random.Random(seed + n)
+    headers = {"HX-Request": "true"} if javascript else {}
     address = f"127.0.{1 + n // 250}.{1 + n % 250}"
     connector = TCPConnector(local_addr=(address, 0))
     async with ClientSession(cookie_jar=CookieJar(unsafe=True), connector=connector) as http:
@@ -73,7 +77,7 @@ async def web_citizen(base: str, n: int, think: tuple[float, float], seed: int, 
                 form.add_field("lat", lat)
                 form.add_field("lon", lon)
             started = time.monotonic()
-            async with http.post(f"{base}/chat/CM", data=form) as answer:
+            async with http.post(f"{base}/chat/CM", data=form, headers=headers) as answer:
                 page = await answer.text()
                 status = answer.status
             figures.steps.append(time.monotonic() - started)
@@ -85,16 +89,22 @@ async def web_citizen(base: str, n: int, think: tuple[float, float], seed: int, 
 
 @contextlib.asynccontextmanager
 async def web_load(
-    base: str, citizens: int, think: tuple[float, float], seed: int, figures: WebFigures
+    base: str,
+    citizens: int,
+    think: tuple[float, float],
+    seed: int,
+    figures: WebFigures,
+    *,
+    javascript: bool = True,
 ) -> AsyncIterator[asyncio.Task[None]]:
     """`citizens` web citizens of the server at `base`, starting within the first second (after one
     untimed warm-up citizen); yields the task that ends when every one has filed (or failed)."""
-    await web_citizen(base, citizens, (0.0, 0.0), seed, WebFigures())
+    await web_citizen(base, citizens, (0.0, 0.0), seed, WebFigures(), javascript=javascript)
 
     async def everyone() -> None:
         async def one(n: int) -> None:
             await asyncio.sleep(random.Random(seed - n).uniform(0, 1))
-            await web_citizen(base, n, think, seed, figures)
+            await web_citizen(base, n, think, seed, figures, javascript=javascript)
 
         await asyncio.gather(*(one(n) for n in range(citizens)))
 

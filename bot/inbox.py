@@ -93,6 +93,7 @@ class Inbox:
         self._lanes: dict[str, _Lane] = {}
         self._taken: set[int] = set()  # read and not yet marked: never read into a lane twice
         self._done: list[int] = []  # handled, to be marked in one statement
+        self._mark_by = 0.0  # loop time by which the oldest of them is to be marked
         self._last_id = 0
         self._swept_at = float("-inf")
 
@@ -144,7 +145,10 @@ class Inbox:
         try:
             while True:
                 try:
-                    await self._mark_done()
+                    # not on every wake: a new delivery wakes the loop several times a second, and
+                    # marking each time cost the single SQLite writer a transaction per delivery
+                    if len(self._done) >= MARK_EVERY or (self._done and loop.time() >= self._mark_by):
+                        await self._mark_done()
                     await self._read(sweep=loop.time() - self._swept_at >= SWEEP_EVERY)
                     streak = 0
                 except Exception:
@@ -161,7 +165,10 @@ class Inbox:
                 await asyncio.wait_for(self._mark_done(), timeout=2)
 
     async def _sleep(self, loop: asyncio.AbstractEventLoop, idle_seconds: float, streak: int) -> None:
-        wait = min(2.0**streak, 60.0) if streak else MARK_WITHIN if self._done else idle_seconds
+        if streak:
+            wait = min(2.0**streak, 60.0)
+        else:
+            wait = max(0.0, self._mark_by - loop.time()) if self._done else idle_seconds
         waiting = [lane.retry_at for lane in self._lanes.values() if lane.task is None and lane.events]
         if waiting:
             wait = min(wait, max(0.0, min(waiting) - loop.time()))
@@ -249,6 +256,8 @@ class Inbox:
             await self._set(event.id, attempts=event.attempts, processed=False)
             return False
         self.handled += 1
+        if not self._done:
+            self._mark_by = asyncio.get_running_loop().time() + MARK_WITHIN
         self._done.append(event.id)
         if len(self._done) >= MARK_EVERY:
             self._wake.set()

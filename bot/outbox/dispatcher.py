@@ -215,8 +215,11 @@ class OutboxDispatcher(Delivery):
         outcomes = await asyncio.gather(
             *(self._send_chat(chat_rows) for chat_rows in chats.values()), return_exceptions=True
         )
-        # what went is recorded before the pass ends: a kill now repeats only the sends in flight
-        await self._mark_sent()
+        # what went is recorded before the pass ends: a kill now repeats only the sends in flight.
+        # When another pass is already due (kicked meanwhile), its claim records them instead, in
+        # the same transaction: one write rather than two, which SQLite's single writer feels.
+        if not self._wake.is_set():
+            await self._mark_sent()
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome

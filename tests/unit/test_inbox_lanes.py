@@ -7,6 +7,7 @@ import random
 from collections import defaultdict
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from bot.channels import line, telegram
@@ -120,6 +121,44 @@ async def test_the_running_inbox_handles_what_arrives_and_marks_it(database: Dat
     assert all(r.processed_at is not None for r in await _rows(database))
     for chat in "xyz":
         assert [n for c, n in seen if c == chat] == list(range(10))
+
+
+async def test_handled_events_are_marked_in_batches_not_at_every_delivery(
+    database: Database, vault: Vault
+) -> None:
+    """Deliveries arriving one at a time wake the inbox each time; marking what was handled at every
+    wake cost a write transaction per delivery (on SQLite, the single writer's time)."""
+    marks: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE INBOX"):
+            marks.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    seen: list[int] = []
+    inbox = Inbox(database, vault)
+    inbox.attach("telegram", lambda e: _note(seen, e), _by_chat)
+    task = asyncio.create_task(inbox.run(idle_seconds=0.05))
+    try:
+        for n in range(40):  # 40 deliveries within about 0.4 s
+            await inbox.store_many("telegram", [(f"u{n}", {"chat": n, "n": n})])
+            await asyncio.sleep(0.01)
+        for _ in range(100):
+            if all(r.processed_at is not None for r in await _rows(database)):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+    assert sorted(seen) == list(range(40))
+    assert all(r.processed_at is not None for r in await _rows(database))
+    # every MARK_EVERY handled or MARK_WITHIN seconds: a few statements, not one per delivery
+    assert 1 <= len(marks) <= 8, len(marks)
+
+
+async def _note(seen: list[int], event: dict[str, Any]) -> None:
+    seen.append(event["n"])
 
 
 def test_each_update_and_event_names_its_chat() -> None:

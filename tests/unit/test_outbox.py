@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.channels.base import PermanentFailure, RetryLater
 from bot.outbox import MARK_WITHIN, OutboxDispatcher
@@ -271,6 +272,51 @@ async def test_the_running_dispatcher_records_deliveries_within_a_moment_and_whe
         await asyncio.gather(running, return_exceptions=True)
     assert sender.delivered == [("A", "a1"), ("B", "b1")]
     assert list((await _statuses(sqlite_database)).values()) == ["sent", "sent"]  # recorded on stopping
+
+
+async def test_while_messages_keep_coming_each_pass_is_one_write(
+    sqlite_database: Database, vault, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    """A pass kicked again while it sends leaves its deliveries to the next pass's claim, which
+    records them in its own transaction, instead of a transaction of their own."""
+    db = sqlite_database
+    statements: dict[int, list[str]] = {}
+    alone: list[list[str]] = []  # transactions that only recorded deliveries
+
+    def seen(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.setdefault(id(conn), []).append(statement.lstrip().upper())
+
+    def committed(conn: Any) -> None:
+        done = statements.pop(id(conn), [])
+        if done and all(s.startswith("UPDATE OUTBOX") and "RETURNING" not in s for s in done):
+            alone.append(done)
+
+    class Busy(FlakySender):
+        async def send(self, chat_id: str, reply: Reply) -> str | None:
+            if len(self.delivered) < 20:  # while it sends, the next message is queued
+                await _queue(db, vault, clock, f"C{len(self.delivered)}", f"m{len(self.delivered)}")
+                dispatcher.kick()
+            return await super().send(chat_id, reply)
+
+    sender = Busy()
+    dispatcher = OutboxDispatcher(db, vault, {"test": sender}, clock=clock)
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    event.listen(db.engine.sync_engine, "commit", committed)
+    running = asyncio.create_task(dispatcher.run(idle_seconds=30))
+    try:
+        await _queue(db, vault, clock, "A", "a1")
+        dispatcher.kick()
+        for _ in range(100):
+            if len(sender.delivered) == 21 and set((await _statuses(db)).values()) == {"sent"}:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+        event.remove(db.engine.sync_engine, "commit", committed)
+    assert len(sender.delivered) == 21 and set((await _statuses(db)).values()) == {"sent"}
+    assert len(alone) <= 2, alone  # the last pass's (and perhaps one more); not one per pass
 
 
 def test_a_queued_reply_is_stored_whole_and_read_back_the_same() -> None:
