@@ -312,6 +312,8 @@ def _attach_line(app: App, inbox: Inbox) -> LineChannel:
         api_base_url=s.line_api_base_url,
         data_api_base_url=s.line_data_api_base_url,
         files=app.files,
+        db=app.db,
+        vault=app.services.vault,
         on_quota=quota_spent,
         file_url=(lambda sha: signed_file_url(app.services, s.public_url, sha))
         if s.public_url

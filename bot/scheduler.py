@@ -65,6 +65,7 @@ async def run_housekeeping(services: Services) -> Pruned:
                 "inbox_events": pruned.inbox_events,
                 "outbox_messages": pruned.outbox_messages,
                 "web_messages": pruned.web_messages,
+                "line_pages": pruned.line_pages,
             },
         )
     return pruned

@@ -6,7 +6,8 @@ webhook event is only needed until it is handled, and a sent message's row only 
 delivery is settled. A week covers all of that with room for an outage. Rows that went wrong
 (a message refused for good, an event set aside after repeated failures) stay a month for whoever
 investigates. The web chat's messages stay as long as its cookie (90 days); the case's history stays
-on the tracking page. Cases, their events and the audit chain are never touched here.
+on the tracking page. A LINE chat's long list stays a week for its "more" button. Cases, their
+events and the audit chain are never touched here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import web_chat
+from storage import line_pages, web_chat
 from storage.models import INBOX_MAX_ATTEMPTS, InboxEvent, OutboxMessage, ProcessedUpdate
 
 KEEP_DONE = timedelta(days=7)
@@ -32,10 +33,17 @@ class Pruned:
     inbox_events: int
     outbox_messages: int
     web_messages: int = 0
+    line_pages: int = 0
 
     @property
     def total(self) -> int:
-        return self.processed_updates + self.inbox_events + self.outbox_messages + self.web_messages
+        return (
+            self.processed_updates
+            + self.inbox_events
+            + self.outbox_messages
+            + self.web_messages
+            + self.line_pages
+        )
 
 
 async def prune_delivery_records(session: AsyncSession, now: datetime) -> Pruned:
@@ -62,4 +70,5 @@ async def prune_delivery_records(session: AsyncSession, now: datetime) -> Pruned
         int(inbox.rowcount),  # type: ignore[attr-defined]
         int(outbox.rowcount),  # type: ignore[attr-defined]
         await web_chat.forget_before(session, now - KEEP_WEB_CHAT),
+        await line_pages.forget_before(session, now - KEEP_DONE),
     )

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from linebot.v3.messaging import (
@@ -50,6 +51,9 @@ from linebot.v3.webhooks import (
 from bot.channels.base import PermanentFailure, RetryLater
 from kernel import payloads
 from kernel.messages import Button, FileKind, FileRef, Incoming, Reply, held_sha
+from storage import line_pages
+from storage.crypto import Vault
+from storage.db import Database
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -110,6 +114,8 @@ class LineChannel:
         api_base_url: str,
         data_api_base_url: str,
         files: FileStore,
+        db: Database,
+        vault: Vault,
         on_quota: Callable[[], Awaitable[None]] | None = None,
         file_url: Callable[[str], str | None] = lambda _sha: None,
     ) -> None:
@@ -121,11 +127,11 @@ class LineChannel:
         self._api = AsyncMessagingApi(self._client)
         self._blob = AsyncMessagingApiBlob(self._data_client)
         self.files = files
+        # long button lists shown a page at a time: the last such list per chat (storage.line_pages)
+        self.db, self.vault = db, vault
         self.on_quota = on_quota
         self._tokens: dict[str, tuple[str, float]] = {}
         self._quota_reported = False
-        # long button lists shown a page at a time: the last such list per chat
-        self._pages: dict[str, Reply] = {}
 
     async def close(self) -> None:
         await self._client.close()
@@ -210,12 +216,15 @@ class LineChannel:
             return [TextMessage(text=text, quickReply=None)]
         return [TextMessage(text=reply.text[:5000] or "-", quickReply=self._quick_reply(reply.buttons))]
 
-    def _page(self, chat_id: str, reply: Reply, page: int) -> Reply:
+    async def _page(self, chat_id: str, reply: Reply, page: int) -> Reply:
         """A list longer than LINE's 13 quick replies: 12 per page and a "more" button."""
         buttons = [b for row in reply.buttons for b in row if b.kind != "contact"]
         if len(buttons) <= QUICK_REPLY_MAX:
             return reply
-        self._pages[chat_id] = reply
+        if page == 0:  # a new list: the "more" press may reach another process
+            async with self.db.session(write=True) as session:
+                await line_pages.keep(session, self.vault, chat_id, reply, datetime.now(UTC))
+                await session.commit()
         per = QUICK_REPLY_MAX - 1
         shown = buttons[page * per : (page + 1) * per]
         more = (page + 1) * per < len(buttons)
@@ -225,7 +234,8 @@ class LineChannel:
         return Reply(text=reply.text, buttons=rows, idempotency_key=f"{reply.idempotency_key}-p{page}")
 
     async def _next_page(self, chat_id: str, page: int) -> None:
-        reply = self._pages.get(chat_id)
+        async with self.db.session() as session:
+            reply = await line_pages.latest(session, self.vault, chat_id)
         if reply is not None:
             await self.send(chat_id, reply, page=page)
 
@@ -251,7 +261,7 @@ class LineChannel:
         return token[0]
 
     async def send(self, chat_id: str, reply: Reply, *, page: int = 0) -> str | None:
-        reply = self._page(chat_id, reply, page)
+        reply = await self._page(chat_id, reply, page)
         messages = self.to_messages(reply)
         token = self._fresh_token(chat_id)
         if token is not None:

@@ -92,6 +92,17 @@ class OutboxMessage(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=80)
 
 
+class LinePage(SQLModel, table=True):
+    """The last long button list sent to a LINE chat, which LINE shows 12 at a time: the "more"
+    press is answered from here by whichever process receives it, not from one process's memory."""
+
+    __tablename__ = "line_pages"
+    # keyed hash of the chat id
+    chat_key: str = Field(max_length=64, primary_key=True)
+    reply_enc: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class WebMessage(SQLModel, table=True):
     """The web chat's messages: a web reporter has no app for us to deliver to, so what the bot
     says to them (and what they sent) waits here, encrypted, for their page."""

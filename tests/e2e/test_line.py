@@ -265,6 +265,32 @@ async def test_long_lists_are_shown_a_page_at_a_time(line: LineBot) -> None:
     assert [i["action"]["label"] for i in second] == [f"รายการ {n}" for n in range(13, 21)]
 
 
+async def test_the_more_press_is_answered_by_another_process_on_the_same_database(line: LineBot) -> None:
+    """Replicas behind a load balancer (issue 18): the list was sent by one, its "more" press may
+    reach another, which has none of the first's memory; the list is read from the database."""
+    from linebot.v3.webhooks import Event
+
+    from bot.channels.line import LineChannel
+    from kernel.messages import Button, Reply
+
+    api, app = line.api, line.app
+    user = FakeLineApi.new_user_id()
+    buttons = [[Button(f"รายการ {n}", f"p.i.{n}.2570.6m")] for n in range(1, 21)]
+    await app.dispatcher.senders["line"].send(user, Reply(text="เลือกรายการ", buttons=buttons))
+    await api.wait_for_messages(user, 1)
+    other = LineChannel(
+        access_token=api.access_token, api_base_url=api.url,
+        data_api_base_url=app.settings.line_data_api_base_url,
+        files=app.files, db=app.db, vault=app.services.vault,
+    )  # fmt: skip
+    try:
+        assert await other.to_incoming(Event.from_dict(api.make_event_postback(user, "lp.1"))) is None
+    finally:
+        await other.close()
+    second = (await api.wait_for_messages(user, 2))[-1]["quickReply"]["items"]
+    assert [i["action"]["label"] for i in second] == [f"รายการ {n}" for n in range(13, 21)]
+
+
 async def test_line_setup_creates_the_rich_menu(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 

@@ -10,7 +10,7 @@ from bot.scheduler import HOUSEKEEPING_JOB, build_scheduler, run_housekeeping
 from kernel.org_files import Organisations
 from storage.crypto import Vault
 from storage.db import Database
-from storage.models import InboxEvent, OutboxMessage, ProcessedUpdate, WebMessage
+from storage.models import InboxEvent, LinePage, OutboxMessage, ProcessedUpdate, WebMessage
 from tests.conftest import make_services
 from tests.support.clock import Clock
 
@@ -52,6 +52,8 @@ async def test_settled_rows_go_after_their_period_and_the_rest_stay(
                 outbox("old-sending", "sending", 40 * day),
                 WebMessage(chat_key="old", author="bot", payload_enc="x", created_at=now - 91 * day),
                 WebMessage(chat_key="recent", author="bot", payload_enc="x", created_at=now - 89 * day),
+                LinePage(chat_key="old", reply_enc="x", updated_at=now - 8 * day),
+                LinePage(chat_key="recent", reply_enc="x", updated_at=now - 6 * day),
             ]
         )
         await s.commit()
@@ -60,6 +62,7 @@ async def test_settled_rows_go_after_their_period_and_the_rest_stay(
     pruned = await run_housekeeping(services)
     assert (pruned.processed_updates, pruned.inbox_events, pruned.outbox_messages) == (1, 2, 2)
     assert pruned.web_messages == 1  # the web chat's messages outlive its 90-day cookie by nothing
+    assert pruned.line_pages == 1  # a LINE list's "more" button answers for a week
 
     async with database.session() as s:
         updates = set((await s.execute(select(ProcessedUpdate.update_key))).scalars())
