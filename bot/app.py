@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import text
+
+from bot.logs import log_failed_pass
 from bot.outbox import OutboxDispatcher
 from bot.outbox.dispatcher import default_instance
 from bot.scheduler import build_scheduler
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
     from bot.inbox import Inbox
 
 log = logging.getLogger(__name__)
+# "DAMP": the advisory lock of the replica that fetches Telegram's updates (PostgreSQL)
+POLLING_KEY = 0x44414D50
+ELECTION_EVERY = 2.0  # seconds between a waiting replica's tries to become the poller
 
 
 @dataclass
@@ -136,7 +142,7 @@ async def run_telegram(
         tasks = [
             asyncio.create_task(app.dispatcher.run(), name="outbox"),
             asyncio.create_task(inbox.run(), name="inbox"),
-            asyncio.create_task(_poll(application, inbox), name="polling"),
+            asyncio.create_task(_poll(application, inbox, app.db), name="polling"),
         ]
         scheduler.start()
         on_started()
@@ -152,13 +158,49 @@ async def run_telegram(
         await application.shutdown()
 
 
-async def _poll(application: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]
-    from telegram.error import NetworkError, TimedOut
+async def _poll(application: Application, inbox: Inbox, db: Database) -> None:  # type: ignore[type-arg]
+    """Telegram's updates by long polling, fetched by one process at a time: two getUpdates
+    terminate each other. On PostgreSQL, where several replicas may run, an advisory lock elects
+    the one that polls; the others try again every ELECTION_EVERY seconds, so when the poller dies
+    (its connection, and with it the lock, goes) another takes over within that."""
+    while db.dialect != "postgresql":  # one process on SQLite: polls, unless Telegram says another does
+        await _fetch_updates(application, inbox)
+        await asyncio.sleep(ELECTION_EVERY)
+    streak = 0  # elections failed in a row (the database out of reach)
+    while True:
+        try:
+            async with db.engine.connect() as conn:
+                elected = (
+                    await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": POLLING_KEY})
+                ).scalar()
+                await conn.commit()
+                streak = 0
+                if elected:
+                    log.info("this process fetches Telegram's updates")
+                    try:
+                        await _fetch_updates(application, inbox)
+                    finally:
+                        with contextlib.suppress(Exception):  # a dead connection has let go already
+                            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": POLLING_KEY})
+                            await conn.commit()
+        except Exception:
+            # updates wait at Telegram (for a day) until a replica is elected again
+            streak += 1
+            log_failed_pass(log, "polling election", streak)
+        await asyncio.sleep(ELECTION_EVERY)
+
+
+async def _fetch_updates(application: Application, inbox: Inbox) -> None:  # type: ignore[type-arg]
+    """Poll until another poller takes over (Telegram answers Conflict), storing each batch."""
+    from telegram.error import Conflict, NetworkError, TimedOut
 
     offset: int | None = None
     while True:
         try:
             updates = await application.bot.get_updates(offset=offset, timeout=25, read_timeout=35)
+        except Conflict as exc:  # another poller took over, or a webhook is set
+            log.warning("Telegram refused getUpdates (%s); this process pauses polling", exc.message)
+            return
         except (TimedOut, NetworkError) as exc:
             log.warning("getUpdates failed (%s); polling again shortly", type(exc).__name__)
             await asyncio.sleep(1)
@@ -271,7 +313,7 @@ async def run_server(
         asyncio.create_task(inbox.run(), name="inbox"),
     ]
     if telegram_polling and application is not None:
-        tasks.append(asyncio.create_task(_poll(application, inbox), name="polling"))
+        tasks.append(asyncio.create_task(_poll(application, inbox, app.db), name="polling"))
     scheduler.start()
     on_started()
     if stop is None:

@@ -516,6 +516,8 @@ class FakeBotApi:
         self._next_update_id = 1000
         self._allowed_updates: list[str] | None = None
         self._poll_generation = 0
+        # getUpdates answered 409 because a newer one came: two pollers at once
+        self.poll_conflicts = 0
         self._messages: dict[tuple[int, int], JSONDict] = {}
         self._message_counters: dict[int, int] = {}
         self._chats: dict[int, JSONDict] = {}
@@ -1553,6 +1555,7 @@ class FakeBotApi:
         deadline = time.monotonic() + timeout
         while True:
             if generation != self._poll_generation:
+                self.poll_conflicts += 1
                 raise _ApiError(
                     409,
                     "Conflict: terminated by other getUpdates request; make sure that only "
