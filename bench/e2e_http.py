@@ -447,6 +447,20 @@ async def stop_bot(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, tmp: Path, name: str) -> AsyncIterator[str]:
+    """A new, empty database for one run: a SQLite file, or a PostgreSQL database dropped after."""
+    if kind == "SQLite":
+        yield f"sqlite+aiosqlite:///{tmp / f'{name}.sqlite3'}"
+        return
+    url, problem = await bl.create_postgres_database()
+    assert url is not None, problem
+    try:
+        yield url
+    finally:
+        await bl.drop_postgres_database(url)
+
+
 async def run_once(
     database: str,
     url: str,
@@ -991,38 +1005,28 @@ async def main() -> None:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp_name:
         tmp = Path(tmp_name)
+        kinds = [
+            kind
+            for kind, arg in (("SQLite", "sqlite"), ("PostgreSQL", "postgres"))
+            if args.database in (arg, "both")
+        ]
         for which in limits:
-            if args.database in ("sqlite", "both"):
-                url = f"sqlite+aiosqlite:///{tmp / f'bench-{which}.sqlite3'}"
+            for kind in kinds:
+                if kind == "PostgreSQL":
+                    probe, problem = await bl.create_postgres_database()
+                    if probe is None:
+                        print(f"PostgreSQL skipped: {bl.POSTGRES_URL} unreachable ({problem})\n")
+                        continue
+                    await bl.drop_postgres_database(probe)
                 for web in (0, args.web_citizens) if args.web_citizens else (None,):
-                    run_url = f"{url[: -len('.sqlite3')]}-web{web}.sqlite3"
-                    results.append(
-                        await run_once(
-                            "SQLite", run_url, limits=which, think=think, think_label=think_label,
-                            citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
-                            dialogue=args.dialogue, web_citizens=web, web_javascript=not args.web_no_js,
-                        )
-                    )  # fmt: skip
-                    report(results[-1])
-            if args.database in ("postgres", "both"):
-                pg_url, problem = await bl.create_postgres_database()
-                if pg_url is None:
-                    print(f"PostgreSQL skipped: {bl.POSTGRES_URL} unreachable ({problem})\n")
-                    continue
-                await bl.drop_postgres_database(pg_url)
-                for web in (0, args.web_citizens) if args.web_citizens else (None,):
-                    pg_url, problem = await bl.create_postgres_database()
-                    assert pg_url is not None, problem
-                    try:
+                    async with fresh_database(kind, tmp, f"bench-{which}-web{web}") as url:
                         results.append(
                             await run_once(
-                                "PostgreSQL", pg_url, limits=which, think=think, think_label=think_label,
+                                kind, url, limits=which, think=think, think_label=think_label,
                                 citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
                                 dialogue=args.dialogue, web_citizens=web, web_javascript=not args.web_no_js,
                             )
                         )  # fmt: skip
-                    finally:
-                        await bl.drop_postgres_database(pg_url)
                     report(results[-1])
 
     load = os.getloadavg()[0]
