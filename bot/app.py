@@ -28,7 +28,7 @@ from storage import key_ring
 from storage import organisations as org_repo
 from storage.audit import convert_history
 from storage.crypto import Vault
-from storage.db import Database, upgrade_database_async
+from storage.db import Database, one_server, upgrade_database_async
 from storage.evidence import convert_files, convert_names
 from storage.files import FileStore
 from storage.outbox import OutboxRow
@@ -117,6 +117,13 @@ def learned(services: Services, data_dir: Path) -> None:
 async def run_telegram(
     app: App, *, stop: asyncio.Event | None = None, on_started: Callable[[], None] = lambda: None
 ) -> None:
+    """Long polling (`_run_telegram`), refused at start-up when another process already serves
+    Telegram from the same SQLite database."""
+    with one_server(app.db.url, "telegram"):
+        await _run_telegram(app, stop=stop, on_started=on_started)
+
+
+async def _run_telegram(app: App, *, stop: asyncio.Event | None, on_started: Callable[[], None]) -> None:
     """Long polling until SIGINT/SIGTERM (or `stop` is set).
 
     Our own polling loop rather than python-telegram-bot's Updater: each update is stored in the
@@ -258,6 +265,31 @@ async def run_server(
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
     telegram_polling: bool = False,
+) -> None:
+    """The web server (`_run_server`), refused at start-up when another process already serves the
+    same platform's chats (Telegram, LINE) from the same SQLite database."""
+    s = app.settings
+    with contextlib.ExitStack() as held:
+        for platform, on in (("telegram", bool(s.telegram_bot_token)), ("line", s.line_enabled)):
+            if on:
+                held.enter_context(one_server(app.db.url, platform))
+        await _run_server(
+            app, host=host, port=port, stop=stop, ready=ready, on_started=on_started,
+            metrics_host=metrics_host, metrics_port=metrics_port, telegram_polling=telegram_polling,
+        )  # fmt: skip
+
+
+async def _run_server(
+    app: App,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None,
+    ready: asyncio.Event | None,
+    on_started: Callable[[], None],
+    metrics_host: str,
+    metrics_port: int | None,
+    telegram_polling: bool,
 ) -> None:
     """The web server: Telegram's webhook (when a token is set), LINE's, the desk, the web chat and
     the public pages, health; /metrics on `metrics_host:metrics_port` (and on the public port only

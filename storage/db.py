@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
@@ -24,6 +24,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.outbox import forget_queued, write_queued
+
+try:
+    import fcntl
+except ImportError:  # Windows has no advisory file locks: one process there by convention
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,36 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
+
+
+class AlreadyServed(Exception):
+    """Another process serves this SQLite database's chats on the same platform."""
+
+
+@contextmanager
+def one_server(url: str, platform: str) -> Iterator[None]:
+    """On SQLite, one process serves a database's chats on a platform ("telegram", "line"): a
+    second would fetch or handle the same updates beside the first. An exclusive lock on a file
+    beside the database says so at start-up; the system lets it go when the process ends, however
+    it ends, so a restart after a crash is never refused. PostgreSQL takes several processes."""
+    database = make_url(url).database if is_sqlite(url) else None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    path = Path(f"{database}.{platform}.lock")
+    with path.open("a") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyServed(
+                f"Another process already serves {platform} from the SQLite database {database}. "
+                "SQLite takes one such process: stop the other one first, or move to PostgreSQL "
+                "(DATABASE_URL) to run several."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
 
 
 def create_engine(url: str) -> AsyncEngine:

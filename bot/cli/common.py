@@ -13,6 +13,7 @@ from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError
 from kernel.org_config import ConfigError, OrgConfig
 from kernel.org_files import Organisations, load_organisations
+from storage.db import AlreadyServed
 
 T = TypeVar("T")
 
@@ -96,7 +97,7 @@ def pick_org(orgs: Organisations, code: str | None) -> OrgConfig:
 def run_async(coro: object) -> None:
     try:
         asyncio.run(coro)  # type: ignore[arg-type]
-    except SettingsError as exc:
+    except (SettingsError, AlreadyServed) as exc:
         raise fail(str(exc)) from exc
     except KeyboardInterrupt:
         pass
