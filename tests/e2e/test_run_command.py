@@ -7,13 +7,13 @@ import os
 import signal
 import sqlite3
 import sys
+from pathlib import Path
 
 from tests.fakes.fake_bot_api import FakeBotApi
 
 
-async def test_run_command_polls_answers_and_stops_cleanly(api: FakeBotApi, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    database = tmp_path / "bot.sqlite3"
-    env = {
+def _env(api: FakeBotApi, database: Path, tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "TELEGRAM_BOT_TOKEN": api.token,
         "TELEGRAM_API_BASE_URL": api.base_url,
@@ -21,6 +21,11 @@ async def test_run_command_polls_answers_and_stops_cleanly(api: FakeBotApi, tmp_
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "DAMRONGTHAM_DATA_DIR": str(tmp_path / "data"),
     }
+
+
+async def test_run_command_polls_answers_and_stops_cleanly(api: FakeBotApi, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    database = tmp_path / "bot.sqlite3"
+    env = _env(api, database, tmp_path)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -48,14 +53,7 @@ async def test_a_second_process_serving_telegram_from_the_same_sqlite_file_is_re
     """SQLite takes one process per platform (issue 18): a second says so at start-up and stops;
     the first goes on. A process killed outright leaves no lock behind (tests/e2e/test_kill.py)."""
     database = tmp_path / "bot.sqlite3"
-    env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": api.token,
-        "TELEGRAM_API_BASE_URL": api.base_url,
-        "TELEGRAM_FILE_BASE_URL": api.base_file_url,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "DAMRONGTHAM_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = _env(api, database, tmp_path)
     first = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
