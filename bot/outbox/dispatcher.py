@@ -153,13 +153,17 @@ class OutboxDispatcher(Delivery):
 
     async def recover(self) -> int:
         """At start-up, messages this instance claimed before it died are due again at once instead
-        of after their lease; on SQLite (one process by nature) every claimed message is."""
-        return await self._release(mine_only=self.db.dialect != "sqlite")
+        of after their lease. On SQLite one process serves each platform (storage.db.one_server),
+        so every claimed message of a channel this one sends is its own, whatever its name was;
+        another channel's (a desk-only server beside the bot) is left alone."""
+        return await self._release(mine_only=self.db.dialect != "sqlite", channels=list(self.senders))
 
-    async def _release(self, *, mine_only: bool) -> int:
+    async def _release(self, *, mine_only: bool, channels: list[str] | None = None) -> int:
         claimed = col(OutboxMessage.status) == "sending"
         if mine_only:
             claimed = claimed & (col(OutboxMessage.claimed_by) == self.instance)
+        if channels is not None:
+            claimed = claimed & col(OutboxMessage.channel).in_(channels)
         async with self.db.session(write=True) as session:
             result = await session.execute(
                 update(OutboxMessage)

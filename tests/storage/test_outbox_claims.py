@@ -78,3 +78,20 @@ async def test_a_restart_takes_over_its_own_claims_and_leaves_another_instances(
     await restarted.recover()
     await restarted.drain()
     assert sender.delivered == [("A", "mine")]
+
+
+async def test_on_sqlite_a_start_leaves_the_claims_of_channels_it_does_not_send(
+    sqlite_database: Database, vault, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    """The bot sends; a desk-only server started beside it on the same file sends no channel of
+    its own, and must not hand the bot's sends in flight back (they would go twice)."""
+    await _queue(sqlite_database, vault, clock, "in flight")
+    bot = OutboxDispatcher(sqlite_database, vault, {"test": FlakySender()}, clock=clock, instance="bot")
+    assert len(await bot._claim()) == 1
+    desk = OutboxDispatcher(sqlite_database, vault, {}, clock=clock, instance="desk")
+    assert await desk.recover() == 0
+    assert await _rows(sqlite_database) == [("sending", "bot")]
+    restarted = OutboxDispatcher(
+        sqlite_database, vault, {"test": FlakySender()}, clock=clock, instance="bot-2"
+    )
+    assert await restarted.recover() == 1  # the bot's own channel, after its restart: due again
