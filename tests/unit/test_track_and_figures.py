@@ -106,14 +106,20 @@ async def test_withdraw_and_a_forged_or_ended_pass(
         await phone.session.close()
 
 
-async def test_a_closed_case_is_rated_once_from_the_tracking_page(
-    desk: Desk, app: Any, client: TestClient[Any, Any]
-) -> None:
+async def _accepted_tip_off(desk: Desk, client: TestClient[Any, Any]) -> tuple[str, str, int]:
+    """An anonymous tip-off filed on the web chat and accepted by personnel: (reference, code, case id)."""
     await desk.add_staff("501", "personnel", name="สมศรี")
     reference, code = await file_tip_off(WebCitizen(client))
     async with desk.db.session() as s:
         case_id = (await s.execute(select(Case.id))).scalar_one()
     await _run(desk, lambda w: staff.accept_case(w, case_id=case_id, by=OFFICER))
+    return reference, code, case_id
+
+
+async def test_a_closed_case_is_rated_once_from_the_tracking_page(
+    desk: Desk, app: Any, client: TestClient[Any, Any]
+) -> None:
+    reference, code, case_id = await _accepted_tip_off(desk, client)
     await _run(
         desk,
         lambda w: staff.close_case(
@@ -188,11 +194,7 @@ async def test_the_figures_page_hides_tip_offs_details_and_small_counts(
 async def test_status_in_any_chat_shows_the_whole_history_and_its_buttons_act_by_the_code(
     desk: Desk, client: TestClient[Any, Any]
 ) -> None:
-    await desk.add_staff("501", "personnel", name="สมศรี")
-    reference, code = await file_tip_off(WebCitizen(client))
-    async with desk.db.session() as s:
-        case_id = (await s.execute(select(Case.id))).scalar_one()
-    await _run(desk, lambda w: staff.accept_case(w, case_id=case_id, by=OFFICER))
+    reference, code, case_id = await _accepted_tip_off(desk, client)
     await _run(desk, lambda w: staff.ask_reporter(w, case_id=case_id, by=OFFICER, question="ร้านใดเรียกเงิน"))
     other = desk.chat("5005")  # a Telegram account that did not report it
     shown = await other.say(f"/status {reference} {code}")
