@@ -9,6 +9,7 @@ Without a browser these tests skip with the reason; under CI=true they are requi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -47,8 +48,7 @@ def _require_browser() -> None:
     pytest.skip(problem)
 
 
-@pytest.fixture
-async def desk(sqlite_database, orgs, vault, clock, sender) -> Desk:  # type: ignore[no-untyped-def]
+async def bound_desk(sqlite_database, orgs, vault, clock, sender) -> Desk:  # type: ignore[no-untyped-def]
     """The unit tests' desk: staff chats bound, a real SQLite file."""
     desk = await make_desk(sqlite_database, orgs, vault, clock, sender)
     for code, chat_id in STAFF_CHATS.items():
@@ -57,11 +57,23 @@ async def desk(sqlite_database, orgs, vault, clock, sender) -> Desk:  # type: ig
 
 
 @pytest.fixture
-async def server(desk: Desk) -> AsyncIterator[TestServer]:
+async def desk(sqlite_database, orgs, vault, clock, sender) -> Desk:  # type: ignore[no-untyped-def]
+    return await bound_desk(sqlite_database, orgs, vault, clock, sender)
+
+
+@contextlib.asynccontextmanager
+async def served(desk: Desk) -> AsyncIterator[TestServer]:
+    """The web app on a local port, its address the desk's public one (for sign-in links)."""
     _require_browser()
     app = build_web_app(desk.services, Inbox(desk.db, desk.services.vault))
     async with TestServer(app, host="127.0.0.1") as server:
         desk.services.public_url = str(server.make_url("")).rstrip("/")
+        yield server
+
+
+@pytest.fixture
+async def server(desk: Desk) -> AsyncIterator[TestServer]:
+    async with served(desk) as server:
         yield server
 
 

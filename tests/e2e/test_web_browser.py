@@ -19,9 +19,9 @@ from bot.inbox import Inbox
 from bot.web import build_web_app
 from storage.files import FileStore
 from tests.e2e.conftest import PERSONNEL, RunningBot
-from tests.e2e.test_desk_browser import ARTIFACTS, CHROMIUM, _require_browser
+from tests.e2e.test_desk_browser import ARTIFACTS, CHROMIUM, _require_browser, bound_desk, served
 from tests.e2e.test_telegram_staff import _card_data, _register, _wait_status
-from tests.unit.conftest import STAFF_CHATS, Desk, make_desk
+from tests.unit.conftest import Desk
 from tests.unit.test_intake_own_words import TIP_TH
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
@@ -41,20 +41,15 @@ class Origins:
 
 @pytest.fixture
 async def desk(sqlite_database, orgs, vault, clock, sender, tmp_path) -> Desk:  # type: ignore[no-untyped-def]
-    """The unit tests' desk: staff chats bound, evidence kept, a real SQLite file."""
-    desk = await make_desk(sqlite_database, orgs, vault, clock, sender)
+    """The browser desk's, with evidence kept (the web chat takes uploads)."""
+    desk = await bound_desk(sqlite_database, orgs, vault, clock, sender)
     desk.services.files = FileStore(tmp_path / "files", vault)
-    for code, chat_id in STAFF_CHATS.items():
-        await desk.bind("coordinators" if code == "coordinators" else f"division:{code}", chat_id)
     return desk
 
 
 @pytest.fixture
 async def server(desk: Desk) -> AsyncIterator[TestServer]:
-    _require_browser()
-    app = build_web_app(desk.services, Inbox(desk.db, desk.services.vault))
-    async with TestServer(app, host="127.0.0.1") as server:
-        desk.services.public_url = str(server.make_url("")).rstrip("/")
+    async with served(desk) as server:
         yield server
 
 
