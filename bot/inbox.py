@@ -5,6 +5,10 @@ they arrived. Each chat is a lane: its events are handled one after another, in 
 stored, while other chats' lanes go on beside it. A turn mostly waits (on the database, on the Bot
 API), so chats handled strictly one at a time would leave every citizen waiting for everyone
 else's round trips.
+
+Several processes may serve one PostgreSQL database, and a webhook may reach any of them: each
+process handles only the chats it has claimed (storage.chat_claims), so an event is handled once,
+and its chat's events in order, whichever process stored them.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, update
-from sqlmodel import col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import col
 
 from bot.logs import log_failed_pass
 from handlers.core.metrics import Metrics
 from storage import upsert as upsert
+from storage.chat_claims import ChatClaims, ClaimsLost
 from storage.crypto import Vault
 from storage.db import Database
 from storage.models import INBOX_MAX_ATTEMPTS, InboxEvent
@@ -38,19 +44,20 @@ MAX_TAKEN = 2_000  # read but not yet marked handled: past this, reading waits f
 MARK_EVERY = 20  # handled events marked in one statement ...
 MARK_WITHIN = 0.2  # ... or after this many seconds, whichever comes first
 SWEEP_EVERY = 5.0  # seconds between full reads, for rows committed after a row with a larger id
+RECHECK_EVERY = 0.5  # seconds between reads again of events whose chat another process held
 
 
-_READ = (
-    select(col(InboxEvent.id), col(InboxEvent.channel), col(InboxEvent.payload_enc), col(InboxEvent.attempts))
+_EVENTS = InboxEvent.__table__  # type: ignore[attr-defined]
+_READ = (  # on the table: SQLModel's select takes at most four columns
+    sa_select(_EVENTS.c.id, _EVENTS.c.channel, _EVENTS.c.lane, _EVENTS.c.payload_enc, _EVENTS.c.attempts)
     .where(
-        col(InboxEvent.processed_at).is_(None),
-        col(InboxEvent.attempts) < MAX_ATTEMPTS,
-        col(InboxEvent.id) > bindparam("floor"),
+        _EVENTS.c.processed_at.is_(None),
+        _EVENTS.c.attempts < MAX_ATTEMPTS,
+        _EVENTS.c.id > bindparam("floor"),
     )
-    .order_by(col(InboxEvent.id))
+    .order_by(_EVENTS.c.id)
     .limit(FETCH)
 )
-_EVENTS = InboxEvent.__table__  # type: ignore[attr-defined]
 _MARK_DONE = (  # on the table: the ORM would look for the rows among its objects too
     update(_EVENTS)
     .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)))
@@ -62,6 +69,7 @@ _MARK_DONE = (  # on the table: the ORM would look for the rows among its object
 class _Event:
     id: int
     channel: str
+    lane: str
     payload: dict[str, Any] | None  # None: unreadable (the key changed), fails like a bad event
     attempts: int
 
@@ -91,11 +99,14 @@ class Inbox:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._lanes: dict[str, _Lane] = {}
+        self._claims = ChatClaims(db)
         self._taken: set[int] = set()  # read and not yet marked: never read into a lane twice
-        self._done: list[int] = []  # handled, to be marked in one statement
+        self._done: list[_Event] = []  # handled, to be marked in one statement
         self._mark_by = 0.0  # loop time by which the oldest of them is to be marked
         self._last_id = 0
         self._swept_at = float("-inf")
+        self._skipped_from: int | None = None  # the first event left because another process held its chat
+        self._rechecked_at = float("-inf")
 
     def attach(self, channel: str, handler: Handler, lane: LaneOf | None = None) -> None:
         self.handlers[channel] = handler
@@ -113,6 +124,7 @@ class Inbox:
             {
                 "channel": channel,
                 "event_key": key,
+                "lane": self._lane_of(channel, payload),
                 "payload_enc": self.vault.encrypt(payload),
                 "received_at": now,
             }
@@ -132,7 +144,7 @@ class Inbox:
         and tools want it. How many events were handled."""
         before = self.handled
         await self._mark_done()
-        await self._read(sweep=True)
+        await self._read(0)
         self._start(retry_now=True)
         while running := [lane.task for lane in self._lanes.values() if lane.task is not None]:
             await asyncio.gather(*running)
@@ -149,8 +161,12 @@ class Inbox:
                     # marking each time cost the single SQLite writer a transaction per delivery
                     if len(self._done) >= MARK_EVERY or (self._done and loop.time() >= self._mark_by):
                         await self._mark_done()
-                    await self._read(sweep=loop.time() - self._swept_at >= SWEEP_EVERY)
+                    await self._read(self._floor(loop.time()))
                     streak = 0
+                except ClaimsLost:
+                    self._forget_queued()
+                    streak += 1
+                    log_failed_pass(log, "inbox", streak)
                 except Exception:
                     streak += 1
                     log_failed_pass(log, "inbox", streak)
@@ -163,6 +179,20 @@ class Inbox:
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):  # best effort: an unmarked event is dropped as a duplicate
                 await asyncio.wait_for(self._mark_done(), timeout=2)
+            with contextlib.suppress(Exception):  # the claims go with the connection anyway
+                await asyncio.wait_for(self._claims.close(), timeout=2)
+
+    def _floor(self, now: float) -> int:
+        """Where the next read starts: after the last event read; at the first event left to another
+        process every RECHECK_EVERY seconds (that process may have let its chat go, or died); at the
+        start every SWEEP_EVERY seconds."""
+        if now - self._swept_at >= SWEEP_EVERY:
+            self._swept_at = now
+            return 0
+        if self._skipped_from is not None and now - self._rechecked_at >= RECHECK_EVERY:
+            self._rechecked_at = now
+            return self._skipped_from - 1
+        return self._last_id
 
     async def _sleep(self, loop: asyncio.AbstractEventLoop, idle_seconds: float, streak: int) -> None:
         if streak:
@@ -170,40 +200,77 @@ class Inbox:
         else:
             wait = max(0.0, self._mark_by - loop.time()) if self._done else idle_seconds
         waiting = [lane.retry_at for lane in self._lanes.values() if lane.task is None and lane.events]
+        if self._skipped_from is not None:
+            waiting.append(self._rechecked_at + RECHECK_EVERY)
         if waiting:
             wait = min(wait, max(0.0, min(waiting) - loop.time()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
         self._wake.clear()
 
-    async def _read(self, *, sweep: bool) -> None:
-        """Stored events into their lanes. Usually only those after the last one read; a sweep reads
-        from the start, for an event whose transaction committed after a later one's."""
+    def _lane_of(self, channel: str, payload: dict[str, Any] | None) -> str:
+        """The lane of an event: a keyed hash of its chat (the same in every process), so the
+        stored lane does not name the chat."""
+        lane_of, chat = self.lanes.get(channel), ""
+        if lane_of is not None and payload is not None:
+            with contextlib.suppress(Exception):  # a malformed event: the channel's own lane
+                chat = lane_of(payload)
+        return self.vault.lookup_key("inbox lane", channel, chat)
+
+    async def _read(self, floor: int) -> None:
+        """Stored events after `floor` into the lanes of the chats this process holds or claims now.
+        Usually the read starts after the last event read; from the start, it finds an event whose
+        transaction committed after a later one's."""
         if len(self._taken) >= MAX_TAKEN:
             return
-        floor = 0 if sweep else self._last_id
         async with self.db.session() as session:
             rows = (await session.execute(_READ, {"floor": floor})).all()
-        if sweep:
-            self._swept_at = asyncio.get_running_loop().time()
-        for row_id, channel, payload_enc, attempts in rows:
+        found: list[tuple[int, str, str, str | dict[str, Any] | None, int]] = []  # payload: sealed or open
+        for row_id, channel, lane, payload_enc, attempts in rows:
             assert row_id is not None  # a primary key
             self._last_id = max(self._last_id, row_id)
             if row_id in self._taken or channel not in self.handlers:
                 continue
-            try:
-                payload: dict[str, Any] | None = self.vault.decrypt(payload_enc)
-            except Exception:
-                payload = None
-            lane_of = self.lanes.get(channel)
-            key = channel
-            if lane_of is not None and payload is not None:
-                with contextlib.suppress(Exception):  # a malformed event: the channel's own lane
-                    key = f"{channel}:{lane_of(payload)}"
+            payload: dict[str, Any] | None = None
+            if lane is None:  # stored before events named their lane
+                payload = self._open(payload_enc)
+                lane = self._lane_of(channel, payload)
+            found.append((row_id, channel, lane, payload_enc if payload is None else payload, attempts))
+        held = await self._claims.claim({lane for _, _, lane, _, _ in found})
+        skipped = None
+        for row_id, channel, lane, sealed, attempts in found:
+            if lane not in held:
+                skipped = row_id if skipped is None else skipped
+                continue
+            payload = self._open(sealed) if isinstance(sealed, str) else sealed
             self._taken.add(row_id)
-            self._lanes.setdefault(key, _Lane()).events.append(_Event(row_id, channel, payload, attempts))
+            self._lanes.setdefault(lane, _Lane()).events.append(
+                _Event(row_id, channel, lane, payload, attempts)
+            )
+        earlier = self._skipped_from
+        if earlier is not None and floor < earlier and len(rows) < FETCH:
+            earlier = None  # read past again: what another process still holds was skipped anew
+        self._skipped_from = min((x for x in (earlier, skipped) if x is not None), default=None)
         if len(rows) == FETCH:
             self._wake.set()  # more are waiting
+
+    def _open(self, payload_enc: str) -> dict[str, Any] | None:
+        try:
+            payload: dict[str, Any] = self.vault.decrypt(payload_enc)
+        except Exception:
+            return None  # unreadable (the key changed): fails like a bad event
+        return payload
+
+    def _forget_queued(self) -> None:
+        """The claims are lost: other processes may take these chats now. Events not begun here are
+        left to them (an event being handled finishes)."""
+        for key, lane in list(self._lanes.items()):
+            keep = [lane.events[0]] if lane.task is not None and lane.events else []
+            for event in list(lane.events)[len(keep) :]:
+                self._taken.discard(event.id)
+            lane.events = deque(keep)
+            if not keep and lane.task is None:
+                del self._lanes[key]
 
     def _start(self, *, retry_now: bool = False) -> None:
         now = asyncio.get_running_loop().time()
@@ -258,26 +325,32 @@ class Inbox:
         self.handled += 1
         if not self._done:
             self._mark_by = asyncio.get_running_loop().time() + MARK_WITHIN
-        self._done.append(event.id)
+        self._done.append(event)
         if len(self._done) >= MARK_EVERY:
             self._wake.set()
         return True
 
     async def _mark_done(self) -> None:
         """Mark handled events in one statement. Until then they stay taken, so they are never handled
-        twice here; after a crash in between, the engine drops them as duplicates (update keys)."""
-        if not self._done:
-            return
-        ids, self._done = self._done, []
-        try:
-            async with self.db.session(write=True) as session:
-                blank = self.vault.encrypt({})  # handled: keep no message content
-                await session.execute(_MARK_DONE, {"ids": ids, "now": datetime.now(UTC), "blank": blank})
-                await session.commit()
-        except BaseException:
-            self._done = ids + self._done
-            raise
-        self._taken.difference_update(ids)
+        twice here; after a crash in between, the engine drops them as duplicates (update keys).
+        Then the chats with nothing left here are let go, for any process to claim."""
+        if self._done:
+            done, self._done = self._done, []
+            ids = [event.id for event in done]
+            try:
+                async with self.db.session(write=True) as session:
+                    blank = self.vault.encrypt({})  # handled: keep no message content
+                    await session.execute(_MARK_DONE, {"ids": ids, "now": datetime.now(UTC), "blank": blank})
+                    await session.commit()
+            except BaseException:
+                self._done = done + self._done
+                raise
+            self._taken.difference_update(ids)
+        # never a chat with an event read, running or handled but not marked: another process
+        # would handle that event again
+        idle = self._claims.held - set(self._lanes) - {event.lane for event in self._done}
+        if idle:
+            await self._claims.release(idle)
 
     async def _set(self, row_id: int, *, attempts: int, processed: bool) -> None:
         values: dict[str, Any] = {"attempts": attempts}

@@ -108,6 +108,17 @@ async def db_url(backend: str, tmp_path) -> AsyncIterator[str]:  # type: ignore[
 
 
 @pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, for a test that is about PostgreSQL only (several processes)."""
+    require_postgres()
+    url = await _fresh_postgres_database()
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
 

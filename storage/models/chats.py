@@ -49,6 +49,9 @@ class InboxEvent(SQLModel, table=True):
     channel: str = Field(max_length=20)
     # Telegram's update_id, LINE's webhookEventId: a redelivery is stored once
     event_key: str = Field(max_length=100)
+    # the keyed hash of the chat the event belongs to (bot.inbox): its events keep their order, and
+    # with several processes one claims the chat (storage.chat_claims)
+    lane: str | None = Field(default=None, max_length=64)
     payload_enc: str = Field(sa_type=Text)
     received_at: datetime = Field(sa_type=UTCDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
@@ -16,18 +15,8 @@ from storage.crypto import Vault
 from storage.db import Database
 from storage.models import OutboxMessage, ReminderLog
 from storage.plan import upsert_item
-from tests.conftest import make_database, make_services, require_postgres
+from tests.conftest import make_database, make_services
 from tests.support.clock import Clock
-
-
-@pytest.fixture
-async def pg_url() -> str:  # type: ignore[misc]
-    require_postgres()
-    from tests.conftest import _drop_postgres_database, _fresh_postgres_database
-
-    url = await _fresh_postgres_database()
-    yield url
-    await _drop_postgres_database(url)
 
 
 async def _process(url: str, vault: Vault, clock: Clock):  # type: ignore[no-untyped-def]

@@ -8,31 +8,12 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import event
-from sqlmodel import col, select
 
 from bot.channels import line, telegram
 from bot.inbox import Inbox
 from storage.crypto import Vault
 from storage.db import Database
-from storage.models import InboxEvent
-
-
-def _by_chat(event: dict[str, Any]) -> str:
-    return str(event["chat"])
-
-
-async def _rows(db: Database) -> list[InboxEvent]:
-    async with db.session() as session:
-        return list((await session.execute(select(InboxEvent).order_by(col(InboxEvent.id)))).scalars())
-
-
-async def _all_marked(db: Database) -> bool:
-    """Whether every stored event is marked handled within 5 s (marks go in batches)."""
-    for _ in range(100):
-        if all(r.processed_at is not None for r in await _rows(db)):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+from tests.support.inbox import all_marked, by_chat, inbox_rows
 
 
 async def test_chats_are_handled_side_by_side_each_in_its_own_order(database: Database, vault: Vault) -> None:
@@ -49,7 +30,7 @@ async def test_chats_are_handled_side_by_side_each_in_its_own_order(database: Da
         running -= 1
 
     inbox = Inbox(database, vault)
-    inbox.attach("telegram", handler, _by_chat)
+    inbox.attach("telegram", handler, by_chat)
     events = [(f"{chat}-{n}", {"chat": chat, "n": n}) for n in range(12) for chat in "abcdef"]
     rnd.shuffle(events)  # arrival order across chats is anything; within a chat it is n
     events.sort(key=lambda e: e[1]["n"])
@@ -58,7 +39,7 @@ async def test_chats_are_handled_side_by_side_each_in_its_own_order(database: Da
     assert await inbox.handle_pending() == len(events)
     assert dict(seen) == {chat: list(range(12)) for chat in "abcdef"}
     assert peak > 1  # not one at a time
-    rows = await _rows(database)
+    rows = await inbox_rows(database)
     assert all(r.processed_at is not None for r in rows)
     assert all(vault.decrypt(r.payload_enc) == {} for r in rows)  # handled: no message content kept
     assert await inbox.handle_pending() == 0  # nothing is handled twice
@@ -74,7 +55,7 @@ async def test_a_failing_event_holds_back_only_its_own_chat(sqlite_database: Dat
         seen.append(event["text"])
 
     inbox = Inbox(sqlite_database, vault)
-    inbox.attach("line", handler, _by_chat)
+    inbox.attach("line", handler, by_chat)
     await inbox.store_many(
         "line",
         [
@@ -90,7 +71,7 @@ async def test_a_failing_event_holds_back_only_its_own_chat(sqlite_database: Dat
     broken = False
     assert await inbox.handle_pending() == 2
     assert seen[3:] == ["bad", "a2"]  # in A's order
-    assert [r.attempts for r in await _rows(sqlite_database)] == [0, 1, 0, 0, 0]
+    assert [r.attempts for r in await inbox_rows(sqlite_database)] == [0, 1, 0, 0, 0]
 
 
 async def test_deliveries_are_stored_once_in_one_transaction(database: Database, vault: Vault) -> None:
@@ -100,7 +81,7 @@ async def test_deliveries_are_stored_once_in_one_transaction(database: Database,
     assert await inbox.store_many("telegram", [("2", {"n": 2}), ("3", {"n": 3}), ("3", {"n": 3})]) == {"3"}
     assert await inbox.store_many("telegram", []) == set()
     assert await inbox.store_many("telegram", [("1", {"n": 1})]) == set()  # all of it delivered before
-    assert [r.event_key for r in await _rows(database)] == ["1", "2", "3"]
+    assert [r.event_key for r in await inbox_rows(database)] == ["1", "2", "3"]
 
 
 async def test_the_running_inbox_handles_what_arrives_and_marks_it(database: Database, vault: Vault) -> None:
@@ -113,14 +94,14 @@ async def test_the_running_inbox_handles_what_arrives_and_marks_it(database: Dat
             all_seen.set()
 
     inbox = Inbox(database, vault)
-    inbox.attach("telegram", handler, _by_chat)
+    inbox.attach("telegram", handler, by_chat)
     task = asyncio.create_task(inbox.run(idle_seconds=0.05))
     try:
         for n in range(10):
             await inbox.store_many("telegram", [(f"{c}{n}", {"chat": c, "n": n}) for c in "xyz"])
             await asyncio.sleep(0.005)
         await asyncio.wait_for(all_seen.wait(), timeout=10)
-        marked = await _all_marked(database)
+        marked = await all_marked(database)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -143,13 +124,13 @@ async def test_handled_events_are_marked_in_batches_not_at_every_delivery(
     event.listen(database.engine.sync_engine, "before_cursor_execute", count)
     seen: list[int] = []
     inbox = Inbox(database, vault)
-    inbox.attach("telegram", lambda e: _note(seen, e), _by_chat)
+    inbox.attach("telegram", lambda e: _note(seen, e), by_chat)
     task = asyncio.create_task(inbox.run(idle_seconds=0.05))
     try:
         for n in range(40):  # 40 deliveries within about 0.4 s
             await inbox.store_many("telegram", [(f"u{n}", {"chat": n, "n": n})])
             await asyncio.sleep(0.01)
-        marked = await _all_marked(database)
+        marked = await all_marked(database)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
