@@ -226,9 +226,10 @@ class Inbox:
         async with self.db.session() as session:
             rows = (await session.execute(_READ, {"floor": floor})).all()
         found: list[tuple[int, str, str, str | dict[str, Any] | None, int]] = []  # payload: sealed or open
+        newest = self._last_id
         for row_id, channel, lane, payload_enc, attempts in rows:
             assert row_id is not None  # a primary key
-            self._last_id = max(self._last_id, row_id)
+            newest = max(newest, row_id)
             if row_id in self._taken or channel not in self.handlers:
                 continue
             payload: dict[str, Any] | None = None
@@ -237,6 +238,7 @@ class Inbox:
                 lane = self._lane_of(channel, payload)
             found.append((row_id, channel, lane, payload_enc if payload is None else payload, attempts))
         held = await self._claims.claim({lane for _, _, lane, _, _ in found})
+        self._last_id = newest  # not before: when the claim fails, these are read again
         skipped = None
         for row_id, channel, lane, sealed, attempts in found:
             if lane not in held:

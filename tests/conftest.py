@@ -119,6 +119,18 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def processes(pg_url: str) -> AsyncIterator[tuple[Database, Database]]:
+    """Two processes' engines over one migrated PostgreSQL database (replicas)."""
+    await upgrade_database_async(pg_url)
+    first, second = Database(pg_url), Database(pg_url)
+    try:
+        yield first, second
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
 

@@ -6,7 +6,9 @@ the pass that sent them, or within it after `MARK_EVERY` messages or `MARK_WITHI
 whichever comes first (what the database could not take then is recorded by the next claim). That
 is one transaction per pass instead of one per message, and none of them between a citizen's
 message and the reply; a crash repeats at most the sends in flight and those few. LINE pushes
-carry their retry key, so LINE drops a repeat itself.
+carry their retry key, so LINE drops a repeat itself. On PostgreSQL, where the database takes many
+writers, each delivery is recorded as it lands, and one elected process sends each channel's
+messages (bot/outbox/election.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from sqlmodel import col, select
 
 from bot.channels.base import Sender
 from bot.logs import log_failed_pass
-from bot.outbox.sending import MARK_WITHIN, SENDING_AT_ONCE, Delivered, Delivery, remember_card_statement
+from bot.outbox.election import stand_for
+from bot.outbox.sending import (
+    MARK_EVERY,
+    MARK_WITHIN,
+    SENDING_AT_ONCE,
+    Delivered,
+    Delivery,
+    remember_card_statement,
+)
 from handlers.core.metrics import Metrics
 from storage.crypto import Vault
 from storage.db import Database
@@ -116,6 +126,13 @@ class OutboxDispatcher(Delivery):
         self._claim_statement = _claim_statement(batch, skip_locked=db.dialect == "postgresql")
         self._remember_card = remember_card_statement(db.dialect)
         self._slots = asyncio.Semaphore(SENDING_AT_ONCE)
+        # the channels this process sends now, while it runs on PostgreSQL beside other processes
+        # (the elections it won); None: every channel it has a sender for (SQLite, one process per
+        # platform; or a one-off drain by a tool)
+        self.elected: set[str] | None = None
+        # a crash between a delivery and its record sends it again: on PostgreSQL, which takes
+        # many writers, nothing waits to be recorded with others
+        self._mark_every = 1 if db.dialect == "postgresql" else MARK_EVERY
 
     def kick(self) -> None:
         self.settled.clear()
@@ -124,6 +141,17 @@ class OutboxDispatcher(Delivery):
     async def run(self, *, idle_seconds: float = 1.0) -> None:
         """Send until cancelled; wakes on `kick()` or every `idle_seconds` for retries."""
         streak = 0  # passes failed in a row
+        elections: list[asyncio.Task[None]] = []
+        if self.db.dialect == "postgresql":
+            elected: set[str] = set()
+            self.elected = elected
+            elections = [
+                asyncio.create_task(
+                    stand_for(self.db, channel, elected, wake=self.kick, clock=self.clock),
+                    name=f"{channel} sender election",
+                )
+                for channel in self.senders
+            ]
         try:
             while True:
                 self._wake.clear()
@@ -150,6 +178,16 @@ class OutboxDispatcher(Delivery):
                 await asyncio.wait_for(self._mark_sent(), timeout=2)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._release(mine_only=True), timeout=2)
+            for task in elections:
+                task.cancel()
+            await asyncio.gather(*elections, return_exceptions=True)
+            self.elected = None
+
+    def _channels(self) -> list[str]:
+        """The channels whose messages this process sends now."""
+        if self.elected is None:
+            return list(self.senders)
+        return [channel for channel in self.senders if channel in self.elected]
 
     async def recover(self) -> int:
         """At start-up, messages this instance claimed before it died are due again at once instead
@@ -188,13 +226,16 @@ class OutboxDispatcher(Delivery):
     async def _claim(self) -> list[OutboxRow]:
         """Records the deliveries not yet recorded, then claims what is due, in one transaction."""
         now = self.clock()
-        params = {"now": now, "lease_until": now + LEASE, "channels": list(self.senders), "me": self.instance}
+        channels = self._channels()
+        params = {"now": now, "lease_until": now + LEASE, "channels": channels, "me": self.instance}
         batch, self._delivered = self._delivered, []
+        if not batch and not channels:
+            return []  # another process sends them all
         try:
             async with self.db.session(write=True) as session:
                 if batch:
                     await self._record_sent(session, batch, now)
-                claimed = await session.execute(self._claim_statement, params)
+                claimed = await session.execute(self._claim_statement, params) if channels else ()
                 await session.commit()
         except Exception:
             self._delivered[:0] = batch  # kept for the next pass

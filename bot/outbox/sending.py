@@ -72,6 +72,7 @@ class Delivery:
     _delivered: list[Delivered]
     _remember_card: Insert
     _slots: asyncio.Semaphore
+    _mark_every: int
 
     async def _send_chat(self, rows: list[OutboxRow]) -> int:
         """One chat's messages, in order; how many went."""
@@ -88,7 +89,7 @@ class Delivery:
                     log.exception("outbox row could not be handled", extra={"outbox_id": row.id})
             delivered = self._delivered
             if delivered and (
-                len(delivered) >= MARK_EVERY or time.monotonic() - delivered[0].at >= MARK_WITHIN
+                len(delivered) >= self._mark_every or time.monotonic() - delivered[0].at >= MARK_WITHIN
             ):
                 await self._mark_sent()
         return sent

@@ -14,12 +14,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.support.replicas import free_port
 
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -43,18 +44,12 @@ def _version(bin_dir: str) -> tuple[int, ...]:
     return tuple(int(part) for part in name.split(".") if part.isdigit())
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PrivatePostgres:
     """initdb → start → (stop / start / restart as often as wanted) → destroy."""
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="dt-private-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,12 +23,7 @@ from handlers.cases.delivery import held_file
 from storage import chats as chat_repo
 from storage.models import Attachment, Case
 from tests.fakes.fake_line_api import FakeLineApi
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.replicas import free_port
 
 
 @dataclass
@@ -82,7 +76,7 @@ async def line(db_url: str, secret_key: str, tmp_path) -> AsyncIterator[LineBot]
             LINE_API_BASE_URL=api.url,
         )
         app = await build_app(settings)
-        port = _free_port()
+        port = free_port()
         stop, ready = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(run_server(app, host="127.0.0.1", port=port, stop=stop, ready=ready))
         await asyncio.wait_for(ready.wait(), 15)
@@ -427,7 +421,7 @@ async def test_evidence_from_line_reaches_telegram_staff_and_line_staff_by_a_sig
             TELEGRAM_RATE_LIMITS="1000/1,1000/1,1000/1",
         )
         app = await build_app(settings)
-        port = _free_port()
+        port = free_port()
         stop, ready = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(run_server(app, host="127.0.0.1", port=port, stop=stop, ready=ready))
         await asyncio.wait_for(ready.wait(), 15)

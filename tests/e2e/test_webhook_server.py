@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,14 +15,9 @@ from bot.app import App, build_app, run_server
 from bot.inbox import Inbox
 from bot.settings import Settings
 from tests.fakes.fake_bot_api import FakeBotApi
+from tests.support.replicas import free_port
 
 SECRET = "webhook-secret-0123456789abcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -67,7 +61,7 @@ async def server(api: FakeBotApi, db_url: str, secret_key: str, tmp_path) -> Asy
     app = await build_app(settings)
     # a delivery stored before a crash, never handled: the restarted server handles it
     await Inbox(app.db, app.services.vault).store("telegram", "500", _update(500, 4400001, "/help"))
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_port(), free_port()
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(
         run_server(app, host="127.0.0.1", port=port, stop=stop, ready=ready, metrics_port=metrics_port)

@@ -8,64 +8,16 @@ import asyncio
 import contextlib
 import random
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from bot.inbox import Inbox
 from storage.chat_claims import CLAIM_SPACE, ChatClaims, ClaimsLost
 from storage.crypto import Vault
-from storage.db import Database, upgrade_database_async
+from storage.db import Database
 from tests.support.inbox import all_marked, by_chat
-
-
-@pytest.fixture
-async def processes(pg_url: str) -> AsyncIterator[tuple[Database, Database]]:
-    """Two processes' engines over one migrated database."""
-    await upgrade_database_async(pg_url)
-    first, second = Database(pg_url), Database(pg_url)
-    try:
-        yield first, second
-    finally:
-        await first.dispose()
-        await second.dispose()
-
-
-async def _kill_claims_connection(db: Database) -> None:
-    """What a process's death does to its claims: the connection holding them ends (here the
-    server ends it, from `db`, the other process)."""
-    async with db.engine.connect() as conn:
-        pids = list(
-            (
-                await conn.execute(
-                    text(
-                        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :space "
-                        "AND pid <> pg_backend_pid()"
-                    ),
-                    {"space": CLAIM_SPACE},
-                )
-            ).scalars()
-        )
-        assert pids
-        await conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS integer[])) AS pid"),
-            {"pids": pids},
-        )
-        await conn.commit()
-        for _ in range(100):  # the backend is told to end; it ends a moment later
-            alive = (
-                await conn.execute(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(CAST(:pids AS integer[]))"),
-                    {"pids": pids},
-                )
-            ).scalar()
-            await conn.commit()
-            if not alive:
-                return
-            await asyncio.sleep(0.02)
-    raise AssertionError("the connection holding the claims did not end")
+from tests.support.locks import kill_lock_holders
 
 
 async def test_a_chat_is_claimed_by_one_process_until_it_lets_go(
@@ -89,7 +41,7 @@ async def test_a_dead_process_s_chats_are_claimed_at_once(processes: tuple[Datab
     a, b = ChatClaims(processes[0]), ChatClaims(processes[1])
     assert await a.claim(["x"]) == {"x"}
     assert await b.claim(["x"]) == set()
-    await _kill_claims_connection(processes[1])
+    await kill_lock_holders(processes[1], CLAIM_SPACE)
     assert await b.claim(["x"]) == {"x"}  # no lease to wait out
     await b.close()
     with pytest.raises(ClaimsLost):  # the dead one learns it at its next statement
@@ -185,7 +137,7 @@ async def test_the_chats_of_a_process_that_died_go_on_in_the_other_within_a_seco
         await second.store("telegram", "x-1", {"chat": "x", "n": 1})
         await asyncio.sleep(0.5)
         assert handled == []  # the chat is the first's while it lives
-        await _kill_claims_connection(processes[1])
+        await kill_lock_holders(processes[1], CLAIM_SPACE)
         loop = asyncio.get_running_loop()
         started = loop.time()
         with contextlib.suppress(TimeoutError):
