@@ -40,6 +40,8 @@ class Outcome:
     queued: list[Reply] = field(default_factory=list)
     # replies the adapter must send itself: the outbox was out of reach
     undelivered: list[Reply] = field(default_factory=list)
+    # handled before (a redelivery, or its process died before marking it): nothing was done now
+    duplicate: bool = False
 
 
 class Engine:
@@ -50,6 +52,8 @@ class Engine:
         """Handle one event; its replies are in the outbox when this returns."""
         try:
             replies = await self._handle(incoming)
+            if replies is None:
+                return Outcome(duplicate=True)
         except (OperationalError, DBAPIError):
             self.services.metrics.errors["database"] += 1
             log.exception("database unavailable while handling an update", extra=_log_context(incoming))
@@ -63,14 +67,15 @@ class Engine:
             self.services.on_queued()
         return Outcome(queued=replies)
 
-    async def _handle(self, incoming: Incoming) -> list[Reply]:
+    async def _handle(self, incoming: Incoming) -> list[Reply] | None:
+        """The replies queued; None for an update handled before."""
         services = self.services
         async with services.db.session(write=True) as session:
             if incoming.update_key is not None and not await convo_repo.claim_update(
                 session, incoming.channel, incoming.update_key, now=services.clock()
             ):
                 log.info("duplicate update dropped", extra={"channel": incoming.channel})
-                return []
+                return None
             # In a group every member has a conversation of their own (a staff member's pending note).
             key_parts = [incoming.channel, incoming.chat_id]
             if incoming.chat_type != "private":

@@ -285,20 +285,25 @@ async def keep_file(bot: Bot, incoming: Incoming, files: FileStore) -> Incoming:
 
 def attach_engine(application: Application, engine: Engine, files: FileStore | None = None) -> None:  # type: ignore[type-arg]
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.callback_query is not None:
-            # Always answer a press, or the user's button keeps spinning.
-            try:
-                await update.callback_query.answer()
-            except Exception:
-                log.warning("could not answer a callback query", exc_info=True)
-        incoming = to_incoming(update, context.bot.id)
-        if incoming is None:
-            return
-        if files is not None:
-            incoming = await keep_file(context.bot, incoming, files)
-        outcome = await engine.handle(incoming)
-        for reply in outcome.undelivered:
-            await application.bot.send_message(incoming.chat_id, reply.text)
+        outcome = None
+        try:
+            incoming = to_incoming(update, context.bot.id)
+            if incoming is not None:
+                if files is not None:
+                    incoming = await keep_file(context.bot, incoming, files)
+                outcome = await engine.handle(incoming)
+        finally:
+            # Always answer a press, or the user's button keeps spinning: after the turn, so that a
+            # press handled again (another replica took the chat over before this one marked it)
+            # is not answered twice; the engine says it is a duplicate.
+            if update.callback_query is not None and not (outcome is not None and outcome.duplicate):
+                try:
+                    await update.callback_query.answer()
+                except Exception:
+                    log.warning("could not answer a callback query", exc_info=True)
+        if outcome is not None and incoming is not None:
+            for reply in outcome.undelivered:
+                await application.bot.send_message(incoming.chat_id, reply.text)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram handler error", exc_info=context.error)

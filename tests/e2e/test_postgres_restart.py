@@ -63,7 +63,7 @@ DIALOGUE: list[tuple[str, Action, str]] = [  # (step, action, expected)
 ]
 STEP = {name: n for n, (name, _, _) in enumerate(DIALOGUE)}
 # Where each citizen is when the server goes down: the step they take while it is down.
-DOWN_AT = ["description", "when", "where", "evidence", "anonymity", "submit"]
+DOWN_AT = ["description", "evidence", "where", "when", "anonymity", "submit"]
 NOTICE_DUE = 3.0  # seconds from queueing an outbox message until it falls due (mid-outage)
 SLOW_CALL = 3.0  # seconds the stand-in Bot API holds a call (the server is stopped meanwhile)
 WORKERS = ("polling", "inbox", "outbox")  # run_telegram's background tasks, by name
@@ -88,6 +88,12 @@ class Reporter(Citizen):
             self.api.send_text(self.chat_id, text, language_code=self.language_code)
         else:
             self.api.press(self.chat_id, self._button_data(action[1]), language_code=self.language_code)
+        return before
+
+    def send_photo(self) -> int:
+        """A photo of the evidence, without waiting for the answer; how many messages came before."""
+        before = len(self.received)
+        self.api.send_photo(self.chat_id, f"restart-photo-{self.chat_id}", language_code=self.language_code)
         return before
 
     def texts(self, since: int = 0) -> list[str]:
@@ -298,20 +304,20 @@ async def test_citizens_asked_to_try_again_while_postgresql_is_down_then_finish(
     since = len(api.calls)
     slow_since = slow.send()
     await api.wait_for_call("sendMessage", since=since, predicate=lambda c: _to(c, slow.chat_id))
-    # ... and the second citizen's press is being handled (taken from the inbox, the press being
-    # acknowledged to Telegram, which is slow to take that too): the conversation is not reached
-    # before the server is gone.
-    api.delay_next("answerCallbackQuery", 1, SLOW_CALL)
+    # ... and the second citizen's photo of the evidence is being handled (taken from the inbox,
+    # the photo being fetched from Telegram, which is slow to hand it over): the conversation is
+    # not reached before the server is gone.
+    api.delay_next("getFile", 1, SLOW_CALL)
     since = len(api.calls)
-    busy_since = busy.send()
-    await api.wait_for_call("answerCallbackQuery", since=since)
+    busy_since = busy.send_photo()
+    await api.wait_for_call("getFile", since=since)
 
     # 2. The server goes down (a fast shutdown: every open session, pooled ones too, is ended).
     await private_pg.astop()
     assert datetime.now(UTC) < due, "the server took too long to stop for this test's timing"
     assert slow.texts(slow_since) == busy.texts(busy_since) == [], "the server took too long to stop"
     slow.advance(await slow.answer(slow_since))  # the answer that was on its way arrives
-    assert TRY_AGAIN in await busy.answer(busy_since)  # the press being handled: "please try again"
+    assert TRY_AGAIN in await busy.answer(busy_since)  # the photo being handled: "please try again"
 
     # 3. While it is down every other citizen takes their next step, and each is answered at once
     #    with the polite "please try again in a moment": not silence, not the unexpected-error reply.
