@@ -48,6 +48,9 @@ RECHECK_EVERY = 0.5  # seconds between reads again of events whose chat another 
 
 
 _EVENTS = InboxEvent.__table__  # type: ignore[attr-defined]
+_UNHANDLED = sa_select(_EVENTS.c.id).where(
+    _EVENTS.c.id.in_(bindparam("ids", expanding=True)), _EVENTS.c.processed_at.is_(None)
+)
 _READ = (  # on the table: SQLModel's select takes at most four columns
     sa_select(_EVENTS.c.id, _EVENTS.c.channel, _EVENTS.c.lane, _EVENTS.c.payload_enc, _EVENTS.c.attempts)
     .where(
@@ -237,8 +240,17 @@ class Inbox:
                 payload = self._open(payload_enc)
                 lane = self._lane_of(channel, payload)
             found.append((row_id, channel, lane, payload_enc if payload is None else payload, attempts))
+        before = self._claims.held
         held = await self._claims.claim({lane for _, _, lane, _, _ in found})
         self._last_id = newest  # not before: when the claim fails, these are read again
+        fresh = held - before
+        if fresh and self._claims.exclusive:
+            # Read before the claim: another process may have handled and marked some of them since,
+            # then let their chat go to this claim. Only what is still unhandled now is this one's.
+            ids = [row_id for row_id, _, lane, _, _ in found if lane in fresh]
+            async with self.db.session() as session:
+                open_ = set((await session.execute(_UNHANDLED, {"ids": ids})).scalars())
+            found = [event for event in found if event[2] not in fresh or event[0] in open_]
         skipped = None
         for row_id, channel, lane, sealed, attempts in found:
             if lane not in held:

@@ -57,6 +57,12 @@ class ChatClaims:
     def held(self) -> set[str]:
         return set(self._lanes)
 
+    @property
+    def exclusive(self) -> bool:
+        """Whether a claim keeps other processes off the lane (PostgreSQL); on SQLite one process
+        serves the platform and every claim is granted."""
+        return self._locking
+
     async def claim(self, lanes: Iterable[str]) -> set[str]:
         """Of `lanes`, those this process holds now: held already, or claimed here and now."""
         wanted = {lane: lock_key(lane) for lane in lanes}
