@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +31,16 @@ from storage import chats as chat_repo  # noqa: E402
 from storage import organisations as org_repo  # noqa: E402
 from storage.crypto import Vault  # noqa: E402
 from storage.db import Database, upgrade_database_async  # noqa: E402
+from tests.support.citizens import (  # noqa: E402, F401  (the benchmarks' dialogue, from here)
+    DESCRIPTION,
+    DIALOGUE,
+    DIALOGUES,
+    OWN_WORDS_DIALOGUE,
+    STAFF_TARGETS,
+    STEP_NAMES,
+    Citizen,
+    staff_chat_id,
+)
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
@@ -131,17 +140,6 @@ async def drop_postgres_database(url: str) -> None:
         await admin.dispose()
 
 
-# every division and the coordinators get a staff group (negative ids, like Telegram groups)
-STAFF_TARGETS = (
-    "office", "legal", "personnel", "procurement", "finance", "audit", "engineering", "health",
-    "education", "coordinators",
-)  # fmt: skip
-
-
-def staff_chat_id(target: str) -> str:
-    return str(-1_000_000_000_000 - STAFF_TARGETS.index(target) - 1)
-
-
 async def make_services(url: str, channel: str) -> Services:
     """A migrated database with the shipped organisation and every staff chat bound on `channel`."""
     await upgrade_database_async(url)
@@ -165,74 +163,6 @@ async def make_services(url: str, channel: str) -> Services:
             )
         await session.commit()
     return Services(db=db, orgs=orgs, directory=directory, vault=vault)
-
-
-# --- the citizen's report dialogue ---------------------------------------------------------
-
-DESCRIPTION = "เจ้าหน้าที่เรียกเงินห้าพันบาทเพื่อเร่งอนุมัติใบอนุญาตก่อสร้างของร้านค้าในตำบลสุเทพ"
-
-# (step name, "text" or "press", the text typed or the value of the button pressed)
-DIALOGUE: tuple[tuple[str, str, str], ...] = (
-    ("start", "text", "/start"),
-    ("menu", "press", "t:corruption"),
-    ("personnel", "press", "yes"),
-    ("division", "press", "skip"),
-    ("category", "press", "c:bribery"),
-    ("description", "text", DESCRIPTION),
-    ("when", "press", "skip"),
-    # the "where" question carries a share-location reply keyboard: its skip button sends its label
-    ("where", "text", "ข้าม"),
-    ("people", "press", "skip"),
-    ("evidence", "press", "done"),
-    ("identity", "press", "anon"),
-    ("submit", "press", "submit"),
-)
-STEP_NAMES = tuple(step for step, _, _ in DIALOGUE)
-# the same tip-off in the citizen's own words: the words, the suggestion confirmed, who and when
-# and the place skipped (their share-location keyboards send the skip button's label), sent anonymously
-OWN_WORDS_DIALOGUE: tuple[tuple[str, str, str], ...] = (
-    ("start", "text", "/start"),
-    ("words", "text", DESCRIPTION),
-    ("confirm", "press", "yes"),
-    ("who_when", "text", "ข้าม"),
-    ("place", "text", "ข้าม"),
-    ("submit", "press", "anon"),
-)
-DIALOGUES = {"menu": DIALOGUE, "own-words": OWN_WORDS_DIALOGUE}
-
-
-@dataclass
-class Citizen:
-    """Where one simulated citizen is in the dialogue and the buttons they were last shown."""
-
-    chat_id: str
-    position: int = 0
-    buttons: dict[str, str] = field(default_factory=dict)  # value -> full payload / callback data
-    completed: int = 0
-
-    @property
-    def step(self) -> tuple[str, str, str]:
-        return DIALOGUE[self.position]
-
-    def advance(self) -> None:
-        self.position += 1
-        if self.position == len(DIALOGUE):
-            self.position = 0
-            self.completed += 1
-            self.buttons = {}
-
-    def remember(self, payloads: Sequence[str]) -> None:
-        """Keep the buttons of the latest message that had any (payload "<prompt>.<value>")."""
-        if payloads:
-            self.buttons = {p.partition(".")[2]: p for p in payloads}
-
-    def payload(self, value: str) -> str:
-        found = self.buttons.get(value)
-        if found is None:
-            raise RuntimeError(
-                f"chat {self.chat_id} at step {self.step[0]}: no button {value!r} in {list(self.buttons)}"
-            )
-        return found
 
 
 def reply_payloads(replies: Sequence[Reply]) -> list[str]:

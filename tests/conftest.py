@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import uuid
@@ -95,27 +96,31 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def db_url(backend: str, tmp_path) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
-        return
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new empty database on the server for the block, dropped after it."""
     url = await _fresh_postgres_database()
     try:
         yield url
     finally:
         await _drop_postgres_database(url)
+
+
+@pytest.fixture
+async def db_url(backend: str, tmp_path) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    async with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database, for a test that is about PostgreSQL only (several processes)."""
     require_postgres()
-    url = await _fresh_postgres_database()
-    try:
+    async with fresh_postgres_database() as url:
         yield url
-    finally:
-        await _drop_postgres_database(url)
 
 
 @pytest.fixture

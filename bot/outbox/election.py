@@ -39,6 +39,8 @@ SENDER_SPACE = 0x44414D4F
 NOTIFY_CHANNEL = "damrongtham_outbox"  # what the outbox's trigger notifies (migration 0022)
 ELECTION_EVERY = 2.0  # seconds between a waiting process's tries for the lock
 ALIVE_EVERY = 2.0  # seconds between the sender's checks that its lock's connection still stands
+_TRY = text("SELECT pg_try_advisory_lock(CAST(:space AS integer), CAST(:key AS integer))")
+_LET_GO = text("SELECT pg_advisory_unlock(CAST(:space AS integer), CAST(:key AS integer))")
 
 
 def sender_key(channel: str) -> int:
@@ -60,12 +62,7 @@ async def stand_for(
     while True:
         try:
             async with db.engine.connect() as conn:
-                won = (
-                    await conn.execute(
-                        text("SELECT pg_try_advisory_lock(CAST(:space AS integer), CAST(:key AS integer))"),
-                        key,
-                    )
-                ).scalar()
+                won = (await conn.execute(_TRY, key)).scalar()
                 await conn.commit()
                 streak = 0
                 if won:
@@ -107,10 +104,7 @@ async def _serve(
         elected.discard(channel)
         with contextlib.suppress(Exception):  # a dead connection has let go already
             await driver.remove_listener(NOTIFY_CHANNEL, notified)
-            await conn.execute(
-                text("SELECT pg_advisory_unlock(CAST(:space AS integer), CAST(:key AS integer))"),
-                {"space": SENDER_SPACE, "key": sender_key(channel)},
-            )
+            await conn.execute(_LET_GO, {"space": SENDER_SPACE, "key": sender_key(channel)})
             await conn.commit()
 
 

@@ -504,6 +504,12 @@ class FakeBotApi:
         self._limiter = _Limiter(limits) if limits is not None else None
 
         self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_connections = 40  # setWebhook's max_connections: deliveries at once
+        # webhook deliveries answered 2xx, and those that failed (to be delivered again)
+        self.webhook_delivered = 0
+        self.webhook_failed = 0
+        self._webhook_task: asyncio.Task[None] | None = None
         # (scope as sorted JSON, language_code) -> list of BotCommand dicts.
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         # chat_id (None = default for all private chats) -> MenuButton dict.
@@ -593,6 +599,8 @@ class FakeBotApi:
         # Release pending getUpdates long polls and delays so the server can shut down fast.
         self._closing.set()
         self._fire_updates()
+        if self._webhook_task is not None:
+            await asyncio.gather(self._webhook_task, return_exceptions=True)
         runner, self._runner = self._runner, None
         await runner.cleanup()
 
@@ -1490,17 +1498,67 @@ class FakeBotApi:
         if _truthy(params.get("drop_pending_updates")):
             self._queue.clear()
         self.webhook_url = ""
+        self._fire_updates()  # the delivery loop ends
         return True
 
     async def _set_webhook(self, params: JSONDict) -> bool:
         self.webhook_url = str(params.get("url") or "")
+        self.webhook_secret = str(params.get("secret_token") or "")
+        self.webhook_connections = _opt_int(params, "max_connections") or 40
         if _truthy(params.get("drop_pending_updates")):
             self._queue.clear()
         allowed = params.get("allowed_updates")
         if isinstance(allowed, list):
             self._allowed_updates = [str(a) for a in allowed]
         self._fire_updates()  # a pending getUpdates must now fail with 409
+        if self.webhook_url and (self._webhook_task is None or self._webhook_task.done()):
+            self._webhook_task = asyncio.create_task(self._deliver_webhooks(), name="fake webhook")
         return True
+
+    async def _deliver_webhooks(self) -> None:
+        """POST queued updates to the webhook as Telegram does: each as a JSON body with the secret
+        token header, up to `webhook_connections` at once; an update answered with anything but
+        2xx (or not at all) is delivered again a second later. Until the webhook is deleted."""
+        import aiohttp
+
+        in_flight: set[int] = set()
+        slots = asyncio.Semaphore(self.webhook_connections)
+        timeout = aiohttp.ClientTimeout(total=60)
+
+        async def deliver(http: aiohttp.ClientSession, queued: _QueuedUpdate) -> None:
+            update_id = int(queued.update["update_id"])
+            headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret} if self.webhook_secret else {}
+            ok = False
+            try:
+                async with slots, http.post(self.webhook_url, json=queued.update, headers=headers) as answer:
+                    await answer.read()
+                    ok = 200 <= answer.status < 300
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            if ok:
+                self.webhook_delivered += 1
+                self._queue = [q for q in self._queue if q is not queued]
+            else:
+                self.webhook_failed += 1
+                await asyncio.sleep(1.0)
+            in_flight.discard(update_id)
+            self._fire_updates()
+
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            tasks: set[asyncio.Task[None]] = set()
+            while self.webhook_url and not self._closing.is_set():
+                changed = self._updates_changed
+                for queued in self._deliverable(len(self._queue)):
+                    update_id = int(queued.update["update_id"])
+                    if update_id not in in_flight:
+                        in_flight.add(update_id)
+                        task = asyncio.create_task(deliver(http, queued))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                await changed.wait()
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _get_webhook_info(self, params: JSONDict) -> JSONDict:
         info: JSONDict = {

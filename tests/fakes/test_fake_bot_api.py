@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
@@ -350,3 +351,42 @@ async def test_raw_http_json_query_and_errors(api: FakeBotApi) -> None:
             assert resp.status == 409
     with pytest.raises(AssertionError, match="sent messages"):
         await api.wait_for_messages(7, 5, timeout=0.1)
+
+
+async def test_a_set_webhook_gets_each_update_posted_with_the_secret_and_a_failed_one_again(
+    api: FakeBotApi,
+) -> None:
+    received: list[tuple[int, str]] = []
+    refused: set[int] = set()
+
+    async def webhook(request: web.Request) -> web.Response:
+        update = await request.json()
+        if update["update_id"] not in refused:  # the first delivery of each fails, as a dying server's
+            refused.add(update["update_id"])
+            return web.Response(status=500)
+        received.append((update["update_id"], request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")))
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", webhook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with make_bot(api) as bot:
+            await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="s3cret")
+            first = api.send_text(CHAT, "one")
+            second = api.send_text(CHAT, "two")
+            for _ in range(50):
+                if len(received) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            with pytest.raises(Exception, match="webhook is active"):
+                await bot.get_updates()
+            await bot.delete_webhook()
+    finally:
+        await runner.cleanup()
+    assert sorted(received) == [(first, "s3cret"), (second, "s3cret")]
+    assert (api.webhook_delivered, api.webhook_failed) == (2, 2)
