@@ -56,11 +56,21 @@ class Run:
     replicas: int
     citizens: int
     waits: list[float] = field(default_factory=list)
+    deliveries: list[float] = field(default_factory=list)  # action -> its webhook answered (stored)
     steps_per_second: float = 0.0
     spent: float = 0.0
     cpu: list[float] = field(default_factory=list)
+    bench_cpu: float = 0.0  # this process: the stand-in, the balancer and the citizens
+    machine_busy: float = 0.0  # share of all cores busy during the run (/proc/stat)
     problems: list[str] = field(default_factory=list)
     killed: str = ""
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return sum(values) - idle, sum(values)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -107,6 +117,7 @@ async def run_once(
                         raise SystemExit(f"the warm-up citizen failed at {warm.error}")
                     expected = [NUMBERS.sub("#", t) for t in api.chats[WARM_CHAT].texts]
                     cpu_before = [cpu_seconds(p.pid) for p in replicas.processes]
+                    bench_before, ticks_before = time.process_time(), machine_ticks()
                     started = time.monotonic()
                     chats = range(FIRST_CHAT, FIRST_CHAT + citizens)
                     tasks = crowd(api, chats, started=started, spread=1.0, think=think, within=600)
@@ -120,6 +131,10 @@ async def run_once(
                         at = time.monotonic() - started
                         result.killed = f"replica {doomed} ({kill}) killed at {at:.1f} s"
                     runs = await asyncio.gather(*tasks)
+                    result.bench_cpu = time.process_time() - bench_before
+                    ticks = machine_ticks()
+                    busy, total = ticks[0] - ticks_before[0], ticks[1] - ticks_before[1]
+                    result.machine_busy = busy / total if total else 0.0
                     result.cpu = [
                         cpu_seconds(p.pid) - before if p.returncode is None else 0.0
                         for p, before in zip(replicas.processes, cpu_before, strict=True)
@@ -131,6 +146,11 @@ async def run_once(
                 await replicas.stop()
         steps = [step for run in runs for step in run.steps]
         result.waits = [step.answered_at - api.pushed_at[step.update_id] for step in steps]
+        result.deliveries = [
+            api.webhook_answered_at[step.update_id] - api.pushed_at[step.update_id]
+            for step in steps
+            if step.update_id in api.webhook_answered_at
+        ]
         last = max((step.answered_at for step in steps), default=started)
         result.spent = last - started
         result.steps_per_second = len(steps) / result.spent if result.spent else 0.0
@@ -166,11 +186,20 @@ def report(runs: list[Run]) -> None:
             f"{run.replicas} replica{'s' if run.replicas > 1 else ''}", run.citizens, len(w),
             f"{run.steps_per_second:.1f}", bl.ms(bl.percentile(w, 50)), bl.ms(bl.percentile(w, 95)),
             bl.ms(bl.percentile(w, 99)), bl.ms(max(w, default=0.0)), " + ".join(f"{c:.1f}" for c in run.cpu),
+            f"{run.bench_cpu:.1f}", f"{run.machine_busy:.0%}",
         ])  # fmt: skip
     bl.print_table(
-        ["run", "citizens", "steps", "steps/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "replica CPU s"], rows
-    )
+        ["run", "citizens", "steps", "steps/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "replica CPU s",
+         "bench CPU s", "cores busy"],
+        rows,
+    )  # fmt: skip
     print()
+    for run in runs:
+        d = run.deliveries
+        print(
+            f"{run.replicas} replica(s): the webhook delivery (balancer, replica, stored) p50 "
+            f"{bl.ms(bl.percentile(d, 50))} ms, p99 {bl.ms(bl.percentile(d, 99))} ms"
+        )
     for run in runs:
         if run.killed:
             print(f"{run.replicas} replicas: {run.killed}")
@@ -200,6 +229,21 @@ async def main() -> None:
         for count in (int(n) for n in args.replicas.split(",")):
             runs.append(await run_once(count, args.citizens, think, args.limits, args.kill, Path(tmp)))
     report(runs)
+    by_count = {run.replicas: run for run in runs}
+    if 1 in by_count and 2 in by_count:
+        one, two = by_count[1], by_count[2]
+        ok = (
+            not one.problems
+            and not two.problems
+            and two.steps_per_second >= one.steps_per_second
+            and bl.percentile(two.waits, 99) <= bl.percentile(one.waits, 99)
+        )
+        bl.verdict(
+            ok,
+            "two replicas: as many steps a second or more, p99 as fast or faster",
+            f"{one.steps_per_second:.1f} -> {two.steps_per_second:.1f} steps/s, p99 "
+            f"{bl.ms(bl.percentile(one.waits, 99))} -> {bl.ms(bl.percentile(two.waits, 99))} ms",
+        )
 
 
 if __name__ == "__main__":

@@ -103,6 +103,10 @@ class Inbox:
         self._slots = asyncio.Semaphore(concurrency)
         self._lanes: dict[str, _Lane] = {}
         self._claims = ChatClaims(db)
+        # A chat is let go once its events are marked. PostgreSQL takes many writers, and another
+        # process may be waiting for the chat (the citizen's next message reached it): mark at once.
+        # SQLite's single writer is spared a transaction per event instead.
+        self._mark_every = 1 if self._claims.exclusive else MARK_EVERY
         self._taken: set[int] = set()  # read and not yet marked: never read into a lane twice
         self._done: list[_Event] = []  # handled, to be marked in one statement
         self._mark_by = 0.0  # loop time by which the oldest of them is to be marked
@@ -162,7 +166,7 @@ class Inbox:
                 try:
                     # not on every wake: a new delivery wakes the loop several times a second, and
                     # marking each time cost the single SQLite writer a transaction per delivery
-                    if len(self._done) >= MARK_EVERY or (self._done and loop.time() >= self._mark_by):
+                    if len(self._done) >= self._mark_every or (self._done and loop.time() >= self._mark_by):
                         await self._mark_done()
                     await self._read(self._floor(loop.time()))
                     streak = 0
@@ -340,7 +344,7 @@ class Inbox:
         if not self._done:
             self._mark_by = asyncio.get_running_loop().time() + MARK_WITHIN
         self._done.append(event)
-        if len(self._done) >= MARK_EVERY:
+        if len(self._done) >= self._mark_every:
             self._wake.set()
         return True
 

@@ -509,6 +509,7 @@ class FakeBotApi:
         # webhook deliveries answered 2xx, and those that failed (to be delivered again)
         self.webhook_delivered = 0
         self.webhook_failed = 0
+        self.webhook_answered_at: dict[int, float] = {}  # update_id -> when its delivery got a 2xx
         self._webhook_task: asyncio.Task[None] | None = None
         # (scope as sorted JSON, language_code) -> list of BotCommand dicts.
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
@@ -1537,6 +1538,7 @@ class FakeBotApi:
                 pass
             if ok:
                 self.webhook_delivered += 1
+                self.webhook_answered_at[update_id] = time.monotonic()
                 self._queue = [q for q in self._queue if q is not queued]
             else:
                 self.webhook_failed += 1

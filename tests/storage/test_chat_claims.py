@@ -149,3 +149,30 @@ async def test_the_chats_of_a_process_that_died_go_on_in_the_other_within_a_seco
     # the rest of the chat in order
     assert handled == [("x", 0), ("x", 1)]
     assert taken_over_in < 1.5
+
+
+async def test_a_handled_event_is_marked_at_once_so_its_chat_is_free_for_the_next_message(
+    processes: tuple[Database, Database], vault: Vault
+) -> None:
+    """The citizen's next message may reach the other process: the chat is let go (after its
+    event is marked) at once, not after SQLite's batching window of 0.2 s."""
+    handled_at: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def handle(event: dict[str, Any]) -> None:
+        handled_at.append(loop.time())
+
+    first, second = Inbox(processes[0], vault), Inbox(processes[1], vault)
+    first.attach("telegram", handle, by_chat)
+    second.attach("telegram", handle, by_chat)
+    tasks = await _run([first, second])
+    try:
+        await first.store("telegram", "x-0", {"chat": "x", "n": 0})
+        assert await all_marked(processes[0])
+        marked_in = loop.time() - handled_at[0]
+        await second.store("telegram", "x-1", {"chat": "x", "n": 1})  # the next message, elsewhere
+        assert await all_marked(processes[0])
+    finally:
+        await _stop(tasks)
+    assert marked_in < 0.15
+    assert handled_at[1] - handled_at[0] < 0.5

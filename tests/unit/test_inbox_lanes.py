@@ -111,10 +111,11 @@ async def test_the_running_inbox_handles_what_arrives_and_marks_it(database: Dat
 
 
 async def test_handled_events_are_marked_in_batches_not_at_every_delivery(
-    database: Database, vault: Vault
+    sqlite_database: Database, vault: Vault
 ) -> None:
     """Deliveries arriving one at a time wake the inbox each time; marking what was handled at every
     wake cost a write transaction per delivery (on SQLite, the single writer's time)."""
+    database = sqlite_database
     marks: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
