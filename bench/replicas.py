@@ -111,7 +111,8 @@ async def run_once(
                         env=env, cwd=tmp, stdout=asyncio.subprocess.DEVNULL,
                     )  # fmt: skip
                     assert await setting.wait() == 0, "set-webhook failed"
-                    warm = await play(api, WARM_CHAT, start_at=0.0, think=(0.0, 0.0), rng=random.Random(0),
+                    pace = (1.0, 1.0) if limits == "telegram" else (0.0, 0.0)  # a private chat's limit
+                    warm = await play(api, WARM_CHAT, start_at=0.0, think=pace, rng=random.Random(0),
                                       deadline=time.monotonic() + 120)  # fmt: skip
                     if warm.error:
                         raise SystemExit(f"the warm-up citizen failed at {warm.error}")

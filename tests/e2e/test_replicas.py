@@ -76,8 +76,10 @@ async def test_two_replicas_lose_double_and_reorder_nothing_when_one_is_killed_h
                 code, out = await _cli(env, tmp_path, "telegram", "set-webhook", hook)
                 assert code == 0, out
 
-                warm = await play(api, WARM_CHAT, start_at=0.0, think=(0.0, 0.0), rng=random.Random(0),
-                                  deadline=time.monotonic() + 60)  # fmt: skip
+                # at a person's pace (a step a second), as the stand-in allows a private chat: a
+                # burst of 10 messages, then one a second
+                warm = await play(api, WARM_CHAT, start_at=0.0, think=(1.0, 1.0), rng=random.Random(0),
+                                  deadline=time.monotonic() + 90)  # fmt: skip
                 assert not warm.error, warm.error
                 expected = [NUMBERS.sub("#", t) for t in api.chats[WARM_CHAT].texts]
 
