@@ -48,7 +48,7 @@ class ChatClaims:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._locking = db.dialect == "postgresql"
-        self._conn: AsyncConnection | None = None
+        self._holder: AsyncConnection | None = None  # the connection holding the claims
         self._lanes: dict[str, int] = {}  # held lane -> its lock key
         self._keys: dict[int, set[str]] = {}  # held lock key -> the lanes holding it
         self._guard = asyncio.Lock()
@@ -101,29 +101,29 @@ class ChatClaims:
         if not self._locking:
             return set(keys)
         try:
-            if self._conn is None:
-                self._conn = await self.db.engine.connect()
-            rows = (await self._conn.execute(_CLAIM, {"space": CLAIM_SPACE, "keys": keys})).all()
-            await self._conn.commit()
+            if self._holder is None:
+                self._holder = await self.db.engine.connect()
+            rows = (await self._holder.execute(_CLAIM, {"space": CLAIM_SPACE, "keys": keys})).all()
+            await self._holder.commit()
         except Exception as exc:
             await self._lose()
             raise ClaimsLost("the connection holding the chat claims failed") from exc
         return {key for key, got in rows if got}
 
     async def _unlock(self, keys: list[int]) -> None:
-        if not self._locking or self._conn is None:
+        if not self._locking or self._holder is None:
             return
         try:
-            await self._conn.execute(_RELEASE, {"space": CLAIM_SPACE, "keys": keys})
-            await self._conn.commit()
+            await self._holder.execute(_RELEASE, {"space": CLAIM_SPACE, "keys": keys})
+            await self._holder.commit()
         except Exception as exc:
             await self._lose()
             raise ClaimsLost("the connection holding the chat claims failed") from exc
 
     async def _return_if_idle(self) -> None:
         """Nothing held: the connection goes back to the pool until the next claim."""
-        if self._conn is not None and not self._keys:
-            conn, self._conn = self._conn, None
+        if self._holder is not None and not self._keys:
+            conn, self._holder = self._holder, None
             await conn.close()
 
     async def _lose(self) -> None:
@@ -131,7 +131,7 @@ class ChatClaims:
         the server lets every claim go with it."""
         self._lanes.clear()
         self._keys.clear()
-        conn, self._conn = self._conn, None
+        conn, self._holder = self._holder, None
         if conn is not None:
             with contextlib.suppress(Exception):  # a dead connection cannot be closed politely
                 await conn.invalidate()
