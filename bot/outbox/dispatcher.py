@@ -147,7 +147,9 @@ class OutboxDispatcher(Delivery):
             self.elected = elected
             elections = [
                 asyncio.create_task(
-                    stand_for(self.db, channel, elected, wake=self.kick, clock=self.clock),
+                    stand_for(
+                        self.db, channel, elected, wake=self.kick, hand_back=self._handing_back(channel)
+                    ),
                     name=f"{channel} sender election",
                 )
                 for channel in self.senders
@@ -182,6 +184,11 @@ class OutboxDispatcher(Delivery):
                 task.cancel()
             await asyncio.gather(*elections, return_exceptions=True)
             self.elected = None
+
+    def _handing_back(self, channel: str) -> Callable[[], Awaitable[int]]:
+        """For a newly elected sender: every message of `channel` claimed and not confirmed is due
+        again (its sender died or lost the election)."""
+        return lambda: self._release(mine_only=False, channels=[channel])
 
     def _channels(self) -> list[str]:
         """The channels whose messages this process sends now."""

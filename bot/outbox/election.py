@@ -21,16 +21,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import text, update
-from sqlmodel import col
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.logs import log_failed_pass
 from storage.db import Database
-from storage.models import OutboxMessage
 
 log = logging.getLogger("bot.outbox")
 
@@ -53,12 +51,37 @@ async def stand_for(
     elected: set[str],
     *,
     wake: Callable[[], None],
-    clock: Callable[[], datetime],
+    hand_back: Callable[[], Awaitable[int]],
 ) -> None:
-    """Until cancelled: try for `channel`'s lock; while held, `channel` is in `elected` and every
-    notification of a queued message calls `wake`."""
+    """Until cancelled: try for `channel`'s lock. Once won: `hand_back()` (what another sender had
+    claimed and not confirmed: it died, or lost its lock), then `channel` is in `elected` and every
+    notice of a queued message calls `wake`, while the lock's connection stands."""
     streak = 0  # tries failed in a row (the database out of reach)
     key = {"space": SENDER_SPACE, "key": sender_key(channel)}
+
+    def notified(*_: Any) -> None:
+        wake()
+
+    async def serve(conn: AsyncConnection) -> None:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection  # asyncpg's connection: LISTEN is its own API
+        assert driver is not None  # a connection checked out is open
+        await driver.add_listener(NOTIFY_CHANNEL, notified)
+        try:
+            log.info("this process sends the %s messages (%d handed back)", channel, await hand_back())
+            elected.add(channel)
+            wake()
+            while True:
+                await asyncio.sleep(ALIVE_EVERY)
+                await conn.execute(text("SELECT 1"))
+                await conn.commit()
+        finally:
+            elected.discard(channel)
+            with contextlib.suppress(Exception):  # a dead connection has let go already
+                await driver.remove_listener(NOTIFY_CHANNEL, notified)
+                await conn.execute(_LET_GO, key)
+                await conn.commit()
+
     while True:
         try:
             async with db.engine.connect() as conn:
@@ -66,54 +89,8 @@ async def stand_for(
                 await conn.commit()
                 streak = 0
                 if won:
-                    await _serve(db, conn, channel, elected, wake=wake, clock=clock)
+                    await serve(conn)
         except Exception:
             streak += 1
             log_failed_pass(log, f"{channel} sender election", streak)
         await asyncio.sleep(ELECTION_EVERY)
-
-
-async def _serve(
-    db: Database,
-    conn: Any,
-    channel: str,
-    elected: set[str],
-    *,
-    wake: Callable[[], None],
-    clock: Callable[[], datetime],
-) -> None:
-    """Send `channel`'s messages while the lock's connection stands."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection  # asyncpg's connection: LISTEN is its own API
-
-    def notified(*_: Any) -> None:
-        wake()
-
-    await driver.add_listener(NOTIFY_CHANNEL, notified)
-    try:
-        # what another sender had claimed and not confirmed: it died, or lost its lock
-        handed_back = await _hand_back(db, channel, clock())
-        log.info("this process sends the %s messages (%d handed back)", channel, handed_back)
-        elected.add(channel)
-        wake()
-        while True:
-            await asyncio.sleep(ALIVE_EVERY)
-            await conn.execute(text("SELECT 1"))
-            await conn.commit()
-    finally:
-        elected.discard(channel)
-        with contextlib.suppress(Exception):  # a dead connection has let go already
-            await driver.remove_listener(NOTIFY_CHANNEL, notified)
-            await conn.execute(_LET_GO, {"space": SENDER_SPACE, "key": sender_key(channel)})
-            await conn.commit()
-
-
-async def _hand_back(db: Database, channel: str, now: datetime) -> int:
-    async with db.session(write=True) as session:
-        result = await session.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.status) == "sending", col(OutboxMessage.channel) == channel)
-            .values(status="pending", next_attempt_at=now, claimed_by=None)
-        )
-        await session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
