@@ -111,7 +111,7 @@ class Engine:
             if convo.id is not None or stored or incoming.chat_type == "private" or convo.lang != "th":
                 convo.state_enc = services.vault.encrypt(stored)
                 convo.updated_at = turn.now
-                convo_repo.store_conversation(session, convo)
+                await convo_repo.store_conversation(session, convo)
             for reply in turn.replies:
                 await queue_message(
                     session,

@@ -4,39 +4,48 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from storage.models import Conversation, ProcessedUpdate
-from storage.upsert import insert_for
+from storage.upsert import insert_once
 
-_CONVERSATION = select(Conversation).where(
-    col(Conversation.channel) == bindparam("channel"), col(Conversation.chat_key) == bindparam("chat_key")
+# Every turn reads and writes its conversation: on the table, not through the ORM's unit of work,
+# whose flush cost several times the statement inside SQLite's single writer's turn.
+_TABLE = Conversation.__table__  # type: ignore[attr-defined]
+_READ = select(_TABLE).where(
+    _TABLE.c.channel == bindparam("channel"), _TABLE.c.chat_key == bindparam("chat_key")
 )
+_INSERT = insert(_TABLE)
+_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("conversation_id"))
 
 
 async def claim_update(
     session: AsyncSession, channel: str, update_key: str, *, now: datetime | None = None
 ) -> bool:
     """Record an update as handled; False when it was handled before (a redelivery)."""
-    insert = insert_for(session.get_bind().dialect.name)
     values = {"channel": channel, "update_key": update_key, "processed_at": now or datetime.now(UTC)}
-    result = await session.execute(insert(ProcessedUpdate).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return await insert_once(session, ProcessedUpdate, values)
 
 
 async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -> Conversation | None:
-    """The chat's conversation, detached: the turn changes it freely and `store_conversation` puts it
-    back once, so a query in the middle of the turn never writes it early."""
-    found = (
-        await session.execute(_CONVERSATION, {"channel": channel, "chat_key": chat_key})
-    ).scalar_one_or_none()
-    if found is not None:
-        session.expunge(found)
-    return found
+    """The chat's conversation, outside the session: the turn changes it freely and
+    `store_conversation` writes it back once."""
+    row = (await session.execute(_READ, {"channel": channel, "chat_key": chat_key})).mappings().first()
+    return Conversation(**row) if row is not None else None
 
 
-def store_conversation(session: AsyncSession, convo: Conversation) -> None:
-    """Write the conversation at the commit: a new one is inserted, a loaded one updated."""
-    session.add(convo)
+async def store_conversation(session: AsyncSession, convo: Conversation) -> None:
+    """Write the conversation: a new one is inserted, a loaded one updated."""
+    values = {
+        "org_id": convo.org_id,
+        "lang": convo.lang,
+        "step": convo.step,
+        "prompt_no": convo.prompt_no,
+        "state_enc": convo.state_enc,
+        "updated_at": convo.updated_at,
+    }
+    if convo.id is None:
+        await session.execute(_INSERT, {"channel": convo.channel, "chat_key": convo.chat_key, **values})
+    else:
+        await session.execute(_UPDATE, {"conversation_id": convo.id, **values})

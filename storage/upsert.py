@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,18 +16,23 @@ def insert_for(dialect: str) -> Callable[[Any], Any]:
     return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    return insert_for(session.get_bind().dialect.name)(table)
+@cache
+def _skipping(dialect: str, table: Any, returning: str | None = None) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING on the table itself, built once: on the model it would take
+    the ORM's bulk path, and built at each call it costs more than the insert (these run in every
+    conversation turn, inside SQLite's single writer's turn)."""
+    stmt = insert_for(dialect)(table).on_conflict_do_nothing()
+    return stmt if returning is None else stmt.returning(table.c[returning])
 
 
 async def insert_once(session: AsyncSession, model: Any, values: dict[str, Any]) -> bool:
     """Insert unless the primary key exists; True when this call inserted it."""
-    result = await session.execute(_insert(session, model).values(**values).on_conflict_do_nothing())
+    stmt = _skipping(session.get_bind().dialect.name, model.__table__)
+    result = await session.execute(stmt, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def insert_new(session: AsyncSession, model: Any, rows: list[dict[str, Any]], *, key: Any) -> set[Any]:
     """Insert the rows whose unique key is not there yet, in one statement; the keys inserted."""
-    table = model.__table__
-    stmt = _insert(session, table).on_conflict_do_nothing().returning(table.c[key.name])
+    stmt = _skipping(session.get_bind().dialect.name, model.__table__, key.name)
     return set((await session.execute(stmt, rows)).scalars())
