@@ -102,8 +102,8 @@ class Engine:
                 convo.step = "idle"
                 turn.say("errors.draft_lost")
             if incoming.echo is not None:  # before the answers: the page shows them in this order
-                await web_chat.add_citizen_line(
-                    session, services.vault, incoming.chat_id, incoming.echo, services.clock()
+                web_chat.queue_line(
+                    session, services.vault, incoming.chat_id, "citizen", Reply(text=incoming.echo), turn.now
                 )
             await self._dispatch(turn)
             stored = turn.to_store()

@@ -20,7 +20,6 @@ from storage.crypto import Vault
 from storage.models import OutboxMessage
 
 _QUEUED = "outbox_rows"  # the session's `info` key for rows not yet written
-_QUEUED_WEB = "web_chat_rows"  # the same for the web chat's messages
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
@@ -75,7 +74,7 @@ async def queue_message(
         reply = replace(reply, text=last)
     if channel == WEB_CHANNEL and chat_id is not None:
         # nothing to send: the web chat's page shows it once this transaction commits
-        session.info.setdefault(_QUEUED_WEB, []).append(web_chat.row(vault, chat_id, "bot", reply, now))
+        web_chat.queue_line(session, vault, chat_id, "bot", reply, now)
         return
     row: dict[str, Any] = {
         "org_id": org_id,
@@ -101,12 +100,10 @@ async def write_queued(session: AsyncSession) -> None:
     rows = session.info.pop(_QUEUED, None)
     if rows:
         await session.execute(_INSERT, rows)
-    web_rows = session.info.pop(_QUEUED_WEB, None)
-    if web_rows:
-        await session.execute(insert(web_chat.WEB_MESSAGES), web_rows)
+    await web_chat.write_queued(session)
 
 
 def forget_queued(session: AsyncSession) -> None:
     """The transaction is given up: its queued rows go with it."""
     session.info.pop(_QUEUED, None)
-    session.info.pop(_QUEUED_WEB, None)
+    web_chat.forget_queued(session)

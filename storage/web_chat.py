@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,8 @@ from storage.models import WebMessage
 
 Author = Literal["bot", "citizen"]
 WEB_MESSAGES = WebMessage.__table__  # type: ignore[attr-defined]
+_QUEUED = "web_chat_rows"  # the session's `info` key for lines its commit writes
+_INSERT = insert(WEB_MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +37,28 @@ def chat_key(vault: Vault, chat_id: str) -> str:
     return vault.lookup_key("web-chat", chat_id)
 
 
-def row(vault: Vault, chat_id: str, author: Author, reply: Reply, now: datetime) -> dict[str, Any]:
-    """A message as written by `storage.outbox.write_queued` with the rest of its transaction."""
-    return {
+def queue_line(
+    session: AsyncSession, vault: Vault, chat_id: str, author: Author, reply: Reply, now: datetime
+) -> None:
+    """A line of the conversation, written by the session's commit (storage.db.UnitOfWork) with the
+    bot's other messages of the turn, all in one INSERT, in the order they were queued."""
+    line = {
         "chat_key": chat_key(vault, chat_id),
         "author": author,
         "payload_enc": vault.encrypt(reply.to_dict()),
         "created_at": now,
     }
+    session.info.setdefault(_QUEUED, []).append(line)
 
 
-async def add_citizen_line(
-    session: AsyncSession, vault: Vault, chat_id: str, text: str, now: datetime
-) -> None:
-    await session.execute(insert(WEB_MESSAGES), [row(vault, chat_id, "citizen", Reply(text=text), now)])
+async def write_queued(session: AsyncSession) -> None:
+    lines = session.info.pop(_QUEUED, None)
+    if lines:
+        await session.execute(_INSERT, lines)
+
+
+def forget_queued(session: AsyncSession) -> None:
+    session.info.pop(_QUEUED, None)
 
 
 async def transcript(
