@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import staff
 from handlers.citizen import intake, privacy
@@ -25,12 +27,21 @@ from storage import conversations as convo_repo
 from storage import web_chat
 from storage.models import Conversation
 from storage.outbox import queue_message
+from storage.read_only import WritesNeeded, check_nothing_written
 
 log = logging.getLogger(__name__)
 
 PROGRESS_PRESSES = (
     payloads.ProgressDone, payloads.ProgressList, payloads.ProgressItem, payloads.ProgressStatus,
 )  # fmt: skip
+# presses whose turn always writes more than its conversation (a staff action, the reporter's own)
+WRITING_PRESSES = (
+    payloads.StaffPress,
+    payloads.StaffCancel,
+    payloads.ReporterPress,
+    payloads.ErasePress,
+    *PROGRESS_PRESSES,
+)
 STEPS: dict[str, Step] = {**intake.STEPS, **reporter_cases.STEPS, "track": TRACK_STEP}
 PRIVATE_COMMANDS = {"start", "help", "lang", "privacy", "cancel", "status", "mydata"}
 
@@ -68,65 +79,119 @@ class Engine:
         return Outcome(queued=replies)
 
     async def _handle(self, incoming: Incoming) -> list[Reply] | None:
-        """The replies queued; None for an update handled before."""
-        services = self.services
-        async with services.db.session(write=True) as session:
-            if incoming.update_key is not None and not await convo_repo.claim_update(
-                session, incoming.channel, incoming.update_key, now=services.clock()
-            ):
-                log.info("duplicate update dropped", extra={"channel": incoming.channel})
+        """The replies queued; None for an update handled before.
+
+        Most turns only move their own conversation on (a draft's next answer). Such a turn is
+        worked out on a session that only reads and then written back in a short write, which on
+        SQLite is all it holds the single writer for. A turn that writes anything else (a report,
+        a staff action) is stopped at its first write, before it did anything that lasts, and runs
+        again as a whole in a write session; so is one whose conversation someone wrote meanwhile."""
+        if not _may_only_move_on(incoming):
+            return await self._handle_writing(incoming)
+        try:
+            async with self.services.db.session(read_only=True) as session:
+                turn = await self._turn(session, incoming)
+                read_state = turn.convo.state_enc
+                await self._dispatch(turn)
+                check_nothing_written(session)
+        except WritesNeeded:
+            pass
+        else:
+            async with self.services.db.session(write=True) as session:
+                if not await self._claim(session, incoming):
+                    return None
+                self._echo(session, incoming, turn.now)
+                if await self._finish(session, turn, checked=True, read_state=read_state):
+                    return turn.replies
+        return await self._handle_writing(incoming)
+
+    async def _handle_writing(self, incoming: Incoming) -> list[Reply] | None:
+        """The whole turn in one write session."""
+        async with self.services.db.session(write=True) as session:
+            if not await self._claim(session, incoming):
                 return None
-            # In a group every member has a conversation of their own (a staff member's pending note).
-            key_parts = [incoming.channel, incoming.chat_id]
-            if incoming.chat_type != "private":
-                key_parts.append(incoming.user_id)
-            chat_key = services.vault.lookup_key(*key_parts)
-            convo = await convo_repo.get_conversation(session, incoming.channel, chat_key)
-            if convo is None:
-                convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
-                if incoming.chosen_lang in LANGUAGES:
-                    convo.lang = incoming.chosen_lang
-            turn = Turn(services, session, incoming, convo, {}, services.clock(), STEPS)
-            if convo.state_enc:
-                try:
-                    turn.restore(services.vault.decrypt(convo.state_enc))
-                except InvalidToken:
-                    # A damaged row: the draft cannot come back, but the chat must not stay stuck on it.
-                    log.error("conversation state unreadable with the current key; starting afresh")
-                    convo.step = "idle"
-                    turn.say("errors.draft_lost")
-            if not intake.draft_fits(turn):
-                # The organisation file changed under a draft (a division or category is gone).
-                log.warning("draft no longer fits its organisation; starting afresh")
-                turn.restore({})
+            turn = await self._turn(session, incoming)
+            self._echo(session, incoming, turn.now)  # before the answers: the page shows them in order
+            await self._dispatch(turn)
+            await self._finish(session, turn)
+            return turn.replies
+
+    async def _claim(self, session: AsyncSession, incoming: Incoming) -> bool:
+        """Record the update as handled; False when it was (a redelivery)."""
+        if incoming.update_key is None or await convo_repo.claim_update(
+            session, incoming.channel, incoming.update_key, now=self.services.clock()
+        ):
+            return True
+        log.info("duplicate update dropped", extra={"channel": incoming.channel})
+        return False
+
+    async def _turn(self, session: AsyncSession, incoming: Incoming) -> Turn:
+        """The turn with its conversation as stored (a new one for a chat never seen)."""
+        services = self.services
+        # In a group every member has a conversation of their own (a staff member's pending note).
+        key_parts = [incoming.channel, incoming.chat_id]
+        if incoming.chat_type != "private":
+            key_parts.append(incoming.user_id)
+        chat_key = services.vault.lookup_key(*key_parts)
+        convo = await convo_repo.get_conversation(session, incoming.channel, chat_key)
+        if convo is None:
+            convo = Conversation(channel=incoming.channel, chat_key=chat_key, step="idle")
+            if incoming.chosen_lang in LANGUAGES:
+                convo.lang = incoming.chosen_lang
+        turn = Turn(services, session, incoming, convo, {}, services.clock(), STEPS)
+        if convo.state_enc:
+            try:
+                turn.restore(services.vault.decrypt(convo.state_enc))
+            except InvalidToken:
+                # A damaged row: the draft cannot come back, but the chat must not stay stuck on it.
+                log.error("conversation state unreadable with the current key; starting afresh")
                 convo.step = "idle"
                 turn.say("errors.draft_lost")
-            if incoming.echo is not None:  # before the answers: the page shows them in this order
-                web_chat.queue_line(
-                    session, services.vault, incoming.chat_id, "citizen", Reply(text=incoming.echo), turn.now
-                )
-            await self._dispatch(turn)
-            stored = turn.to_store()
-            # A member's press in a group that leaves nothing to remember (no note awaited) needs no row.
-            if convo.id is not None or stored or incoming.chat_type == "private" or convo.lang != "th":
-                convo.state_enc = services.vault.encrypt(stored)
-                convo.updated_at = turn.now
+        if not intake.draft_fits(turn):
+            # The organisation file changed under a draft (a division or category is gone).
+            log.warning("draft no longer fits its organisation; starting afresh")
+            turn.restore({})
+            convo.step = "idle"
+            turn.say("errors.draft_lost")
+        return turn
+
+    def _echo(self, session: AsyncSession, incoming: Incoming, now: datetime) -> None:
+        """The web chat's page shows what the citizen sent, as a line of the conversation."""
+        if incoming.echo is not None:
+            line = Reply(text=incoming.echo)
+            web_chat.queue_line(session, self.services.vault, incoming.chat_id, "citizen", line, now)
+
+    async def _finish(
+        self, session: AsyncSession, turn: Turn, *, checked: bool = False, read_state: str | None = None
+    ) -> bool:
+        """Store the conversation, queue the replies and commit. `checked`: the conversation was
+        read in another session, its state then `read_state`; False (nothing written) when someone
+        wrote it since."""
+        services, convo, incoming = self.services, turn.convo, turn.incoming
+        stored = turn.to_store()
+        # A member's press in a group that leaves nothing to remember (no note awaited) needs no row.
+        if convo.id is not None or stored or incoming.chat_type == "private" or convo.lang != "th":
+            convo.state_enc = services.vault.encrypt(stored)
+            convo.updated_at = turn.now
+            if not checked:
                 await convo_repo.store_conversation(session, convo)
-            for reply in turn.replies:
-                await queue_message(
-                    session,
-                    services.vault,
-                    org_id=None,
-                    case_id=None,
-                    kind="reply",
-                    target="reply",
-                    channel=incoming.channel,
-                    chat_id=incoming.chat_id,
-                    reply=reply,
-                    now=turn.now,
-                )
-            await session.commit()
-            return turn.replies
+            elif not await convo_repo.store_if_unchanged(session, convo, read_state):
+                return False
+        for reply in turn.replies:
+            await queue_message(
+                session,
+                services.vault,
+                org_id=None,
+                case_id=None,
+                kind="reply",
+                target="reply",
+                channel=incoming.channel,
+                chat_id=incoming.chat_id,
+                reply=reply,
+                now=turn.now,
+            )
+        await session.commit()
+        return True
 
     async def _apology(self, incoming: Incoming, key: str) -> Outcome:
         """Never leave a user without an answer; what they entered stays as it was."""
@@ -293,6 +358,14 @@ class Engine:
         if step == "idle":
             return None
         turn.reprompt()
+
+
+def _may_only_move_on(incoming: Incoming) -> bool:
+    """Whether the turn may write nothing but its own conversation: a citizen's, not a group's
+    (where staff act on cases), and not one of the presses that always write."""
+    if incoming.chat_type != "private":
+        return False
+    return incoming.payload is None or not isinstance(payloads.parse(incoming.payload), WRITING_PRESSES)
 
 
 def _log_context(incoming: Incoming) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,8 @@ _READ = select(_TABLE).where(
 )
 _INSERT = insert(_TABLE)
 _UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("conversation_id"))
+# the state is encrypted afresh (a new random IV) at every write, so it tells whether anyone wrote
+_UPDATE_UNCHANGED = _UPDATE.where(_TABLE.c.state_enc.is_not_distinct_from(bindparam("read_state")))
 
 
 async def claim_update(
@@ -35,9 +38,8 @@ async def get_conversation(session: AsyncSession, channel: str, chat_key: str) -
     return Conversation(**row) if row is not None else None
 
 
-async def store_conversation(session: AsyncSession, convo: Conversation) -> None:
-    """Write the conversation: a new one is inserted, a loaded one updated."""
-    values = {
+def _values(convo: Conversation) -> dict[str, Any]:
+    return {
         "org_id": convo.org_id,
         "lang": convo.lang,
         "step": convo.step,
@@ -45,7 +47,22 @@ async def store_conversation(session: AsyncSession, convo: Conversation) -> None
         "state_enc": convo.state_enc,
         "updated_at": convo.updated_at,
     }
+
+
+async def store_conversation(session: AsyncSession, convo: Conversation) -> None:
+    """Write the conversation: a new one is inserted, a loaded one updated."""
     if convo.id is None:
-        await session.execute(_INSERT, {"channel": convo.channel, "chat_key": convo.chat_key, **values})
+        new = {"channel": convo.channel, "chat_key": convo.chat_key}
+        await session.execute(_INSERT, {**new, **_values(convo)})
     else:
-        await session.execute(_UPDATE, {"conversation_id": convo.id, **values})
+        await session.execute(_UPDATE, {"conversation_id": convo.id, **_values(convo)})
+
+
+async def store_if_unchanged(session: AsyncSession, convo: Conversation, read_state: str | None) -> bool:
+    """Write the conversation read in another session, whose state was then `read_state`, unless
+    someone wrote it since (or, a new one, inserted it meanwhile): False then, and nothing written."""
+    if convo.id is None:
+        values = {"channel": convo.channel, "chat_key": convo.chat_key, **_values(convo)}
+        return await insert_once(session, Conversation, values)
+    values = {"conversation_id": convo.id, "read_state": read_state, **_values(convo)}
+    return bool((await session.execute(_UPDATE_UNCHANGED, values)).rowcount)  # type: ignore[attr-defined]

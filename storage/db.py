@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.outbox import forget_queued, write_queued
+from storage.read_only import GuardedSession, mark_read_only
 
 try:
     import fcntl
@@ -149,7 +150,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.dialect = self.engine.dialect.name
-        self._sessions = async_sessionmaker(self.engine, class_=UnitOfWork, expire_on_commit=False)
+        self._sessions = async_sessionmaker(
+            self.engine, class_=UnitOfWork, sync_session_class=GuardedSession, expire_on_commit=False
+        )
         # SQLite lets one transaction write at a time, and the others wait in its busy handler,
         # sleeping 1, 2, 5 ... 100 ms between tries: with chats handled side by side they slept
         # through most of the moments the lock was free. This process's writers queue here instead,
@@ -157,11 +160,14 @@ class Database:
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
-    async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, write: bool = False, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A unit of work: leaving without `commit()` rolls back. `write`: it will write (on SQLite
-        it waits for the other writers of this process first)."""
+        it waits for the other writers of this process first). `read_only`: any write in it raises
+        storage.read_only.WritesNeeded."""
         if not write or self._writer is None or _writing.get():
             async with self._session() as session:
+                if read_only:
+                    mark_read_only(session)
                 yield session
             return
         async with self._writer:

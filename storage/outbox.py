@@ -18,6 +18,7 @@ from kernel.messages import TEXT_LIMIT, WEB_CHANNEL, Reply, split_text, text_uni
 from storage import web_chat
 from storage.crypto import Vault
 from storage.models import OutboxMessage
+from storage.read_only import refuse_writes
 
 _QUEUED = "outbox_rows"  # the session's `info` key for rows not yet written
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -64,6 +65,7 @@ async def queue_message(
     status: str = "pending",
 ) -> None:
     """Queue `reply`; a long text becomes several rows, so a retry never repeats a sent piece."""
+    refuse_writes(session)
     if reply.media is None and reply.edit_message_id is None and text_units(reply.text) > TEXT_LIMIT:
         *head, last = split_text(reply.text)
         for piece in head:

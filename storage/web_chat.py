@@ -18,6 +18,7 @@ from sqlmodel import col
 from kernel.messages import Reply
 from storage.crypto import Vault
 from storage.models import WebMessage
+from storage.read_only import refuse_writes
 
 Author = Literal["bot", "citizen"]
 WEB_MESSAGES = WebMessage.__table__  # type: ignore[attr-defined]
@@ -42,6 +43,7 @@ def queue_line(
 ) -> None:
     """A line of the conversation, written by the session's commit (storage.db.UnitOfWork) with the
     bot's other messages of the turn, all in one INSERT, in the order they were queued."""
+    refuse_writes(session)
     line = {
         "chat_key": chat_key(vault, chat_id),
         "author": author,

@@ -17,6 +17,7 @@ from kernel.messages import Button, Incoming, Reply
 from kernel.org_config import OrgConfig
 from kernel.payloads import StepPress
 from storage.models import Conversation
+from storage.read_only import refuse_writes
 
 
 @dataclass
@@ -73,7 +74,9 @@ class Turn:
 
     @property
     def work(self) -> Work:
-        """The turn's unit of work, for the use cases it calls (the engine commits it)."""
+        """The turn's unit of work, for the use cases it calls (the engine commits it). Use cases
+        change things: a turn worked out read-only (handlers/engine.py) runs again as a write."""
+        refuse_writes(self.session)
         return Work(self.session, self.services, self.now)
 
     def text(self, key: str, **values: Any) -> str:
