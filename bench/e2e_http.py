@@ -41,14 +41,15 @@ without them.
 With `--web-citizens N`, N citizens use the web chat at the same time (bench/webload.py: `python -m
 bot serve` beside the bot on the same database, each citizen from its own loopback address filing an
 anonymous tip-off with a photo and a place, one form at a time, with JavaScript as browsers run it:
-htmx posts the form and the answer is the conversation; `--web-no-js`: post, then the page). Each
+htmx posts the form and the answer is the conversation; `--web-no-js`: post, then the page;
+`--web-apart`: the web chat in a `serve` of its own beside `run`, as a polling deployment runs it). Each
 database then runs twice, first without them: a third goal is judged, every web step (a form posted
 to the conversation shown after it) within 300 ms (p99), and the Telegram citizens' answers (p99) no
 more than 20 % slower beside them.
 
     /tmp/venv/bin/python bench/e2e_http.py [--quick] [--citizens N] [--think A-B | --think 0]
         [--limits telegram|relaxed|both] [--database sqlite|postgres|both] [--profile DIR]
-        [--desk-staff N] [--dialogue menu|own-words] [--web-citizens N [--web-no-js]]
+        [--desk-staff N] [--dialogue menu|own-words] [--web-citizens N [--web-no-js] [--web-apart]]
 """
 
 from __future__ import annotations
@@ -241,9 +242,11 @@ async def run_once(
     dialogue: str = "menu",
     web_citizens: int | None = None,
     web_javascript: bool = True,
+    web_apart: bool = False,
 ) -> Result:
     """One run; `web_citizens` (0 or more, None for none at all): the bot is `serve --telegram-polling`,
-    which also serves the web chat, and that many web citizens use it meanwhile."""
+    which also serves the web chat, and that many web citizens use it meanwhile; `web_apart`: the
+    bot is `run` and the web chat a `serve` of its own beside it."""
     result = Result(database, limits, think_label, citizens, dialogue)
     key = Fernet.generate_key().decode()
     await prepare_database(url, key)
@@ -252,7 +255,7 @@ async def run_once(
     async with StandIn(SendingLimits() if limits == "telegram" else None) as api:
         port = 19000 + os.getpid() % 1000
         base = f"http://127.0.0.1:{port}"
-        what = ["run"] if web_citizens is None else [
+        what = ["run"] if web_citizens is None or web_apart else [
             "serve", "--telegram-polling", "--host", "127.0.0.1", "--port", str(port), "--metrics-port", "0",
         ]  # fmt: skip
         command = [sys.executable, "-m", "bot", *what]
@@ -264,9 +267,10 @@ async def run_once(
         if web_citizens is not None:
             env["DAMRONGTHAM_PUBLIC_URL"] = base
             how = "with JavaScript (htmx)" if web_javascript else "without JavaScript"
-            result.notes.append(
-                f"`bot serve --telegram-polling`, {web_citizens} citizens on its web chat {how}"
-            )
+            where = "`bot serve --telegram-polling`"
+            if web_apart:
+                where = "a `bot serve` of its own beside `bot run`"
+            result.notes.append(f"{where}, {web_citizens} citizens on its web chat {how}")
         with log_path.open("wb") as log_file:
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
@@ -299,9 +303,12 @@ async def run_once(
                         done.set()
                 elif web_citizens:
                     result.web = WebFigures()
-                    async with web_load(
-                        base, web_citizens, think, SEED, result.web, javascript=web_javascript
-                    ) as filing:
+                    async with (
+                        web_server(env, port, tmp) if web_apart else contextlib.nullcontext(),
+                        web_load(
+                            base, web_citizens, think, SEED, result.web, javascript=web_javascript
+                        ) as filing,
+                    ):
                         await crowd(
                             api, proc, url, result, think=think, deadline_after=deadline_after,
                             meanwhile=filing, extra_cases=web_citizens + 1,
@@ -319,6 +326,32 @@ async def run_once(
         if errors:
             result.problems.append(f"{len(errors)} ERROR lines in the bot's log, first: {errors[0][:200]}")
     return result
+
+
+@contextlib.asynccontextmanager
+async def web_server(env: dict[str, str], port: int, tmp: Path) -> AsyncIterator[None]:
+    """The web chat in a `python -m bot serve` of its own (no Telegram token: `bot run` keeps the
+    updates and sends the cards), on `port`, until the block ends."""
+    from aiohttp import ClientSession
+
+    env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}
+    with (tmp / "web-serve.log").open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--metrics-port", "0",
+            cwd=tmp, env=env, stdout=log_file, stderr=log_file,
+        )  # fmt: skip
+        try:
+            async with ClientSession() as probe:
+                for _ in range(300):
+                    with contextlib.suppress(OSError):
+                        async with probe.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                            if answer.status in (200, 503):
+                                break
+                    await asyncio.sleep(0.1)
+            yield
+        finally:
+            await stop_bot(proc)
 
 
 @contextlib.asynccontextmanager
@@ -686,6 +719,11 @@ async def main() -> None:
         help="the web citizens' browsers run no JavaScript: each step posts, then loads the page",
     )
     parser.add_argument(
+        "--web-apart",
+        action="store_true",
+        help="the web chat in a `bot serve` of its own beside `bot run` (not one `serve --telegram-polling`)",
+    )
+    parser.add_argument(
         "--dialogue",
         choices=tuple(bl.DIALOGUES),
         default="menu",
@@ -732,6 +770,7 @@ async def main() -> None:
                                 kind, url, limits=which, think=think, think_label=think_label,
                                 citizens=citizens, tmp=tmp, profile=args.profile, desk_staff=args.desk_staff,
                                 dialogue=args.dialogue, web_citizens=web, web_javascript=not args.web_no_js,
+                                web_apart=args.web_apart,
                             )
                         )  # fmt: skip
                     report(results[-1])
