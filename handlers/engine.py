@@ -1,4 +1,5 @@
-"""The conversation engine: one incoming event in, replies queued in the outbox, all in one transaction."""
+"""The conversation engine: one incoming event in; its conversation and its replies (queued in the
+outbox) written in one transaction."""
 
 from __future__ import annotations
 
