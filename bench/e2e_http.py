@@ -328,12 +328,23 @@ async def run_once(
     return result
 
 
+async def wait_served(base: str) -> None:
+    """Until `serve` at `base` answers its health check (at most 30 s)."""
+    from aiohttp import ClientSession
+
+    async with ClientSession() as probe:
+        for _ in range(300):
+            with contextlib.suppress(OSError):
+                async with probe.get(f"{base}/healthz") as answer:
+                    if answer.status in (200, 503):
+                        return
+            await asyncio.sleep(0.1)
+
+
 @contextlib.asynccontextmanager
 async def web_server(env: dict[str, str], port: int, tmp: Path) -> AsyncIterator[None]:
     """The web chat in a `python -m bot serve` of its own (no Telegram token: `bot run` keeps the
     updates and sends the cards), on `port`, until the block ends."""
-    from aiohttp import ClientSession
-
     env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}
     with (tmp / "web-serve.log").open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
@@ -342,13 +353,7 @@ async def web_server(env: dict[str, str], port: int, tmp: Path) -> AsyncIterator
             cwd=tmp, env=env, stdout=log_file, stderr=log_file,
         )  # fmt: skip
         try:
-            async with ClientSession() as probe:
-                for _ in range(300):
-                    with contextlib.suppress(OSError):
-                        async with probe.get(f"http://127.0.0.1:{port}/healthz") as answer:
-                            if answer.status in (200, 503):
-                                break
-                    await asyncio.sleep(0.1)
+            await wait_served(f"http://127.0.0.1:{port}")
             yield
         finally:
             await stop_bot(proc)
@@ -387,13 +392,7 @@ async def desk_load(
                                 user_id=str(990_000 + n), role="coordinator", division_id=None)  # fmt: skip
             await session.commit()
         services = Services(db=db, orgs=orgs, directory=directory, vault=Vault(key), public_url=base)
-        async with ClientSession() as probe:
-            for _ in range(300):
-                with contextlib.suppress(OSError):
-                    async with probe.get(f"{base}/healthz") as answer:
-                        if answer.status in (200, 503):
-                            break
-                await asyncio.sleep(0.1)
+        await wait_served(base)
 
         async def clicker(n: int) -> None:
             rng = random.Random(SEED + n)

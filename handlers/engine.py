@@ -179,38 +179,32 @@ class Engine:
             elif not await convo_repo.store_if_unchanged(session, convo, read_state):
                 return False
         for reply in turn.replies:
-            await queue_message(
-                session,
-                services.vault,
-                org_id=None,
-                case_id=None,
-                kind="reply",
-                target="reply",
-                channel=incoming.channel,
-                chat_id=incoming.chat_id,
-                reply=reply,
-                now=turn.now,
-            )
+            await self._queue_reply(session, incoming, reply, turn.now)
         await session.commit()
         return True
+
+    async def _queue_reply(
+        self, session: AsyncSession, incoming: Incoming, reply: Reply, now: datetime
+    ) -> None:
+        await queue_message(
+            session,
+            self.services.vault,
+            org_id=None,
+            case_id=None,
+            kind="reply",
+            target="reply",
+            channel=incoming.channel,
+            chat_id=incoming.chat_id,
+            reply=reply,
+            now=now,
+        )
 
     async def _apology(self, incoming: Incoming, key: str) -> Outcome:
         """Never leave a user without an answer; what they entered stays as it was."""
         reply = Reply(text=t("th", key) + "\n" + t("en", key))
         try:
             async with self.services.db.session(write=True) as session:
-                await queue_message(
-                    session,
-                    self.services.vault,
-                    org_id=None,
-                    case_id=None,
-                    kind="reply",
-                    target="reply",
-                    channel=incoming.channel,
-                    chat_id=incoming.chat_id,
-                    reply=reply,
-                    now=self.services.clock(),
-                )
+                await self._queue_reply(session, incoming, reply, self.services.clock())
                 await session.commit()
         except Exception:
             log.exception("could not queue the apology", extra=_log_context(incoming))
