@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -26,8 +27,9 @@ from kernel.i18n import LANGUAGES, t
 from kernel.messages import Incoming, Reply
 from storage import conversations as convo_repo
 from storage import web_chat
+from storage.conversations import NotWrittenBack
 from storage.models import Conversation
-from storage.outbox import queue_message
+from storage.outbox import Messages, message_rows, queue_message
 from storage.read_only import WritesNeeded, check_nothing_written
 
 log = logging.getLogger(__name__)
@@ -98,12 +100,16 @@ class Engine:
         except WritesNeeded:
             pass
         else:
-            async with self.services.db.session(write=True) as session:
-                if not await self._claim(session, incoming):
+            try:
+                await self.services.db.write_short(
+                    partial(convo_repo.write_back, turn=self._written(turn, read_state))
+                )
+            except NotWrittenBack as not_written:
+                if not_written.handled_before:
+                    log.info("duplicate update dropped", extra={"channel": incoming.channel})
                     return None
-                self._echo(session, incoming, turn.now)
-                if await self._finish(session, turn, checked=True, read_state=read_state):
-                    return turn.replies
+            else:
+                return turn.replies
         return await self._handle_writing(incoming)
 
     async def _handle_writing(self, incoming: Incoming) -> list[Reply] | None:
@@ -162,42 +168,61 @@ class Engine:
             line = Reply(text=incoming.echo)
             web_chat.queue_line(session, self.services.vault, incoming.chat_id, "citizen", line, now)
 
-    async def _finish(
-        self, session: AsyncSession, turn: Turn, *, checked: bool = False, read_state: str | None = None
-    ) -> bool:
-        """Store the conversation, queue the replies and commit. `checked`: the conversation was
-        read in another session, its state then `read_state`; False (nothing written) when someone
-        wrote it since."""
-        services, convo, incoming = self.services, turn.convo, turn.incoming
+    def _to_store(self, turn: Turn) -> Conversation | None:
+        """The conversation with its state encrypted to be stored; None when there is nothing to
+        remember (a member's press in a group that leaves no note awaited needs no row)."""
+        convo, incoming = turn.convo, turn.incoming
         stored = turn.to_store()
-        # A member's press in a group that leaves nothing to remember (no note awaited) needs no row.
-        if convo.id is not None or stored or incoming.chat_type == "private" or convo.lang != "th":
-            convo.state_enc = services.vault.encrypt(stored)
-            convo.updated_at = turn.now
-            if not checked:
-                await convo_repo.store_conversation(session, convo)
-            elif not await convo_repo.store_if_unchanged(session, convo, read_state):
-                return False
+        if convo.id is None and not stored and incoming.chat_type != "private" and convo.lang == "th":
+            return None
+        convo.state_enc = self.services.vault.encrypt(stored)
+        convo.updated_at = turn.now
+        return convo
+
+    async def _finish(self, session: AsyncSession, turn: Turn) -> None:
+        """Store the conversation, queue the replies and commit."""
+        convo = self._to_store(turn)
+        if convo is not None:
+            await convo_repo.store_conversation(session, convo)
         for reply in turn.replies:
-            await self._queue_reply(session, incoming, reply, turn.now)
+            await self._queue_reply(session, turn.incoming, reply, turn.now)
         await session.commit()
-        return True
+
+    def _written(self, turn: Turn, read_state: str | None) -> convo_repo.WriteBack:
+        """A turn worked out read-only, as it is written back: as `_claim`, `_echo` and `_finish`
+        would write it, the conversation unless someone wrote it since its state was `read_state`."""
+        incoming, vault = turn.incoming, self.services.vault
+        messages = Messages()
+        if incoming.echo is not None:
+            messages.web.append(
+                web_chat.line_row(vault, incoming.chat_id, "citizen", Reply(text=incoming.echo), turn.now)
+            )
+        for reply in turn.replies:
+            message_rows(vault, **self._reply_to(incoming), reply=reply, now=turn.now, into=messages)
+        return convo_repo.WriteBack(
+            incoming.channel,
+            incoming.update_key,
+            self.services.clock(),
+            self._to_store(turn),
+            read_state,
+            messages,
+        )
 
     async def _queue_reply(
         self, session: AsyncSession, incoming: Incoming, reply: Reply, now: datetime
     ) -> None:
-        await queue_message(
-            session,
-            self.services.vault,
-            org_id=None,
-            case_id=None,
-            kind="reply",
-            target="reply",
-            channel=incoming.channel,
-            chat_id=incoming.chat_id,
-            reply=reply,
-            now=now,
-        )
+        await queue_message(session, self.services.vault, **self._reply_to(incoming), reply=reply, now=now)
+
+    @staticmethod
+    def _reply_to(incoming: Incoming) -> dict[str, Any]:
+        return {
+            "org_id": None,
+            "case_id": None,
+            "kind": "reply",
+            "target": "reply",
+            "channel": incoming.channel,
+            "chat_id": incoming.chat_id,
+        }
 
     async def _apology(self, incoming: Incoming, key: str) -> Outcome:
         """Never leave a user without an answer; what they entered stays as it was."""

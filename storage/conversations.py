@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, ProcessedUpdate
-from storage.upsert import insert_once
+from storage.outbox import Messages, write_messages
+from storage.upsert import insert_once, insert_once_on
 
 # Every turn reads and writes its conversation: on the table, not through the ORM's unit of work,
 # whose flush cost several times the statement inside SQLite's single writer's turn.
@@ -58,11 +61,44 @@ async def store_conversation(session: AsyncSession, convo: Conversation) -> None
         await session.execute(_UPDATE, {"conversation_id": convo.id, **_values(convo)})
 
 
-async def store_if_unchanged(session: AsyncSession, convo: Conversation, read_state: str | None) -> bool:
-    """Write the conversation read in another session, whose state was then `read_state`, unless
-    someone wrote it since (or, a new one, inserted it meanwhile): False then, and nothing written."""
-    if convo.id is None:
-        values = {"channel": convo.channel, "chat_key": convo.chat_key, **_values(convo)}
-        return await insert_once(session, Conversation, values)
-    values = {"conversation_id": convo.id, "read_state": read_state, **_values(convo)}
-    return bool((await session.execute(_UPDATE_UNCHANGED, values)).rowcount)  # type: ignore[attr-defined]
+class NotWrittenBack(Exception):
+    """A turn's write-back was given up, nothing of it written: its update was handled before, or
+    (`handled_before` False) someone wrote the conversation since the turn read it."""
+
+    def __init__(self, *, handled_before: bool) -> None:
+        super().__init__("handled before" if handled_before else "conversation written meanwhile")
+        self.handled_before = handled_before
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """A turn worked out on a session that only read, as it is written back."""
+
+    channel: str
+    update_key: str | None  # the update's key, claimed so a redelivery is dropped
+    now: datetime
+    convo: Conversation | None  # to store (None: nothing to remember), read when its state was ...
+    read_state: str | None
+    messages: Messages
+
+
+def write_back(connection: Connection, turn: WriteBack) -> None:
+    """Claim the update, store the conversation unless someone wrote it since it was read (a new
+    one: unless someone inserted it meanwhile; its state is encrypted afresh, with a new random IV,
+    at every write, so it tells) and queue the messages; or raise NotWrittenBack, which rolls all of
+    it back (storage.db.Database.write_short)."""
+    if turn.update_key is not None:
+        claim = {"channel": turn.channel, "update_key": turn.update_key, "processed_at": turn.now}
+        if not insert_once_on(connection, ProcessedUpdate, claim):
+            raise NotWrittenBack(handled_before=True)
+    convo = turn.convo
+    if convo is not None:
+        if convo.id is None:
+            values = {"channel": convo.channel, "chat_key": convo.chat_key, **_values(convo)}
+            stored = insert_once_on(connection, Conversation, values)
+        else:
+            values = {"conversation_id": convo.id, "read_state": turn.read_state, **_values(convo)}
+            stored = bool(connection.execute(_UPDATE_UNCHANGED, values).rowcount)
+        if not stored:
+            raise NotWrittenBack(handled_before=False)
+    write_messages(connection, turn.messages)

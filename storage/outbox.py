@@ -7,11 +7,12 @@ rollback drops them with everything else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.messages import TEXT_LIMIT, WEB_CHANNEL, Reply, split_text, text_units
@@ -50,6 +51,14 @@ class OutboxRow:
 _INSERT = insert(OUTBOX)
 
 
+@dataclass
+class Messages:
+    """Rows of queued messages, to be written in one INSERT per table (storage.conversations.write_back)."""
+
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    web: list[dict[str, Any]] = field(default_factory=list)  # the web chat's lines (storage.web_chat)
+
+
 async def queue_message(
     session: AsyncSession,
     vault: Vault,
@@ -66,35 +75,69 @@ async def queue_message(
 ) -> None:
     """Queue `reply`; a long text becomes several rows, so a retry never repeats a sent piece."""
     refuse_writes(session)
+    rows = message_rows(
+        vault, org_id=org_id, case_id=case_id, kind=kind, target=target, channel=channel, chat_id=chat_id,
+        reply=reply, now=now, status=status,
+    )  # fmt: skip
+    if rows.outbox:
+        session.info.setdefault(_QUEUED, []).extend(rows.outbox)
+    for line in rows.web:
+        web_chat.queue_row(session, line)
+
+
+def message_rows(
+    vault: Vault,
+    *,
+    org_id: int | None,
+    case_id: int | None,
+    kind: str,
+    target: str,
+    channel: str | None,
+    chat_id: str | None,
+    reply: Reply,
+    now: datetime,
+    status: str = "pending",
+    into: Messages | None = None,
+) -> Messages:
+    """The rows that queue `reply` (added to `into`, if given)."""
+    rows = Messages() if into is None else into
+    pieces = [reply]
     if reply.media is None and reply.edit_message_id is None and text_units(reply.text) > TEXT_LIMIT:
         *head, last = split_text(reply.text)
-        for piece in head:
-            await queue_message(
-                session, vault, org_id=org_id, case_id=case_id, kind=kind, target=target, channel=channel,
-                chat_id=chat_id, reply=Reply(text=piece), now=now, status=status,
-            )  # fmt: skip
-        reply = replace(reply, text=last)
-    if channel == WEB_CHANNEL and chat_id is not None:
-        # nothing to send: the web chat's page shows it once this transaction commits
-        web_chat.queue_line(session, vault, chat_id, "bot", reply, now)
-        return
-    row: dict[str, Any] = {
-        "org_id": org_id,
-        "case_id": case_id,
-        "kind": kind,
-        "target": target,
-        "channel": channel,
-        "chat_enc": vault.encrypt(chat_id) if chat_id is not None else None,
-        "chat_key": vault.lookup_key("outbox", channel, chat_id) if channel and chat_id is not None else None,
-        "status": status,
-        "payload_enc": vault.encrypt(reply.to_dict()),
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "sent_at": None,
-        "last_error": None,
-    }
-    session.info.setdefault(_QUEUED, []).append(row)
+        pieces = [*(Reply(text=piece) for piece in head), replace(reply, text=last)]
+    for piece in pieces:
+        if channel == WEB_CHANNEL and chat_id is not None:
+            # nothing to send: the web chat's page shows it once this transaction commits
+            rows.web.append(web_chat.line_row(vault, chat_id, "bot", piece, now))
+            continue
+        rows.outbox.append(
+            {
+                "org_id": org_id,
+                "case_id": case_id,
+                "kind": kind,
+                "target": target,
+                "channel": channel,
+                "chat_enc": vault.encrypt(chat_id) if chat_id is not None else None,
+                "chat_key": vault.lookup_key("outbox", channel, chat_id)
+                if channel and chat_id is not None
+                else None,
+                "status": status,
+                "payload_enc": vault.encrypt(piece.to_dict()),
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "sent_at": None,
+                "last_error": None,
+            }
+        )
+    return rows
+
+
+def write_messages(connection: Connection, rows: Messages) -> None:
+    """Write `rows` on a plain connection, in order (ids keep each chat's order)."""
+    if rows.outbox:
+        connection.execute(_INSERT, rows.outbox)
+    web_chat.write_rows(connection, rows.web)
 
 
 async def write_queued(session: AsyncSession) -> None:

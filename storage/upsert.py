@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -23,6 +24,12 @@ def _skipping(dialect: str, table: Any, returning: str | None = None) -> Any:
     conversation turn, inside SQLite's single writer's turn)."""
     stmt = insert_for(dialect)(table).on_conflict_do_nothing()
     return stmt if returning is None else stmt.returning(table.c[returning])
+
+
+def insert_once_on(connection: Connection, model: Any, values: dict[str, Any]) -> bool:
+    """`insert_once` on a plain connection (storage.db.Database.write_short)."""
+    result = connection.execute(_skipping(connection.dialect.name, model.__table__), values)
+    return bool(result.rowcount)
 
 
 async def insert_once(session: AsyncSession, model: Any, values: dict[str, Any]) -> bool:

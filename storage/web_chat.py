@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -43,14 +44,26 @@ def queue_line(
 ) -> None:
     """A line of the conversation, written by the session's commit (storage.db.UnitOfWork) with the
     bot's other messages of the turn, all in one INSERT, in the order they were queued."""
+    queue_row(session, line_row(vault, chat_id, author, reply, now))
+
+
+def queue_row(session: AsyncSession, line: dict[str, Any]) -> None:
     refuse_writes(session)
-    line = {
+    session.info.setdefault(_QUEUED, []).append(line)
+
+
+def line_row(vault: Vault, chat_id: str, author: Author, reply: Reply, now: datetime) -> dict[str, Any]:
+    return {
         "chat_key": chat_key(vault, chat_id),
         "author": author,
         "payload_enc": vault.encrypt(reply.to_dict()),
         "created_at": now,
     }
-    session.info.setdefault(_QUEUED, []).append(line)
+
+
+def write_rows(connection: Connection, lines: list[dict[str, Any]]) -> None:
+    if lines:
+        connection.execute(_INSERT, lines)
 
 
 async def write_queued(session: AsyncSession) -> None:

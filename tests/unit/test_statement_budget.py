@@ -22,16 +22,19 @@ CITIZEN_STEP_BUDGET = 4
 @contextmanager
 def counted(desk: Desk) -> Iterator[list[str]]:
     statements: list[str] = []
-    engine = desk.db.engine.sync_engine
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement.split(None, 1)[0].upper() + " " + statement[:90])
+        # BEGIN is not counted: the driver's own is implicit, a write-back's is spelled out
+        if not statement.upper().startswith("BEGIN"):
+            statements.append(statement.split(None, 1)[0].upper() + " " + statement[:90])
 
-    event.listen(engine, "before_cursor_execute", count)
+    for engine in desk.db.sync_engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in desk.db.sync_engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 async def _handled(desk: Desk, chat: Chat, message: object) -> list[str]:

@@ -1,0 +1,123 @@
+"""Database.write_short: a short write as one transaction, on SQLite run on the event loop's own
+thread (never waiting there for another process), and a turn's write-back all or nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection, make_url
+
+from kernel.messages import Reply
+from storage import conversations as convo_repo
+from storage.crypto import Vault
+from storage.db import Database
+from storage.models import Conversation, OutboxMessage, ProcessedUpdate, WebMessage
+from storage.outbox import message_rows
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def _add(connection: Connection, key: str = "k") -> str:
+    connection.execute(insert(Conversation).values(channel="test", chat_key=key, step="idle"))
+    return connection.dialect.driver
+
+
+async def _count(database: Database, model: object) -> int:
+    async with database.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)  # type: ignore[arg-type]
+
+
+async def test_a_short_write_is_committed_and_on_sqlite_runs_without_aiosqlite(database: Database) -> None:
+    driver = await database.write_short(_add)
+    assert driver == ("pysqlite" if database.dialect == "sqlite" else "asyncpg")
+    assert await _count(database, Conversation) == 1
+
+
+async def test_a_short_write_that_raises_leaves_nothing(database: Database) -> None:
+    def half(connection: Connection) -> None:
+        _add(connection)
+        raise RuntimeError("given up")
+
+    with pytest.raises(RuntimeError):
+        await database.write_short(half)
+    assert await _count(database, Conversation) == 0
+    await database.write_short(_add)  # and the next one goes ahead
+    assert await _count(database, Conversation) == 1
+
+
+async def test_another_process_writing_is_waited_for_without_stopping_the_loop(
+    sqlite_database: Database,
+) -> None:
+    path = make_url(sqlite_database.url).database
+    assert path
+    other = sqlite3.connect(path, isolation_level=None)  # another process's connection
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    writing = asyncio.create_task(sqlite_database.write_short(_add))
+    try:
+        await asyncio.sleep(0.3)
+        assert not writing.done() and ticks >= 10  # waiting, and the loop went on meanwhile
+        other.execute("COMMIT")
+        # taken the usual way, through the async engine, once the other let go
+        assert await asyncio.wait_for(writing, 10) == "aiosqlite"
+    finally:
+        ticker.cancel()
+        other.close()
+    assert await _count(sqlite_database, Conversation) == 1
+    assert await sqlite_database.write_short(lambda c: _add(c, "k2")) == "pysqlite"  # on the loop again
+
+
+def _write_back(
+    vault: Vault, *, key: str, read_state: str | None, convo_id: int | None
+) -> convo_repo.WriteBack:
+    convo = Conversation(
+        id=convo_id, channel="test", chat_key="chat", step="menu", state_enc=vault.encrypt({})
+    )
+    messages = message_rows(
+        vault, org_id=None, case_id=None, kind="reply", target="reply", channel="test", chat_id="1",
+        reply=Reply(text="next question"), now=NOW,
+    )  # fmt: skip
+    message_rows(
+        vault, org_id=None, case_id=None, kind="reply", target="reply", channel="web", chat_id="w1",
+        reply=Reply(text="on the page"), now=NOW, into=messages,
+    )  # fmt: skip
+    return convo_repo.WriteBack("test", key, NOW, convo, read_state, messages)
+
+
+async def test_a_write_back_is_written_whole_or_not_at_all(database: Database, vault: Vault) -> None:
+    first = _write_back(vault, key="u1", read_state=None, convo_id=None)
+    await database.write_short(lambda c: convo_repo.write_back(c, first))
+    counts = [await _count(database, m) for m in (ProcessedUpdate, Conversation, OutboxMessage, WebMessage)]
+    assert counts == [1, 1, 1, 1]
+    async with database.session() as session:
+        stored = await convo_repo.get_conversation(session, "test", "chat")
+    assert stored is not None and stored.id is not None
+
+    # the same update again: dropped, nothing written
+    with pytest.raises(convo_repo.NotWrittenBack) as again:
+        await database.write_short(lambda c: convo_repo.write_back(c, first))
+    assert again.value.handled_before
+    # a new update, but someone wrote the conversation since it was read: its claim goes back too
+    stale = _write_back(vault, key="u2", read_state="an older state", convo_id=stored.id)
+    with pytest.raises(convo_repo.NotWrittenBack) as changed:
+        await database.write_short(lambda c: convo_repo.write_back(c, stale))
+    assert not changed.value.handled_before
+    counts = [await _count(database, m) for m in (ProcessedUpdate, Conversation, OutboxMessage, WebMessage)]
+    assert counts == [1, 1, 1, 1]
+    # read as it is now, it goes in
+    fresh = _write_back(vault, key="u2", read_state=stored.state_enc, convo_id=stored.id)
+    await database.write_short(lambda c: convo_repo.write_back(c, fresh))
+    counts = [await _count(database, m) for m in (ProcessedUpdate, Conversation, OutboxMessage, WebMessage)]
+    assert counts == [2, 1, 2, 2]
