@@ -139,9 +139,8 @@ class Inbox:
         ]
         if not rows:
             return set()
-        async with self.db.session(write=True) as session:
-            stored = await upsert.insert_new(session, InboxEvent, rows, key=col(InboxEvent.event_key))
-            await session.commit()
+        key = col(InboxEvent.event_key)
+        stored = await self.db.write_short(lambda c: upsert.insert_new_on(c, InboxEvent, rows, key=key))
         if stored:
             self._wake.set()
         return stored
@@ -355,11 +354,10 @@ class Inbox:
         if self._done:
             done, self._done = self._done, []
             ids = [event.id for event in done]
+            # handled: keep no message content
+            marks = {"ids": ids, "now": datetime.now(UTC), "blank": self.vault.encrypt({})}
             try:
-                async with self.db.session(write=True) as session:
-                    blank = self.vault.encrypt({})  # handled: keep no message content
-                    await session.execute(_MARK_DONE, {"ids": ids, "now": datetime.now(UTC), "blank": blank})
-                    await session.commit()
+                await self.db.write_short(lambda connection: connection.execute(_MARK_DONE, marks))
             except BaseException:
                 self._done = done + self._done
                 raise
@@ -375,6 +373,5 @@ class Inbox:
         if processed:
             # handled or set aside: keep no message content
             values |= {"processed_at": datetime.now(UTC), "payload_enc": self.vault.encrypt({})}
-        async with self.db.session(write=True) as session:
-            await session.execute(update(InboxEvent).where(col(InboxEvent.id) == row_id).values(**values))
-            await session.commit()
+        statement = update(_EVENTS).where(_EVENTS.c.id == row_id).values(**values)
+        await self.db.write_short(lambda connection: connection.execute(statement))

@@ -39,6 +39,12 @@ async def insert_once(session: AsyncSession, model: Any, values: dict[str, Any])
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def insert_new_on(connection: Connection, model: Any, rows: list[dict[str, Any]], *, key: Any) -> set[Any]:
+    """`insert_new` on a plain connection (storage.db.Database.write_short)."""
+    stmt = _skipping(connection.dialect.name, model.__table__, key.name)
+    return set(connection.execute(stmt, rows).scalars())
+
+
 async def insert_new(session: AsyncSession, model: Any, rows: list[dict[str, Any]], *, key: Any) -> set[Any]:
     """Insert the rows whose unique key is not there yet, in one statement; the keys inserted."""
     stmt = _skipping(session.get_bind().dialect.name, model.__table__, key.name)

@@ -17,10 +17,12 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BindParameter, Update, bindparam, update
+from sqlalchemy import BindParameter, Row, Update, bindparam, update
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from bot.channels.base import Sender
@@ -238,11 +240,17 @@ class OutboxDispatcher(Delivery):
         batch, self._delivered = self._delivered, []
         if not batch and not channels:
             return []  # another process sends them all
+
+        def record_and_claim(connection: Connection) -> Sequence[Row[Any]]:
+            if batch:
+                self._record_sent(connection, batch, now)
+            return connection.execute(self._claim_statement, params).all() if channels else []
+
         try:
+            # not a short write: the claim reads the queue, which may be long, in SQLite's thread
             async with self.db.session(write=True) as session:
-                if batch:
-                    await self._record_sent(session, batch, now)
-                claimed = await session.execute(self._claim_statement, params) if channels else ()
+                connection = await session.connection()
+                claimed = await connection.run_sync(record_and_claim)
                 await session.commit()
         except Exception:
             self._delivered[:0] = batch  # kept for the next pass

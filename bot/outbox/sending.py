@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Insert, bindparam, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from bot.channels.base import ChatMoved, PermanentFailure, RetryLater, Sender
@@ -19,7 +19,7 @@ from handlers.core.metrics import Metrics
 from kernel.messages import Reply
 from storage.crypto import Vault
 from storage.db import Database
-from storage.models import CardMessage, ChatBinding, OutboxMessage
+from storage.models import CardMessage, ChatBinding
 from storage.outbox import OUTBOX, OutboxRow
 from storage.upsert import insert_for
 
@@ -159,9 +159,7 @@ class Delivery:
             return
         now = self.clock()
         try:
-            async with self.db.session(write=True) as session:
-                await self._record_sent(session, batch, now)
-                await session.commit()
+            await self.db.write_short(lambda connection: self._record_sent(connection, batch, now))
         except Exception:
             self.metrics.errors["outbox"] += 1
             log.exception("deliveries could not be recorded", extra={"outbox_ids": [d.row.id for d in batch]})
@@ -169,9 +167,9 @@ class Delivery:
             return
         self._recorded(batch, now)
 
-    async def _record_sent(self, session: AsyncSession, batch: list[Delivered], now: datetime) -> None:
-        await session.execute(_RECORD_SENT, {"ids": [d.row.id for d in batch], "now": now})
-        await self._remember_cards(session, batch)
+    def _record_sent(self, connection: Connection, batch: list[Delivered], now: datetime) -> None:
+        connection.execute(_RECORD_SENT, {"ids": [d.row.id for d in batch], "now": now})
+        self._remember_cards(connection, batch)
 
     @staticmethod
     def _recorded(batch: list[Delivered], now: datetime) -> None:
@@ -194,7 +192,7 @@ class Delivery:
             await session.commit()
         log.warning("a bound chat moved to a new id; bindings updated")
 
-    async def _remember_cards(self, session: AsyncSession, batch: list[Delivered]) -> None:
+    def _remember_cards(self, connection: Connection, batch: list[Delivered]) -> None:
         """Where each case card is, so later actions edit it in place (one upsert for the batch)."""
         cards = {
             (d.row.case_id, d.row.channel, d.chat_id): d.card_message_id
@@ -203,7 +201,7 @@ class Delivery:
         }  # a card sent twice in one batch: the later one counts
         if not cards:
             return
-        await session.execute(
+        connection.execute(
             self._remember_card,
             [
                 {"case_id": case_id, "channel": channel, "chat_id": chat_id, "message_id": message_id}
@@ -222,14 +220,8 @@ class Delivery:
             setattr(row, key, value)
 
     async def _write(self, row_id: int | None, values: dict[str, object]) -> None:
-        async with self.db.session(write=True) as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            await session.commit()
+        statement = update(OUTBOX).where(OUTBOX.c.id == row_id).values(**values)
+        await self.db.write_short(lambda connection: connection.execute(statement))
 
     async def _record_missed(self) -> None:
         """Outcomes the database missed (it went away after the send), written before anything new

@@ -122,7 +122,8 @@ async def test_handled_events_are_marked_in_batches_not_at_every_delivery(
         if statement.lstrip().upper().startswith("UPDATE INBOX"):
             marks.append(statement)
 
-    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    for engine in database.sync_engines:
+        event.listen(engine, "before_cursor_execute", count)
     seen: list[int] = []
     inbox = Inbox(database, vault)
     inbox.attach("telegram", lambda e: _note(seen, e), by_chat)
@@ -135,7 +136,8 @@ async def test_handled_events_are_marked_in_batches_not_at_every_delivery(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+        for engine in database.sync_engines:
+            event.remove(engine, "before_cursor_execute", count)
     assert sorted(seen) == list(range(40)) and marked
     # every MARK_EVERY handled or MARK_WITHIN seconds: a few statements, not one per delivery
     assert 1 <= len(marks) <= 8, len(marks)

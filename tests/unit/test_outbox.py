@@ -284,7 +284,8 @@ async def test_while_messages_keep_coming_each_pass_is_one_write(
     alone: list[list[str]] = []  # transactions that only recorded deliveries
 
     def seen(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.setdefault(id(conn), []).append(statement.lstrip().upper())
+        if not statement.lstrip().upper().startswith("BEGIN"):  # spelled out on SQLite's short writes
+            statements.setdefault(id(conn), []).append(statement.lstrip().upper())
 
     def committed(conn: Any) -> None:
         done = statements.pop(id(conn), [])
@@ -300,8 +301,9 @@ async def test_while_messages_keep_coming_each_pass_is_one_write(
 
     sender = Busy()
     dispatcher = OutboxDispatcher(db, vault, {"test": sender}, clock=clock)
-    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
-    event.listen(db.engine.sync_engine, "commit", committed)
+    for engine in db.sync_engines:
+        event.listen(engine, "before_cursor_execute", seen)
+        event.listen(engine, "commit", committed)
     running = asyncio.create_task(dispatcher.run(idle_seconds=30))
     try:
         await _queue(db, vault, clock, "A", "a1")
@@ -313,8 +315,9 @@ async def test_while_messages_keep_coming_each_pass_is_one_write(
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
-        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
-        event.remove(db.engine.sync_engine, "commit", committed)
+        for engine in db.sync_engines:
+            event.remove(engine, "before_cursor_execute", seen)
+            event.remove(engine, "commit", committed)
     assert len(sender.delivered) == 21 and set((await _statuses(db)).values()) == {"sent"}
     assert len(alone) <= 2, alone  # the last pass's (and perhaps one more); not one per pass
 
