@@ -29,7 +29,7 @@ from storage import conversations as convo_repo
 from storage import web_chat
 from storage.conversations import NotWrittenBack
 from storage.models import Conversation
-from storage.outbox import Messages, message_rows, queue_message
+from storage.outbox import Messages, To, message_rows, queue_message
 from storage.read_only import WritesNeeded, check_nothing_written
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class Engine:
         await queue_message(session, self.services.vault, **self._reply_to(incoming), reply=reply, now=now)
 
     @staticmethod
-    def _reply_to(incoming: Incoming) -> dict[str, Any]:
+    def _reply_to(incoming: Incoming) -> To:
         return {
             "org_id": None,
             "case_id": None,

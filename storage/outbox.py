@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
@@ -59,26 +59,24 @@ class Messages:
     web: list[dict[str, Any]] = field(default_factory=list)  # the web chat's lines (storage.web_chat)
 
 
+class To(TypedDict):
+    """Where a message goes and what it is about (storage.models.OutboxMessage's columns)."""
+
+    org_id: int | None
+    case_id: int | None
+    kind: str
+    target: str
+    channel: str | None
+    chat_id: str | None
+    status: NotRequired[str]  # "pending" unless said
+
+
 async def queue_message(
-    session: AsyncSession,
-    vault: Vault,
-    *,
-    org_id: int | None,
-    case_id: int | None,
-    kind: str,
-    target: str,
-    channel: str | None,
-    chat_id: str | None,
-    reply: Reply,
-    now: datetime,
-    status: str = "pending",
+    session: AsyncSession, vault: Vault, *, reply: Reply, now: datetime, **to: Unpack[To]
 ) -> None:
     """Queue `reply`; a long text becomes several rows, so a retry never repeats a sent piece."""
     refuse_writes(session)
-    rows = message_rows(
-        vault, org_id=org_id, case_id=case_id, kind=kind, target=target, channel=channel, chat_id=chat_id,
-        reply=reply, now=now, status=status,
-    )  # fmt: skip
+    rows = message_rows(vault, reply=reply, now=now, **to)
     if rows.outbox:
         session.info.setdefault(_QUEUED, []).extend(rows.outbox)
     for line in rows.web:
@@ -86,21 +84,11 @@ async def queue_message(
 
 
 def message_rows(
-    vault: Vault,
-    *,
-    org_id: int | None,
-    case_id: int | None,
-    kind: str,
-    target: str,
-    channel: str | None,
-    chat_id: str | None,
-    reply: Reply,
-    now: datetime,
-    status: str = "pending",
-    into: Messages | None = None,
+    vault: Vault, *, reply: Reply, now: datetime, into: Messages | None = None, **to: Unpack[To]
 ) -> Messages:
     """The rows that queue `reply` (added to `into`, if given)."""
     rows = Messages() if into is None else into
+    channel, chat_id = to["channel"], to["chat_id"]
     pieces = [reply]
     if reply.media is None and reply.edit_message_id is None and text_units(reply.text) > TEXT_LIMIT:
         *head, last = split_text(reply.text)
@@ -112,16 +100,16 @@ def message_rows(
             continue
         rows.outbox.append(
             {
-                "org_id": org_id,
-                "case_id": case_id,
-                "kind": kind,
-                "target": target,
+                "org_id": to["org_id"],
+                "case_id": to["case_id"],
+                "kind": to["kind"],
+                "target": to["target"],
                 "channel": channel,
                 "chat_enc": vault.encrypt(chat_id) if chat_id is not None else None,
                 "chat_key": vault.lookup_key("outbox", channel, chat_id)
                 if channel and chat_id is not None
                 else None,
-                "status": status,
+                "status": to.get("status", "pending"),
                 "payload_enc": vault.encrypt(piece.to_dict()),
                 "attempts": 0,
                 "next_attempt_at": now,
