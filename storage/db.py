@@ -49,13 +49,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _run_pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in pragmas:
+        cursor.execute(pragma)
+    cursor.close()
+
+
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # No isinstance check on the connection: under aiosqlite it is an adapter and the
     # check would silently skip the pragmas (DESIGN.md rule 7).
-    cursor = dbapi_connection.cursor()
-    for pragma in SQLITE_PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
+    _run_pragmas(dbapi_connection, SQLITE_PRAGMAS)
 
 
 # The event loop's own connection (Database.write_short): never waits for another process, and
@@ -71,10 +75,7 @@ INLINE_PRAGMAS = (
 def _set_inline_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the driver's own implicit BEGIN is off: _begin_immediate begins (SQLAlchemy's pysqlite recipe)
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in INLINE_PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
+    _run_pragmas(dbapi_connection, INLINE_PRAGMAS)
 
 
 def _begin_immediate(connection: Connection) -> None:
@@ -243,21 +244,23 @@ class Database:
         back, the single writer held all along. When another process holds SQLite's write lock it
         runs on the async engine instead, which waits for it without stopping the loop; PostgreSQL
         always does."""
-        if self._writer is None or self._inline is None:
+        if self._writer is None:
             async with self.engine.begin() as connection:
                 return await connection.run_sync(work)
         if _writing.get():
             raise RuntimeError("write_short inside a write session would wait for itself")
         async with self._writer:
-            with self._inline.connect() as connection:
-                try:
-                    transaction = connection.begin()
-                except OperationalError as exc:
-                    if not _busy(exc):
-                        raise
-                else:
-                    with transaction:
-                        return work(connection)
+            if self._inline is not None:
+                with self._inline.connect() as connection:
+                    try:
+                        transaction = connection.begin()
+                    except OperationalError as exc:
+                        if not _busy(exc):
+                            raise
+                    else:
+                        with transaction:
+                            return work(connection)
+            # another process writes (or an in-memory database, which has no second connection)
             async with self.engine.begin() as waiting:
                 return await waiting.run_sync(work)
 
