@@ -630,6 +630,7 @@ def report(result: Result) -> None:
             [
                 ["the first page", *stats(web.opened)],
                 ["a form posted -> the conversation shown", *stats(web.steps)],
+                *([f"  step {step}", *stats(times)] for step, times in web.by_step.items()),
             ],
         )
         print(f"   {web.filed} web citizens filed a tip-off with a photo and a place")

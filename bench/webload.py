@@ -38,6 +38,7 @@ BUTTON = re.compile(r'<button type="submit" name="press" value="([^"]*)">([^<]*)
 @dataclass
 class WebFigures:
     steps: list[float] = field(default_factory=list)  # a form posted -> the page after it, s
+    by_step: dict[str, list[float]] = field(default_factory=dict)  # the same, per step of WEB_STEPS
     opened: list[float] = field(default_factory=list)  # the first page, s
     filed: int = 0
     problems: list[str] = field(default_factory=list)
@@ -80,7 +81,9 @@ async def web_citizen(
             async with http.post(f"{base}/chat/CM", data=form, headers=headers) as answer:
                 page = await answer.text()
                 status = answer.status
-            figures.steps.append(time.monotonic() - started)
+            took = time.monotonic() - started
+            figures.steps.append(took)
+            figures.by_step.setdefault(f"{kind} {value[:12]}", []).append(took)
             if status != 200 or expected not in page:
                 figures.problems.append(f"web citizen {n}: {kind} answered {status} without {expected!r}")
                 return
