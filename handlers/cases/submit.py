@@ -62,12 +62,36 @@ async def submit_report(
 ) -> Submitted:
     if draft.type is None or draft.category is None:
         raise ValueError("a draft without its report type or category cannot be submitted")
+    # scrypt is slow by design: usually hashed while the citizen wrote (handlers/tracking_codes.py),
+    # else now, but always before taking the case counter's row lock. A turn tried first on a
+    # session that only reads stops at the counter and runs again as a whole: its code, never shown
+    # or stored, is kept for that second run rather than hashed again with the writer held.
+    code, tracking_hash = await services.codes.take()
+    try:
+        return await _submit(
+            session, services, org=org, draft=draft, reporter=reporter, now=now, code=code,
+            tracking_hash=tracking_hash,
+        )  # fmt: skip
+    except BaseException:
+        services.codes.keep(code, tracking_hash)
+        raise
+
+
+async def _submit(
+    session: AsyncSession,
+    services: Services,
+    *,
+    org: OrgConfig,
+    draft: Draft,
+    reporter: ReporterInfo,
+    now: datetime,
+    code: str,
+    tracking_hash: str,
+) -> Submitted:
+    assert draft.type is not None and draft.category is not None
     vault, directory = services.vault, services.directory
     org_id = directory.org_ids[org.code]
     be_year = buddhist_year(now, org.tz())
-    # scrypt is slow by design: usually hashed while the citizen wrote (handlers/tracking_codes.py),
-    # else now, but always before taking the case counter's row lock
-    code, tracking_hash = await services.codes.take()
     seq = await case_repo.next_case_number(session, org_id, be_year)
     reference = format_reference(org.code, be_year, seq)
     named, anonymous = draft.named_division, draft.anonymous

@@ -188,6 +188,9 @@ async def handle_summary(turn: Turn) -> None:
     elif turn.pressed != ("named" if draft.quick else "submit"):
         return turn.fail("errors.use_buttons")
 
+    # before the first read (a read-only try stops there and the turn runs again with the writer
+    # held): a code hashed now, when no spare is ready, keeps everyone else's writes waiting
+    await turn.services.codes.reserve()
     reporter_key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
     if await too_many_reports(turn.work, turn.org, reporter_key):
         # the draft is kept: it can be sent tomorrow

@@ -3,18 +3,27 @@
 A report takes a citizen minutes to write; its tracking code is hashed (slowly, by design) in the
 background when they start it, one at a time on a single worker thread so the bot keeps the other
 cores. Spare codes live only in this process's memory until a submit takes one: nothing about them
-is stored, and a restart merely loses them (a submit without a spare hashes its own code).
+is stored, and a restart merely loses them (a submit without a spare waits for the next one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from storage.crypto import hash_tracking_code, new_tracking_code
 
 log = logging.getLogger(__name__)
+
+
+def _task() -> asyncio.Task[Any]:
+    task = asyncio.current_task()
+    assert task is not None, "tracking codes are taken in a task"
+    return task
 
 
 def _new_pair() -> tuple[str, str]:
@@ -30,6 +39,10 @@ class TrackingCodes:
         self._wanted = 0
         self._busy = False
         self._executor: ThreadPoolExecutor | None = None
+        self._waiters: deque[asyncio.Future[tuple[str, str]]] = deque()  # takes with none spare
+        # by task, not by context (a task started meanwhile would copy a context's): a turn's two
+        # runs (handlers/engine.py) happen in one task, other turns in others
+        self._kept: WeakKeyDictionary[asyncio.Task[Any], tuple[str, str]] = WeakKeyDictionary()
 
     @property
     def ready(self) -> int:
@@ -44,10 +57,32 @@ class TrackingCodes:
             self._next(asyncio.get_running_loop())
 
     async def take(self) -> tuple[str, str]:
-        """A new code and its slow hash: a spare one if there is one, else hashed now."""
+        """A new code and its slow hash: the one this task kept, a spare one, or the next hashed."""
+        kept = self._kept.pop(_task(), None)
+        if kept is not None:
+            return kept
         if self._ready:
             return self._ready.pop()
-        return await asyncio.to_thread(_new_pair)
+        # none spare: the next one the single thread hashes is this turn's, so however many submits
+        # wait at once, scrypt takes one core at most and the event loop keeps the other
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[tuple[str, str]] = loop.create_future()
+        self._waiters.append(waiter)
+        self._wanted += 1
+        if not self._busy:
+            self._next(loop)
+        return await waiter
+
+    async def reserve(self) -> None:
+        """Have this task's next `take` ready now: a turn that may submit calls it before its first
+        read, so a code hashed on the spot (no spare ready) is hashed with no writer held."""
+        if _task() not in self._kept:
+            self._kept[_task()] = await self.take()
+
+    def keep(self, code: str, tracking_hash: str) -> None:
+        """A code taken but not used (never shown, never stored): this task's next `take` gets it,
+        so a turn that runs again (a read-only try first, then as a whole) hashes only once."""
+        self._kept[_task()] = (code, tracking_hash)
 
     def _next(self, loop: asyncio.AbstractEventLoop) -> None:
         # One hash in flight at a time, chained by callbacks rather than a task, so neither a
@@ -65,11 +100,21 @@ class TrackingCodes:
             pair = future.result()
         except asyncio.CancelledError:
             return  # the event loop is shutting down
-        except Exception:
-            log.exception("could not prepare a tracking code; submits will hash their own")
+        except Exception as exc:
+            log.exception("could not hash a tracking code")
             self._wanted = 0
+            waiters, self._waiters = self._waiters, deque()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
             return
         self._wanted -= 1
-        self._ready.append(pair)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # (its turn may have been cancelled meanwhile)
+                waiter.set_result(pair)
+                break
+        else:
+            self._ready.append(pair)
         if self._wanted > 0 and not loop.is_closed():
             self._next(loop)

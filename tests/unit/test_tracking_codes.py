@@ -49,3 +49,42 @@ async def test_a_submit_takes_the_code_prepared_when_the_report_began(desk: Desk
     other = desk.chat("2002")
     reply = await other.say(f"/status {found.group(1)} {found.group(2)}")
     assert found.group(1) in reply and "ไม่พบ" not in reply
+
+
+async def test_a_submit_uses_one_code_though_its_turn_runs_twice(desk: Desk) -> None:
+    """The turn is tried on a session that only reads, stops at the case counter and runs again as
+    a whole: the code taken the first time is the one given, the second spare stays spare."""
+    codes = desk.services.codes
+    chat = desk.chat()
+    await report_until_summary(chat)
+    codes.prepare()
+    await _until_ready(codes, 2)
+    answer = await chat.say(Press("ส่งเรื่อง"))
+    assert "รหัสติดตาม" in answer
+    assert codes.ready == 1
+
+
+async def test_a_kept_code_goes_to_the_same_tasks_next_take_only() -> None:
+    codes = TrackingCodes(limit=1)
+    code, hashed = await codes.take()
+    codes.keep(code, hashed)
+    assert await asyncio.create_task(codes.take()) != (code, hashed)  # another task: a new one
+    assert await codes.take() == (code, hashed)
+    assert await codes.take() != (code, hashed)  # once
+    await codes.reserve()
+    reserved = await codes.take()
+    codes.keep(*reserved)
+    await codes.reserve()  # already has one: nothing more hashed
+    assert await codes.take() == reserved
+
+
+async def test_takes_with_none_spare_wait_in_turn_for_the_one_hashing_thread() -> None:
+    codes = TrackingCodes(limit=4)
+    first, given_up, third = (asyncio.create_task(codes.take()) for _ in range(3))
+    await asyncio.sleep(0)
+    given_up.cancel()
+    pairs = [await first, await third]
+    assert len({code for code, _ in pairs}) == 2
+    assert all(verify_tracking_code(code, hashed) for code, hashed in pairs)
+    await _until_ready(codes, 1)  # the code hashed for the take given up is a spare now
+    assert (await codes.take()) not in pairs
