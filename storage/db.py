@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.inline_sqlite import inline_creator
 from storage.outbox import forget_queued, write_queued
 from storage.read_only import GuardedSession, mark_read_only
 
@@ -189,6 +190,29 @@ class UnitOfWork(AsyncSession):
         await super().close()
 
 
+def _inline_async_engine(url: str) -> AsyncEngine | None:
+    """For write sessions whose statements run on the event loop's thread (storage.inline_sqlite)."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    engine = create_async_engine(
+        url,
+        async_creator=inline_creator(database, INLINE_PRAGMAS),
+        pool_size=1,
+        max_overflow=0,
+        pool_reset_on_return=None,
+        hide_parameters=True,
+    )
+    event.listen(engine.sync_engine, "begin", _begin_immediate)
+    return engine
+
+
+def _sessions(engine: AsyncEngine) -> async_sessionmaker[UnitOfWork]:
+    return async_sessionmaker(
+        engine, class_=UnitOfWork, sync_session_class=GuardedSession, expire_on_commit=False
+    )
+
+
 # set while this task holds the SQLite writer's turn: a write session opened inside it does not wait
 _writing: ContextVar[bool] = ContextVar("writing", default=False)
 
@@ -200,21 +224,25 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.dialect = self.engine.dialect.name
-        self._sessions = async_sessionmaker(
-            self.engine, class_=UnitOfWork, sync_session_class=GuardedSession, expire_on_commit=False
-        )
+        self._sessions = _sessions(self.engine)
         # SQLite lets one transaction write at a time, and the others wait in its busy handler,
         # sleeping 1, 2, 5 ... 100 ms between tries: with chats handled side by side they slept
         # through most of the moments the lock was free. This process's writers queue here instead,
         # in turn; PostgreSQL locks rows, not the database, and needs no queue.
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self._inline = _inline_engine(url) if self.dialect == "sqlite" else None
+        self._inline_async = _inline_async_engine(url) if self.dialect == "sqlite" else None
+        self._inline_sessions = _sessions(self._inline_async) if self._inline_async is not None else None
 
     @asynccontextmanager
-    async def session(self, *, write: bool = False, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session(
+        self, *, write: bool = False, read_only: bool = False, inline: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A unit of work: leaving without `commit()` rolls back. `write`: it will write (on SQLite
         it waits for the other writers of this process first). `read_only`: any write in it raises
-        storage.read_only.WritesNeeded."""
+        storage.read_only.WritesNeeded. `inline` (with `write`): on SQLite its statements run on the
+        event loop's own thread (storage.inline_sqlite), the writer taken at its start; for a unit
+        of work whose reads are small, which awaits little but its statements."""
         if not write or self._writer is None or _writing.get():
             async with self._session() as session:
                 if read_only:
@@ -224,15 +252,44 @@ class Database:
         async with self._writer:
             token = _writing.set(True)
             try:
-                async with self._session() as session:
-                    yield session
+                began = await self._began_inline() if inline else None
+                if began is None:
+                    async with self._session() as session:
+                        yield session
+                    return
+                try:
+                    yield began
+                finally:
+                    # closed here rather than by `async with`, which closes in a task of its own
+                    # (shielded from cancellation): rounds of the loop with the writer held; nothing
+                    # here waits for anything
+                    await self._end(began)
+                    await began.close()
             finally:
                 _writing.reset(token)
+
+    async def _began_inline(self) -> AsyncSession | None:
+        """An inline session with SQLite's write lock taken; None when another process holds it
+        (the caller's session then waits for it on aiosqlite's thread) or there is no file."""
+        if self._inline_sessions is None:
+            return None
+        session = self._inline_sessions()
+        try:
+            await session.connection()  # BEGIN IMMEDIATE
+        except OperationalError as exc:
+            await session.close()
+            if not _busy(exc):
+                raise
+            return None
+        return session
 
     @property
     def sync_engines(self) -> list[sqlalchemy.Engine]:
         """Every engine this database's statements go through, for SQLAlchemy's event listeners."""
-        return [self.engine.sync_engine, *([self._inline] if self._inline is not None else [])]
+        inline = [self._inline] if self._inline is not None else []
+        if self._inline_async is not None:
+            inline.append(self._inline_async.sync_engine)
+        return [self.engine.sync_engine, *inline]
 
     async def write_short(self, work: Callable[[Connection], T]) -> T:
         """`work` (Core statements that read little and write a few rows, nothing awaited) as one
@@ -270,14 +327,20 @@ class Database:
             try:
                 yield session
             finally:
-                if session.in_transaction():
-                    # Objects read here stay readable after the block (rollback would expire them).
-                    session.expunge_all()
-                    await session.rollback()
+                await self._end(session)
+
+    @staticmethod
+    async def _end(session: AsyncSession) -> None:
+        if session.in_transaction():
+            # Objects read here stay readable after the block (rollback would expire them).
+            session.expunge_all()
+            await session.rollback()
 
     async def dispose(self) -> None:
         if self._inline is not None:
             self._inline.dispose()
+        if self._inline_async is not None:
+            await self._inline_async.dispose()
         await self.engine.dispose()
 
 

@@ -1,0 +1,109 @@
+"""Database.session(write=True, inline=True): on SQLite a write session whose statements run on the
+event loop's own thread (the loop does not go round between them), whole or not at all, and handed
+to the waiting engine when another process holds SQLite's write lock."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
+
+from storage.db import Database
+from storage.models import Conversation
+
+
+async def _count(database: Database) -> int:
+    async with database.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(Conversation)) or 0)
+
+
+async def _write(database: Database, key: str, *, fail: bool = False) -> list[str]:
+    """Two statements and a commit in an inline write session; the loop's rounds counted meanwhile."""
+    rounds: list[str] = []
+
+    async def other_task() -> None:
+        while True:
+            rounds.append("round")
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    rounds.clear()
+    try:
+        async with database.session(write=True, inline=True) as session:
+            session.add(Conversation(channel="test", chat_key=key, step="idle"))
+            await session.flush()
+            await session.scalar(select(func.count()).select_from(Conversation))
+            if fail:
+                raise RuntimeError("given up")
+            await session.commit()
+    finally:
+        ticker.cancel()
+    return rounds
+
+
+async def test_an_inline_write_session_commits_without_the_loop_going_round(database: Database) -> None:
+    rounds = await _write(database, "k1")
+    assert await _count(database) == 1
+    if database.dialect == "sqlite":
+        assert rounds == []  # no statement waited for another thread
+    else:
+        assert rounds  # PostgreSQL's statements go over the network, as every session's
+
+
+async def test_an_inline_write_session_that_raises_leaves_nothing(database: Database) -> None:
+    with pytest.raises(RuntimeError):
+        await _write(database, "k1", fail=True)
+    assert await _count(database) == 0
+    await _write(database, "k2")  # and the next one goes ahead
+    assert await _count(database) == 1
+
+
+async def test_an_inline_session_takes_sqlites_write_lock_at_its_start(sqlite_database: Database) -> None:
+    seen: list[str] = []
+
+    def before(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement.split()[0].upper() + (" IMMEDIATE" if "IMMEDIATE" in statement else ""))
+
+    for engine in sqlite_database.sync_engines:
+        event.listen(engine, "before_cursor_execute", before)
+    try:
+        await _write(sqlite_database, "k1")
+    finally:
+        for engine in sqlite_database.sync_engines:
+            event.remove(engine, "before_cursor_execute", before)
+    assert seen[0] == "BEGIN IMMEDIATE" and "INSERT" in seen
+
+
+async def test_another_process_writing_sends_the_session_to_the_waiting_engine(
+    sqlite_database: Database,
+) -> None:
+    path = make_url(sqlite_database.url).database
+    assert path
+    other = sqlite3.connect(path, isolation_level=None)  # another process's connection
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    writing = asyncio.create_task(_write(sqlite_database, "k1"))
+    try:
+        await asyncio.sleep(0.3)
+        assert not writing.done() and ticks >= 10  # waiting, and the loop went on meanwhile
+        other.execute("COMMIT")
+        rounds = await asyncio.wait_for(writing, 10)
+        assert rounds  # through aiosqlite's thread this time
+    finally:
+        ticker.cancel()
+        other.close()
+    assert await _count(sqlite_database) == 1
+    assert await _write(sqlite_database, "k2") == []  # inline again
+    assert await _count(sqlite_database) == 2
