@@ -70,7 +70,12 @@ class OutboxMessage(SQLModel, table=True):
     """Every message the bot sends, written in the transaction that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # "an earlier message to this chat still waits" (the dispatcher's claim) reads only the
+        # chat's unsent rows, not the years of sent ones before them; by chat alone too
+        Index("ix_outbox_chat_waiting", "chat_key", "status", "next_attempt_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int | None = Field(default=None, foreign_key="organisations.id")
     case_id: int | None = Field(default=None, foreign_key="cases.id")
@@ -80,7 +85,7 @@ class OutboxMessage(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=20)
     chat_enc: str | None = Field(default=None, sa_type=Text)
     # keyed hash of channel and chat: keeps one chat's messages in order without decrypting
-    chat_key: str | None = Field(default=None, max_length=64, index=True)
+    chat_key: str | None = Field(default=None, max_length=64)
     # pending | sending | sent | waiting_binding | failed
     status: str = Field(default="pending", max_length=20)
     # the message itself, encrypted; wiped once sent (it may hold a tracking code)

@@ -335,3 +335,37 @@ def test_a_queued_reply_is_stored_whole_and_read_back_the_same() -> None:
     for reply in replies:
         assert reply.to_dict() == asdict(reply)  # every field, as dataclasses would give it
         assert Reply.from_dict(reply.to_dict()) == reply
+
+
+async def test_the_claim_reads_a_chats_waiting_messages_not_all_it_was_ever_sent(
+    sqlite_database,
+    vault,
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    """A staff group is sent thousands of cards a year: "an earlier message to this chat still
+    waits" is looked up through the index of a chat's messages by status, not by walking them."""
+    sender = FlakySender()
+    dispatcher = OutboxDispatcher(sqlite_database, vault, {"test": sender}, clock=clock)
+    await _queue(sqlite_database, vault, clock, "group", *(f"old {n}" for n in range(30)))
+    await dispatcher.drain()
+    await _queue(sqlite_database, vault, clock, "group", "new")
+    claims: list[tuple[str, Any]] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, parameters: Any, *_args: object) -> None:
+        if statement.startswith("UPDATE outbox SET status"):
+            claims.append((statement, parameters))
+
+    for engine in sqlite_database.sync_engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await dispatcher.drain()
+    finally:
+        for engine in sqlite_database.sync_engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert sender.delivered[-1] == ("group", "new") and claims
+    statement, parameters = claims[0]
+    async with sqlite_database.session() as s:
+        connection = await s.connection()
+        plan = (await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
+    details = [row[-1] for row in plan]
+    assert any("earlier USING COVERING INDEX ix_outbox_chat_waiting" in d for d in details), details
