@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from importlib import resources
@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, RootTransaction, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -103,6 +103,28 @@ def _inline_engine(url: str) -> sqlalchemy.Engine | None:
 
 def _busy(exc: OperationalError) -> bool:
     return getattr(exc.orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+# another process holding SQLite's write lock: asked again every millisecond, for as long as the
+# other connections' busy timeout (SQLITE_PRAGMAS)
+BUSY_POLL_S, BUSY_WAIT_S = 0.001, 10.0
+
+
+async def _when_free(begin: Callable[[], Awaitable[T]]) -> T:
+    """`begin()` (BEGIN IMMEDIATE on the loop's own connection), tried again while another process
+    holds SQLite's write lock. The loop goes on meanwhile, and the lock, once let go, is taken
+    within a millisecond: SQLite's own busy handler sleeps up to 100 ms between tries, and with two
+    busy processes (the web chat in a process of its own) one of them took it over and over while
+    the other slept."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + BUSY_WAIT_S
+    while True:
+        try:
+            return await begin()
+        except OperationalError as exc:
+            if not _busy(exc) or loop.time() >= give_up:
+                raise
+        await asyncio.sleep(BUSY_POLL_S)
 
 
 class AlreadyServed(Exception):
@@ -269,19 +291,21 @@ class Database:
                 _writing.reset(token)
 
     async def _began_inline(self) -> AsyncSession | None:
-        """An inline session with SQLite's write lock taken; None when another process holds it
-        (the caller's session then waits for it on aiosqlite's thread) or there is no file."""
-        if self._inline_sessions is None:
+        """An inline session with SQLite's write lock taken (None without a file to open twice)."""
+        sessions = self._inline_sessions
+        if sessions is None:
             return None
-        session = self._inline_sessions()
-        try:
-            await session.connection()  # BEGIN IMMEDIATE
-        except OperationalError as exc:
-            await session.close()
-            if not _busy(exc):
+
+        async def begin() -> AsyncSession:
+            session = sessions()
+            try:
+                await session.connection()  # BEGIN IMMEDIATE
+            except BaseException:
+                await session.close()
                 raise
-            return None
-        return session
+            return session
+
+        return await _when_free(begin)
 
     @property
     def sync_engines(self) -> list[sqlalchemy.Engine]:
@@ -299,27 +323,30 @@ class Database:
         this process's writers' turn: there a few statements take well under a millisecond, where
         each statement sent to aiosqlite's thread waits for a round of a busy event loop to come
         back, the single writer held all along. When another process holds SQLite's write lock it
-        runs on the async engine instead, which waits for it without stopping the loop; PostgreSQL
-        always does."""
+        waits for it a millisecond at a time, the loop going on meanwhile (`_when_free`). On
+        PostgreSQL it runs on the async engine."""
         if self._writer is None:
-            async with self.engine.begin() as connection:
-                return await connection.run_sync(work)
+            async with self.engine.begin() as postgres:
+                return await postgres.run_sync(work)
         if _writing.get():
             raise RuntimeError("write_short inside a write session would wait for itself")
         async with self._writer:
-            if self._inline is not None:
-                with self._inline.connect() as connection:
-                    try:
-                        transaction = connection.begin()
-                    except OperationalError as exc:
-                        if not _busy(exc):
-                            raise
-                    else:
-                        with transaction:
-                            return work(connection)
-            # another process writes (or an in-memory database, which has no second connection)
-            async with self.engine.begin() as waiting:
-                return await waiting.run_sync(work)
+            inline = self._inline
+            if inline is None:  # an in-memory database: no second connection to it
+                async with self.engine.begin() as in_memory:
+                    return await in_memory.run_sync(work)
+
+            async def begin() -> tuple[Connection, RootTransaction]:
+                connection = inline.connect()  # a new one each try: a failed BEGIN spoils it
+                try:
+                    return connection, connection.begin()
+                except BaseException:
+                    connection.close()
+                    raise
+
+            connection, transaction = await _when_free(begin)
+            with connection, transaction:
+                return work(connection)
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:

@@ -10,8 +10,8 @@ only for the work itself.
 This is an asyncio connection as SQLAlchemy's `create_async_engine(async_creator=...)` takes one
 (the shape of `sqlalchemy.connectors.asyncio.AsyncIODBAPIConnection`): its coroutines never
 suspend. It never waits for a lock either: the busy timeout is 0 and the write lock is taken at
-BEGIN (storage.db), so "another process writes" is known before anything ran, and that session goes
-to the waiting engine instead.
+BEGIN (storage.db), so "another process writes" is known before anything ran, and BEGIN is asked
+again a millisecond later, the loop going on meanwhile.
 """
 
 from __future__ import annotations

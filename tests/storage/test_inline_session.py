@@ -1,6 +1,6 @@
 """Database.session(write=True, inline=True): on SQLite a write session whose statements run on the
-event loop's own thread (the loop does not go round between them), whole or not at all, and handed
-to the waiting engine when another process holds SQLite's write lock."""
+event loop's own thread (the loop does not go round between them), whole or not at all, and when
+another process holds SQLite's write lock, waiting for it without stopping the loop."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ async def test_an_inline_session_takes_sqlites_write_lock_at_its_start(sqlite_da
     assert seen[0] == "BEGIN IMMEDIATE" and "INSERT" in seen
 
 
-async def test_another_process_writing_sends_the_session_to_the_waiting_engine(
+async def test_another_process_writing_is_waited_for_a_millisecond_at_a_time(
     sqlite_database: Database,
 ) -> None:
     path = make_url(sqlite_database.url).database
@@ -86,6 +86,7 @@ async def test_another_process_writing_sends_the_session_to_the_waiting_engine(
     other = sqlite3.connect(path, isolation_level=None)  # another process's connection
     other.execute("BEGIN IMMEDIATE")
     ticks = 0
+    inline: list[str] = []
 
     async def tick() -> None:
         nonlocal ticks
@@ -93,17 +94,24 @@ async def test_another_process_writing_sends_the_session_to_the_waiting_engine(
             await asyncio.sleep(0.01)
             ticks += 1
 
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        inline.append(statement.split()[0].upper())
+
+    inline_engine = sqlite_database.sync_engines[-1]  # the inline sessions' engine
+    event.listen(inline_engine, "before_cursor_execute", seen)
     ticker = asyncio.create_task(tick())
     writing = asyncio.create_task(_write(sqlite_database, "k1"))
     try:
         await asyncio.sleep(0.3)
         assert not writing.done() and ticks >= 10  # waiting, and the loop went on meanwhile
+        assert inline.count("BEGIN") >= 30  # asked again and again, a millisecond or so apart
         other.execute("COMMIT")
-        rounds = await asyncio.wait_for(writing, 10)
-        assert rounds  # through aiosqlite's thread this time
+        await asyncio.wait_for(writing, 10)
     finally:
         ticker.cancel()
         other.close()
+        event.remove(inline_engine, "before_cursor_execute", seen)
+    assert "INSERT" in inline  # on the loop's own connection once the other let go
     assert await _count(sqlite_database) == 1
-    assert await _write(sqlite_database, "k2") == []  # inline again
+    assert await _write(sqlite_database, "k2") == []  # and the next one without waiting
     assert await _count(sqlite_database) == 2

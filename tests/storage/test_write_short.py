@@ -70,8 +70,8 @@ async def test_another_process_writing_is_waited_for_without_stopping_the_loop(
         await asyncio.sleep(0.3)
         assert not writing.done() and ticks >= 10  # waiting, and the loop went on meanwhile
         other.execute("COMMIT")
-        # taken the usual way, through the async engine, once the other let go
-        assert await asyncio.wait_for(writing, 10) == "aiosqlite"
+        # on the loop's own connection still, as soon as the other let go
+        assert await asyncio.wait_for(writing, 10) == "pysqlite"
     finally:
         ticker.cancel()
         other.close()
