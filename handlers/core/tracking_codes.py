@@ -3,14 +3,16 @@
 A report takes a citizen minutes to write; its tracking code is hashed (slowly, by design) in the
 background when they start it, one at a time on a single worker thread so the bot keeps the other
 cores. Spare codes live only in this process's memory until a submit takes one: nothing about them
-is stored, and a restart merely loses them (a submit without a spare waits for the next one).
+is stored, and a restart merely loses them (a submit without a spare hashes its own code).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+import os
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -26,6 +28,12 @@ def _task() -> asyncio.Task[Any]:
     return task
 
 
+def _yielding() -> None:
+    """The spares' thread gives way to the event loop's: its codes are work ahead of need."""
+    if sys.platform == "linux":  # there a thread's priority is its own; elsewhere, the process's
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 def _new_pair() -> tuple[str, str]:
     code = new_tracking_code()
     return code, hash_tracking_code(code)
@@ -39,7 +47,7 @@ class TrackingCodes:
         self._wanted = 0
         self._busy = False
         self._executor: ThreadPoolExecutor | None = None
-        self._waiters: deque[asyncio.Future[tuple[str, str]]] = deque()  # takes with none spare
+        self._urgent: ThreadPoolExecutor | None = None  # for a take with none spare
         # by task, not by context (a task started meanwhile would copy a context's): a turn's two
         # runs (handlers/engine.py) happen in one task, other turns in others
         self._kept: WeakKeyDictionary[asyncio.Task[Any], tuple[str, str]] = WeakKeyDictionary()
@@ -57,21 +65,17 @@ class TrackingCodes:
             self._next(asyncio.get_running_loop())
 
     async def take(self) -> tuple[str, str]:
-        """A new code and its slow hash: the one this task kept, a spare one, or the next hashed."""
+        """A new code and its slow hash: the one this task kept, a spare one, or hashed now."""
         kept = self._kept.pop(_task(), None)
         if kept is not None:
             return kept
         if self._ready:
             return self._ready.pop()
-        # none spare: the next one the single thread hashes is this turn's, so however many submits
-        # wait at once, scrypt takes one core at most and the event loop keeps the other
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[tuple[str, str]] = loop.create_future()
-        self._waiters.append(waiter)
-        self._wanted += 1
-        if not self._busy:
-            self._next(loop)
-        return await waiter
+        # none spare, and a citizen waits: hashed on a thread of its own at the usual priority, one
+        # at a time however many wait (scrypt takes a core at most), while spares go on beside
+        if self._urgent is None:
+            self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-codes-now")
+        return await asyncio.get_running_loop().run_in_executor(self._urgent, _new_pair)
 
     async def reserve(self) -> None:
         """Have this task's next `take` ready now: a turn that may submit calls it before its first
@@ -88,7 +92,9 @@ class TrackingCodes:
         # One hash in flight at a time, chained by callbacks rather than a task, so neither a
         # shutdown nor a closing event loop waits for (or warns about) a queue of them.
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-codes")
+            self._executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="tracking-codes", initializer=_yielding
+            )
         self._busy = True
         loop.run_in_executor(self._executor, _new_pair).add_done_callback(
             lambda future: self._done(loop, future)
@@ -100,21 +106,11 @@ class TrackingCodes:
             pair = future.result()
         except asyncio.CancelledError:
             return  # the event loop is shutting down
-        except Exception as exc:
-            log.exception("could not hash a tracking code")
+        except Exception:
+            log.exception("could not prepare a tracking code; submits will hash their own")
             self._wanted = 0
-            waiters, self._waiters = self._waiters, deque()
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
             return
         self._wanted -= 1
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():  # (its turn may have been cancelled meanwhile)
-                waiter.set_result(pair)
-                break
-        else:
-            self._ready.append(pair)
+        self._ready.append(pair)
         if self._wanted > 0 and not loop.is_closed():
             self._next(loop)

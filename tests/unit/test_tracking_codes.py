@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 
 from handlers.core.tracking_codes import TrackingCodes
 from storage.crypto import verify_tracking_code
@@ -78,13 +79,16 @@ async def test_a_kept_code_goes_to_the_same_tasks_next_take_only() -> None:
     assert await codes.take() == reserved
 
 
-async def test_takes_with_none_spare_wait_in_turn_for_the_one_hashing_thread() -> None:
+async def test_takes_with_none_spare_are_hashed_one_at_a_time_on_their_own_thread() -> None:
     codes = TrackingCodes(limit=4)
+    codes.prepare()  # a spare on its way meanwhile, on the spares' thread
     first, given_up, third = (asyncio.create_task(codes.take()) for _ in range(3))
     await asyncio.sleep(0)
     given_up.cancel()
     pairs = [await first, await third]
     assert len({code for code, _ in pairs}) == 2
     assert all(verify_tracking_code(code, hashed) for code, hashed in pairs)
-    await _until_ready(codes, 1)  # the code hashed for the take given up is a spare now
+    await _until_ready(codes, 1)
     assert (await codes.take()) not in pairs
+    names = {thread.name.rsplit("_", 1)[0] for thread in threading.enumerate()}
+    assert {"tracking-codes", "tracking-codes-now"} <= names
