@@ -89,6 +89,10 @@ class Engine:
         SQLite is all it holds the single writer for. A turn that writes anything else (a report,
         a staff action) is stopped at its first write, before it did anything that lasts, and runs
         again as a whole in a write session; so is one whose conversation someone wrote meanwhile."""
+        if _may_send_a_report(incoming):
+            # before any session: a tracking code hashed now (none spare) holds no database
+            # connection and no writer meanwhile
+            await self.services.codes.reserve()
         if not _may_only_move_on(incoming):
             return await self._handle_writing(incoming)
         try:
@@ -387,6 +391,13 @@ def _may_only_move_on(incoming: Incoming) -> bool:
     if incoming.chat_type != "private":
         return False
     return incoming.payload is None or not isinstance(payloads.parse(incoming.payload), WRITING_PRESSES)
+
+
+def _may_send_a_report(incoming: Incoming) -> bool:
+    if incoming.chat_type != "private" or incoming.payload is None:
+        return False
+    pressed = payloads.parse(incoming.payload)
+    return isinstance(pressed, payloads.StepPress) and pressed.value in intake.SENDING
 
 
 def _log_context(incoming: Incoming) -> dict[str, Any]:

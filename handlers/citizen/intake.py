@@ -153,10 +153,13 @@ def prompt_summary(turn: Turn) -> Reply:
         send = [turn.button("answer.submit", "submit")]
     elif draft.anonymous or not draft.name:
         # in the citizen's own words, who they are is chosen by how they send it
-        send = [turn.button("answer.send_anonymously", "anon"), turn.button("answer.send_named", "named")]
+        send = [
+            turn.button("answer.send_anonymously", "send_anon"),
+            turn.button("answer.send_named", "send_named"),
+        ]
     else:
-        send = [turn.button("answer.send_with_name", "named")]
-        send.append(turn.button("answer.anonymous_instead", "anon"))
+        send = [turn.button("answer.send_with_name", "send_named")]
+        send.append(turn.button("answer.anonymous_instead", "send_anon"))
     return reply_with(
         cards.draft_summary(turn),
         send,
@@ -164,8 +167,15 @@ def prompt_summary(turn: Turn) -> Reply:
     )
 
 
+# the summary's buttons that may send the report (the engine reserves a tracking code for them);
+# named apart from the identity step's "anon" and "named", which never send
+SENDING = frozenset({"submit", "send_anon", "send_named"})
+_SENT_BEFORE = {"anon": "send_anon", "named": "send_named"}  # a summary shown before the rename
+
+
 async def handle_summary(turn: Turn) -> None:
     draft, inc = turn.draft, turn.incoming
+    pressed = _SENT_BEFORE.get(turn.pressed or "", turn.pressed) if draft.quick else turn.pressed
     if turn.pressed == "edit":
         return turn.go("edit")
     if turn.pressed == "cancel":
@@ -180,16 +190,16 @@ async def handle_summary(turn: Turn) -> None:
             return turn.fail("errors.bad_location")
         draft.location = inc.location
         return turn.reprompt(turn.text("intake.location_received"))
-    if draft.quick and turn.pressed == "anon":
+    if draft.quick and pressed == "send_anon":
         draft.anonymous, draft.name, draft.phone, draft.contact = True, None, None, None
-    elif draft.quick and turn.pressed == "named" and (draft.anonymous or not draft.name):
+    elif draft.quick and pressed == "send_named" and (draft.anonymous or not draft.name):
         draft.anonymous = False
         return turn.go("name")
-    elif turn.pressed != ("named" if draft.quick else "submit"):
+    elif pressed != ("send_named" if draft.quick else "submit"):
         return turn.fail("errors.use_buttons")
 
-    # before the first read (a read-only try stops there and the turn runs again with the writer
-    # held): a code hashed now, when no spare is ready, keeps everyone else's writes waiting
+    # the engine reserved it before the turn's session (engine._may_send_a_report); if it could not
+    # tell, before the first read here, where a read-only try stops before the writer is taken
     await turn.services.codes.reserve()
     reporter_key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
     if await too_many_reports(turn.work, turn.org, reporter_key):

@@ -78,15 +78,23 @@ class TrackingCodes:
         return await asyncio.get_running_loop().run_in_executor(self._urgent, _new_pair)
 
     async def reserve(self) -> None:
-        """Have this task's next `take` ready now: a turn that may submit calls it before its first
-        read, so a code hashed on the spot (no spare ready) is hashed with no writer held."""
+        """Have this task's next `take` ready now: a turn that may submit calls it before it opens
+        a session, so a code hashed on the spot (no spare ready) holds neither a database
+        connection nor the writer meanwhile. Not used by the time the task ends, it is a spare."""
         if _task() not in self._kept:
-            self._kept[_task()] = await self.take()
+            self.keep(*await self.take())
 
     def keep(self, code: str, tracking_hash: str) -> None:
         """A code taken but not used (never shown, never stored): this task's next `take` gets it,
         so a turn that runs again (a read-only try first, then as a whole) hashes only once."""
-        self._kept[_task()] = (code, tracking_hash)
+        task = _task()
+        self._kept[task] = (code, tracking_hash)
+        task.add_done_callback(self._unused)
+
+    def _unused(self, task: asyncio.Task[Any]) -> None:
+        kept = self._kept.pop(task, None)
+        if kept is not None:
+            self._ready.append(kept)
 
     def _next(self, loop: asyncio.AbstractEventLoop) -> None:
         # One hash in flight at a time, chained by callbacks rather than a task, so neither a

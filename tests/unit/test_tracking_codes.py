@@ -6,6 +6,8 @@ import asyncio
 import re
 import threading
 
+from sqlalchemy import event
+
 from handlers.core.tracking_codes import TrackingCodes
 from storage.crypto import verify_tracking_code
 from tests.support.inputs import Press
@@ -92,3 +94,39 @@ async def test_takes_with_none_spare_are_hashed_one_at_a_time_on_their_own_threa
     assert (await codes.take()) not in pairs
     names = {thread.name.rsplit("_", 1)[0] for thread in threading.enumerate()}
     assert {"tracking-codes", "tracking-codes-now"} <= names
+
+
+async def test_a_code_reserved_and_not_used_is_a_spare_again_when_its_task_ends() -> None:
+    codes = TrackingCodes(limit=1)
+
+    async def a_press_that_did_not_send() -> None:
+        await codes.reserve()
+
+    await asyncio.create_task(a_press_that_did_not_send())
+    await asyncio.sleep(0)  # the task's done callbacks
+    assert codes.ready == 1
+    reserved = await codes.take()
+    assert verify_tracking_code(*reserved)
+
+
+async def test_a_press_that_sends_takes_its_code_before_the_turns_first_statement(desk: Desk) -> None:
+    """So a code hashed on the spot (none spare) waits with no connection held and no writer."""
+    codes = desk.services.codes
+    chat = desk.chat()
+    await report_until_summary(chat)
+    await _until_ready(codes, 1)
+    spares_at_first_statement: list[int] = []
+
+    def seen(*_args: object) -> None:
+        if not spares_at_first_statement:
+            spares_at_first_statement.append(codes.ready)
+
+    for engine in desk.db.sync_engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answer = await chat.say(Press("ส่งเรื่อง"))
+    finally:
+        for engine in desk.db.sync_engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert "รหัสติดตาม" in answer
+    assert spares_at_first_statement == [0]
