@@ -284,9 +284,11 @@ class Database:
                 finally:
                     # closed here rather than by `async with`, which closes in a task of its own
                     # (shielded from cancellation): rounds of the loop with the writer held; nothing
-                    # here waits for anything
-                    await self._end(began)
-                    await began.close()
+                    # here waits for anything. Closed whatever happens: the engine has one connection
+                    try:
+                        await self._end(began)
+                    finally:
+                        await began.close()
             finally:
                 _writing.reset(token)
 
