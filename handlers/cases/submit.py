@@ -67,136 +67,120 @@ async def submit_report(
     # session that only reads stops at the counter and runs again as a whole: its code, never shown
     # or stored, is kept for that second run rather than hashed again with the writer held.
     code, tracking_hash = await services.codes.take()
-    try:
-        return await _submit(
-            session, services, org=org, draft=draft, reporter=reporter, now=now, code=code,
-            tracking_hash=tracking_hash,
-        )  # fmt: skip
-    except BaseException:
-        services.codes.keep(code, tracking_hash)
-        raise
-
-
-async def _submit(
-    session: AsyncSession,
-    services: Services,
-    *,
-    org: OrgConfig,
-    draft: Draft,
-    reporter: ReporterInfo,
-    now: datetime,
-    code: str,
-    tracking_hash: str,
-) -> Submitted:
-    assert draft.type is not None and draft.category is not None
-    vault, directory = services.vault, services.directory
-    org_id = directory.org_ids[org.code]
-    be_year = buddhist_year(now, org.tz())
-    seq = await case_repo.next_case_number(session, org_id, be_year)
-    reference = format_reference(org.code, be_year, seq)
-    named, anonymous = draft.named_division, draft.anonymous
-    identity: dict[str, Any] = {"chat_id": reporter.chat_id}
-    if not anonymous:
-        identity.update(user_id=reporter.user_id, name=draft.name, phone=draft.phone, contact=draft.contact)
-    details = {
-        "description": draft.description,
-        "when": draft.when,
-        "where": draft.where,
-        "location": list(draft.location) if draft.location else None,
-        "people": draft.people,
-        "wanted": draft.wanted,
-    }
-    deadlines, office = org.deadlines, org.office()
-    case = Case(
-        org_id=org_id,
-        reference=reference,
-        be_year=be_year,
-        seq=seq,
-        report_type=draft.type,
-        concerns_personnel=draft.concerns or "unsure",
-        named_division_id=directory.division_ids[(org.code, named)] if named else None,
-        category=draft.category,
-        anonymous=anonymous,
-        lang=reporter.lang,
-        details_enc=vault.encrypt(details),
-        reporter_enc=vault.encrypt(identity),
-        reporter_channel=reporter.channel,
-        reporter_key=vault.lookup_key(reporter.channel, reporter.user_id),
-        tracking_hash=tracking_hash,
-        created_at=now,
-        # every deadline ends at a working day's close: none falls due while the office is shut
-        ack_due_at=office.after_working_days(now, deadlines.acknowledge_working_days),
-        reply_due_at=office.close_of(now + timedelta(days=deadlines.reply_days)),
-        update_due_at=office.close_of(now + timedelta(days=deadlines.update_every_days)),
-    )
-    route = route_report(
-        org, report_type=case.report_type, concerns_personnel=case.concerns_personnel, named_division=named
-    )
-    # the rows below, copied onto the case as sync_primary_divisions would, without reading them back
-    case.primary_division_ids = case_repo.primary_divisions_text(
-        directory.division_ids[(org.code, code)] for code in route.primary
-    )
-    session.add(case)
-    await session.flush()
-    assert case.id is not None
-    divisions = [
-        {"case_id": case.id, "division_id": directory.division_ids[(org.code, div_code)], "role": role}
-        for role, codes in (("primary", route.primary), ("informed", route.informed))
-        for div_code in codes
-    ]
-    if divisions:
-        await session.execute(_INSERT_DIVISIONS, divisions)
-    files = [
-        {
-            "case_id": case.id,
-            "org_id": org_id,
-            "kind": f.kind,
-            "channel": reporter.channel,
-            "file_id": f.file_id,
-            "file_unique_id": f.file_unique_id,
-            "file_name": evidence.seal_name(services.vault, f.file_name),
-            "mime_type": fit(f.mime_type, 100),
-            "size": f.size,
-            "sha256": f.sha256,
+    with services.codes.kept_unless_used(code, tracking_hash):
+        vault, directory = services.vault, services.directory
+        org_id = directory.org_ids[org.code]
+        be_year = buddhist_year(now, org.tz())
+        seq = await case_repo.next_case_number(session, org_id, be_year)
+        reference = format_reference(org.code, be_year, seq)
+        named, anonymous = draft.named_division, draft.anonymous
+        identity: dict[str, Any] = {"chat_id": reporter.chat_id}
+        if not anonymous:
+            identity.update(
+                user_id=reporter.user_id, name=draft.name, phone=draft.phone, contact=draft.contact
+            )
+        details = {
+            "description": draft.description,
+            "when": draft.when,
+            "where": draft.where,
+            "location": list(draft.location) if draft.location else None,
+            "people": draft.people,
+            "wanted": draft.wanted,
         }
-        for f in draft.files
-    ]
-    if files:
-        await session.execute(_INSERT_ATTACHMENTS, files)
-    if services.files is not None:  # the files we hold go under the case's own key
-        for sha in {f.sha256 for f in draft.files if f.sha256}:
-            await evidence.seal(session, services.vault, services.files, case_id=case.id, sha=sha)
-    await append_event(
-        session,
-        services.vault,
-        case_id=case.id,
-        org_id=org_id,
-        kind="received",
-        actor="reporter",
-        status="received",
-        at=now,
-    )
-    await search_repo.add_terms(
-        session,
-        case_id=case.id,
-        org_id=org_id,
-        terms=terms(services.vault, draft.description or ""),
-    )
-
-    view = case_for_staff(
-        case, services.vault, [CaseFile.of(f.kind, f.file_id, name=f.file_name) for f in draft.files]
-    )
-    card = cards.case_card(org, view, route=route)
-    bound = await chat_repo.all_bindings(session, org_id)
-    for role, codes in (("primary", route.primary), ("informed", route.informed)):
-        for div_code in codes:
-            await deliver_card(
-                session, services, org, case, card, target=division_target(div_code), role=role, now=now,
-                bound=bound,
-            )  # fmt: skip
-    if route.coordinators:
-        await deliver_card(
-            session, services, org, case, card, target=COORDINATORS, role="conflict", now=now, bound=bound
+        deadlines, office = org.deadlines, org.office()
+        case = Case(
+            org_id=org_id,
+            reference=reference,
+            be_year=be_year,
+            seq=seq,
+            report_type=draft.type,
+            concerns_personnel=draft.concerns or "unsure",
+            named_division_id=directory.division_ids[(org.code, named)] if named else None,
+            category=draft.category,
+            anonymous=anonymous,
+            lang=reporter.lang,
+            details_enc=vault.encrypt(details),
+            reporter_enc=vault.encrypt(identity),
+            reporter_channel=reporter.channel,
+            reporter_key=vault.lookup_key(reporter.channel, reporter.user_id),
+            tracking_hash=tracking_hash,
+            created_at=now,
+            # every deadline ends at a working day's close: none falls due while the office is shut
+            ack_due_at=office.after_working_days(now, deadlines.acknowledge_working_days),
+            reply_due_at=office.close_of(now + timedelta(days=deadlines.reply_days)),
+            update_due_at=office.close_of(now + timedelta(days=deadlines.update_every_days)),
         )
-    log.info("case submitted", extra={"reference": reference, "route": route.divisions})
-    return Submitted(case.id, reference, code)
+        route = route_report(
+            org,
+            report_type=case.report_type,
+            concerns_personnel=case.concerns_personnel,
+            named_division=named,
+        )
+        # the rows below, copied onto the case as sync_primary_divisions would, without reading them back
+        case.primary_division_ids = case_repo.primary_divisions_text(
+            directory.division_ids[(org.code, code)] for code in route.primary
+        )
+        session.add(case)
+        await session.flush()
+        assert case.id is not None
+        divisions = [
+            {"case_id": case.id, "division_id": directory.division_ids[(org.code, div_code)], "role": role}
+            for role, codes in (("primary", route.primary), ("informed", route.informed))
+            for div_code in codes
+        ]
+        if divisions:
+            await session.execute(_INSERT_DIVISIONS, divisions)
+        files = [
+            {
+                "case_id": case.id,
+                "org_id": org_id,
+                "kind": f.kind,
+                "channel": reporter.channel,
+                "file_id": f.file_id,
+                "file_unique_id": f.file_unique_id,
+                "file_name": evidence.seal_name(services.vault, f.file_name),
+                "mime_type": fit(f.mime_type, 100),
+                "size": f.size,
+                "sha256": f.sha256,
+            }
+            for f in draft.files
+        ]
+        if files:
+            await session.execute(_INSERT_ATTACHMENTS, files)
+        if services.files is not None:  # the files we hold go under the case's own key
+            for sha in {f.sha256 for f in draft.files if f.sha256}:
+                await evidence.seal(session, services.vault, services.files, case_id=case.id, sha=sha)
+        await append_event(
+            session,
+            services.vault,
+            case_id=case.id,
+            org_id=org_id,
+            kind="received",
+            actor="reporter",
+            status="received",
+            at=now,
+        )
+        await search_repo.add_terms(
+            session,
+            case_id=case.id,
+            org_id=org_id,
+            terms=terms(services.vault, draft.description or ""),
+        )
+
+        view = case_for_staff(
+            case, services.vault, [CaseFile.of(f.kind, f.file_id, name=f.file_name) for f in draft.files]
+        )
+        card = cards.case_card(org, view, route=route)
+        bound = await chat_repo.all_bindings(session, org_id)
+        for role, codes in (("primary", route.primary), ("informed", route.informed)):
+            for div_code in codes:
+                await deliver_card(
+                    session, services, org, case, card, target=division_target(div_code), role=role, now=now,
+                    bound=bound,
+                )  # fmt: skip
+        if route.coordinators:
+            await deliver_card(
+                session, services, org, case, card, target=COORDINATORS, role="conflict", now=now, bound=bound
+            )
+        log.info("case submitted", extra={"reference": reference, "route": route.divisions})
+        return Submitted(case.id, reference, code)

@@ -13,7 +13,9 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -90,6 +92,15 @@ class TrackingCodes:
         task = _task()
         self._kept[task] = (code, tracking_hash)
         task.add_done_callback(self._unused)
+
+    @contextmanager
+    def kept_unless_used(self, code: str, tracking_hash: str) -> Iterator[None]:
+        """The block uses the code; if it raises, the code is kept (`keep`)."""
+        try:
+            yield
+        except BaseException:
+            self.keep(code, tracking_hash)
+            raise
 
     def _unused(self, task: asyncio.Task[Any]) -> None:
         kept = self._kept.pop(task, None)
