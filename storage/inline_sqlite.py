@@ -74,15 +74,19 @@ class InlineCursor:
 
 class InlineConnection:
     def __init__(self, connection: sqlite3.Connection) -> None:
-        # `_connection` is the name SQLAlchemy's aiosqlite adapter looks at (aiosqlite's own) to
-        # tell an open connection from a closed one before a commit or a rollback
-        self._connection: sqlite3.Connection | None = connection
+        self.sqlite: sqlite3.Connection | None = connection
+
+    @property
+    def _connection(self) -> sqlite3.Connection | None:
+        # asked by SQLAlchemy's aiosqlite adapter before a commit or a rollback, to tell an open
+        # connection from a closed one (it is aiosqlite's name for the sqlite3 connection it holds)
+        return self.sqlite
 
     @property
     def _open(self) -> sqlite3.Connection:
-        if self._connection is None:
+        if self.sqlite is None:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
-        return self._connection
+        return self.sqlite
 
     @property
     def isolation_level(self) -> str | None:
@@ -104,15 +108,13 @@ class InlineConnection:
         self._open.rollback()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self.stop()
 
     def stop(self) -> None:
-        """Closes at once (SQLAlchemy's terminate, when a connection is discarded)."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Closes at once (also SQLAlchemy's terminate, when a connection is discarded)."""
+        if self.sqlite is not None:
+            self.sqlite.close()
+            self.sqlite = None
 
 
 def inline_creator(database: str, pragmas: tuple[str, ...]) -> Any:
