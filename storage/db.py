@@ -50,6 +50,22 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database; None for PostgreSQL or an in-memory one (which a second
+    connection would not see: it would open another, empty database)."""
+    database = make_url(url).database if is_sqlite(url) else None
+    return database if database and database != ":memory:" else None
+
+
+# the event loop's own connections (write_short, inline sessions): one, never reset in the pool
+_ONE_CONNECTION: dict[str, Any] = {
+    "pool_size": 1,
+    "max_overflow": 0,
+    "pool_reset_on_return": None,
+    "hide_parameters": True,
+}
+
+
 def _run_pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in pragmas:
@@ -86,16 +102,9 @@ def _begin_immediate(connection: Connection) -> None:
 
 def _inline_engine(url: str) -> sqlalchemy.Engine | None:
     """The SQLite file through the standard library's driver, used on the event loop's thread."""
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        return None  # a second connection would open another, empty database
-    engine = sqlalchemy.create_engine(
-        make_url(url).set(drivername="sqlite"),
-        pool_size=1,
-        max_overflow=0,
-        pool_reset_on_return=None,
-        hide_parameters=True,
-    )
+    if sqlite_file(url) is None:
+        return None
+    engine = sqlalchemy.create_engine(make_url(url).set(drivername="sqlite"), **_ONE_CONNECTION)
     event.listen(engine, "connect", _set_inline_pragmas)
     event.listen(engine, "begin", _begin_immediate)
     return engine
@@ -137,8 +146,8 @@ def one_server(url: str, platform: str) -> Iterator[None]:
     second would fetch or handle the same updates beside the first. An exclusive lock on a file
     beside the database says so at start-up; the system lets it go when the process ends, however
     it ends, so a restart after a crash is never refused. PostgreSQL takes several processes."""
-    database = make_url(url).database if is_sqlite(url) else None
-    if not database or database == ":memory:" or fcntl is None:
+    database = sqlite_file(url)
+    if database is None or fcntl is None:
         yield
         return
     path = Path(f"{database}.{platform}.lock")
@@ -164,8 +173,8 @@ def create_engine(url: str) -> AsyncEngine:
     # its transaction open rolls it back itself (Database.session, Connection.close), so the
     # pool's extra one would only cost a round trip per unit of work.
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
+        database = sqlite_file(url)
+        if database is not None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             url, connect_args={"timeout": 30}, pool_reset_on_return=None, hide_parameters=True
@@ -214,16 +223,11 @@ class UnitOfWork(AsyncSession):
 
 def _inline_async_engine(url: str) -> AsyncEngine | None:
     """For write sessions whose statements run on the event loop's thread (storage.inline_sqlite)."""
-    database = make_url(url).database
-    if not database or database == ":memory:":
+    database = sqlite_file(url)
+    if database is None:
         return None
     engine = create_async_engine(
-        url,
-        async_creator=inline_creator(database, INLINE_PRAGMAS),
-        pool_size=1,
-        max_overflow=0,
-        pool_reset_on_return=None,
-        hide_parameters=True,
+        url, async_creator=inline_creator(database, INLINE_PRAGMAS), **_ONE_CONNECTION
     )
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine

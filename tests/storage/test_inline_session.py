@@ -5,14 +5,13 @@ another process holds SQLite's write lock, waiting for it without stopping the l
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.engine import make_url
 
 from storage.db import Database
 from storage.models import Conversation
+from tests.support.locks import another_process_writing
 
 
 async def _count(database: Database) -> int:
@@ -81,35 +80,22 @@ async def test_an_inline_session_takes_sqlites_write_lock_at_its_start(sqlite_da
 async def test_another_process_writing_is_waited_for_a_millisecond_at_a_time(
     sqlite_database: Database,
 ) -> None:
-    path = make_url(sqlite_database.url).database
-    assert path
-    other = sqlite3.connect(path, isolation_level=None)  # another process's connection
-    other.execute("BEGIN IMMEDIATE")
-    ticks = 0
     inline: list[str] = []
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
 
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         inline.append(statement.split()[0].upper())
 
     inline_engine = sqlite_database.sync_engines[-1]  # the inline sessions' engine
     event.listen(inline_engine, "before_cursor_execute", seen)
-    ticker = asyncio.create_task(tick())
-    writing = asyncio.create_task(_write(sqlite_database, "k1"))
     try:
-        await asyncio.sleep(0.3)
-        assert not writing.done() and ticks >= 10  # waiting, and the loop went on meanwhile
-        assert inline.count("BEGIN") >= 30  # asked again and again, a millisecond or so apart
-        other.execute("COMMIT")
-        await asyncio.wait_for(writing, 10)
+        async with another_process_writing(sqlite_database) as held:
+            writing = asyncio.create_task(_write(sqlite_database, "k1"))
+            await asyncio.sleep(0.3)
+            assert not writing.done() and held.ticks >= 10  # waiting, and the loop went on meanwhile
+            assert inline.count("BEGIN") >= 30  # asked again and again, a millisecond or so apart
+            held.let_go()
+            await asyncio.wait_for(writing, 10)
     finally:
-        ticker.cancel()
-        other.close()
         event.remove(inline_engine, "before_cursor_execute", seen)
     assert "INSERT" in inline  # on the loop's own connection once the other let go
     assert await _count(sqlite_database) == 1

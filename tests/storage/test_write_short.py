@@ -4,12 +4,11 @@ thread (never waiting there for another process), and a turn's write-back all or
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
 from kernel.messages import Reply
 from storage import conversations as convo_repo
@@ -17,6 +16,7 @@ from storage.crypto import Vault
 from storage.db import Database
 from storage.models import Conversation, OutboxMessage, ProcessedUpdate, WebMessage
 from storage.outbox import message_rows
+from tests.support.locks import another_process_writing
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -52,29 +52,13 @@ async def test_a_short_write_that_raises_leaves_nothing(database: Database) -> N
 async def test_another_process_writing_is_waited_for_without_stopping_the_loop(
     sqlite_database: Database,
 ) -> None:
-    path = make_url(sqlite_database.url).database
-    assert path
-    other = sqlite3.connect(path, isolation_level=None)  # another process's connection
-    other.execute("BEGIN IMMEDIATE")
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    writing = asyncio.create_task(sqlite_database.write_short(_add))
-    try:
+    async with another_process_writing(sqlite_database) as held:
+        writing = asyncio.create_task(sqlite_database.write_short(_add))
         await asyncio.sleep(0.3)
-        assert not writing.done() and ticks >= 10  # waiting, and the loop went on meanwhile
-        other.execute("COMMIT")
+        assert not writing.done() and held.ticks >= 10  # waiting, and the loop went on meanwhile
+        held.let_go()
         # on the loop's own connection still, as soon as the other let go
         assert await asyncio.wait_for(writing, 10) == "pysqlite"
-    finally:
-        ticker.cancel()
-        other.close()
     assert await _count(sqlite_database, Conversation) == 1
     assert await sqlite_database.write_short(lambda c: _add(c, "k2")) == "pysqlite"  # on the loop again
 

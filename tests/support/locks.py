@@ -1,10 +1,15 @@
-"""PostgreSQL advisory locks as several processes hold them, for the tests of replicas."""
+"""Locks as other processes hold them: PostgreSQL's advisory locks (the tests of replicas), and
+SQLite's write lock (the tests of writes on the event loop's thread)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from storage.db import Database
 
@@ -42,3 +47,34 @@ async def kill_lock_holders(db: Database, space: int) -> None:
                 return
             await asyncio.sleep(0.02)
     raise AssertionError("the connections holding the locks did not end")
+
+
+@dataclass
+class HeldLock:
+    other: sqlite3.Connection  # another process's connection, in a write transaction
+    ticks: int = 0  # rounds of a 10 ms timer on this event loop meanwhile
+
+    def let_go(self) -> None:
+        self.other.execute("COMMIT")
+
+
+@contextlib.asynccontextmanager
+async def another_process_writing(db: Database) -> AsyncIterator[HeldLock]:
+    """SQLite's write lock held by another connection to the file until `let_go()`, and a timer
+    on this loop counting its rounds, to show the loop went on while something waited."""
+    path = make_url(db.url).database
+    assert path
+    held = HeldLock(sqlite3.connect(path, isolation_level=None))
+    held.other.execute("BEGIN IMMEDIATE")
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            held.ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield held
+    finally:
+        ticker.cancel()
+        held.other.close()
