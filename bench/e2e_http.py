@@ -50,6 +50,7 @@ more than 20 % slower beside them.
     /tmp/venv/bin/python bench/e2e_http.py [--quick] [--citizens N] [--think A-B | --think 0]
         [--limits telegram|relaxed|both] [--database sqlite|postgres|both] [--profile DIR]
         [--desk-staff N] [--dialogue menu|own-words] [--web-citizens N [--web-no-js] [--web-apart]]
+        [--timeline]
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def cpu_sampler(pid: int, samples: list[tuple[float, float]]) -> None:
+    """The bot's CPU time every half second (for `--timeline`)."""
+    while True:
+        samples.append((time.monotonic(), cpu_seconds(pid)))
+        await asyncio.sleep(0.5)
+
+
 async def loop_lag(samples: list[float]) -> None:
     """How late this process's event loop (the stand-in's and the citizens') wakes up."""
     while True:
@@ -160,6 +168,9 @@ class Result:
     bot_cpu: float = 0.0
     bench_cpu: float = 0.0
     lag: list[float] = field(default_factory=list)
+    start: float = 0.0  # time.monotonic() of the first /start's second
+    acted: list[tuple[float, float]] = field(default_factory=list)  # (the citizen acted, answered in s)
+    bot_cpu_at: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic(), CPU s)
     desk: list[float] = field(default_factory=list)  # the desk's page times, s
     web: WebFigures | None = None  # citizens on the web chat meanwhile
     problems: list[str] = field(default_factory=list)
@@ -450,8 +461,9 @@ async def crowd(
     rng = random.Random(SEED)
     lag: list[float] = []
     lagger = asyncio.create_task(loop_lag(lag))
+    sampler = asyncio.create_task(cpu_sampler(proc.pid, result.bot_cpu_at))
     cpu0, bench0 = cpu_seconds(proc.pid), time.process_time()
-    t0 = time.monotonic()
+    t0 = result.start = time.monotonic()
     deadline = t0 + deadline_after
     starts = sorted(t0 + rng.random() for _ in range(result.citizens))  # every /start in the first second
     runs = await asyncio.gather(
@@ -482,6 +494,7 @@ async def crowd(
     result.bench_cpu = time.process_time() - bench0
     await asyncio.sleep(1.0)  # anything sent twice would arrive now
     lagger.cancel()
+    sampler.cancel()
     result.lag = lag
     result.updates = sum(len(r.steps) for r in runs)
 
@@ -491,6 +504,7 @@ async def crowd(
             result.by_step[done.step].append(done.answered_at - api.handed_at[done.update_id])
             result.handover.append(api.handed_at[done.update_id] - api.pushed_at[done.update_id])
             result.answers.append(done.answered_at - api.pushed_at[done.update_id])
+            result.acted.append((api.pushed_at[done.update_id], result.answers[-1]))
             reached = api.query_answered_at.get(done.update_id)
             if reached is not None:
                 result.reached.append(reached - api.handed_at[done.update_id])
@@ -642,6 +656,29 @@ def report(result: Result) -> None:
     print()
 
 
+def timeline(result: Result, every: float = 2.0) -> None:
+    """Second by second: the Telegram citizens' answers and the web steps begun then, and how busy
+    the bot was; where a p99 comes from."""
+    web = result.web.posted_at if result.web else []
+    end = max((at + took for at, took in [*result.acted, *web]), default=result.start)
+    rows = []
+    for n in range(int((end - result.start) / every) + 1):
+        lo, hi = result.start + n * every, result.start + (n + 1) * every
+        tg = [took for at, took in result.acted if lo <= at < hi]
+        wb = [took for at, took in web if lo <= at < hi]
+        cpu = [c for at, c in result.bot_cpu_at if lo <= at <= hi + 0.5]
+        busy = (cpu[-1] - cpu[0]) / every if len(cpu) > 1 else float("nan")
+        rows.append(
+            [f"{n * every:.0f}-{(n + 1) * every:.0f} s", len(tg), *stats(tg)[1:], len(wb), *stats(wb)[1:],
+             f"{100 * busy:.0f}"]
+        )  # fmt: skip
+    bl.print_table(
+        ["begun", "telegram", "p50 ms", "p99 ms", "max ms", "web", "p50 ms", "p99 ms", "max ms", "bot CPU %"],
+        rows,
+    )
+    print()
+
+
 def web_passed(result: Result) -> bool:
     web = result.web
     return (
@@ -729,6 +766,11 @@ async def main() -> None:
         default="menu",
         help="the menu's buttons, or a report begun in the citizen's own words (default menu)",
     )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="after each run, its answers and web steps by the two seconds they began in, and the bot's CPU",
+    )
     args = parser.parse_args()
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -774,6 +816,8 @@ async def main() -> None:
                             )
                         )  # fmt: skip
                     report(results[-1])
+                    if args.timeline:
+                        timeline(results[-1])
 
     load = os.getloadavg()[0]
     print(f"summary ({citizens} citizens, think {think_label}; load average {load:.2f} at the end):")

@@ -40,6 +40,7 @@ class WebFigures:
     steps: list[float] = field(default_factory=list)  # a form posted -> the page after it, s
     by_step: dict[str, list[float]] = field(default_factory=dict)  # the same, per step of WEB_STEPS
     opened: list[float] = field(default_factory=list)  # the first page, s
+    posted_at: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic(), took), s
     filed: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -83,6 +84,7 @@ async def web_citizen(
                 status = answer.status
             took = time.monotonic() - started
             figures.steps.append(took)
+            figures.posted_at.append((started, took))
             figures.by_step.setdefault(f"{kind} {value[:12]}", []).append(took)
             if status != 200 or expected not in page:
                 figures.problems.append(f"web citizen {n}: {kind} answered {status} without {expected!r}")

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Row, Update, bindparam, update
+from sqlalchemy import BindParameter, Row, Update, bindparam, func, update
 from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
@@ -45,6 +45,9 @@ from storage.outbox import OUTBOX, OutboxRow
 log = logging.getLogger("bot.outbox")
 
 LEASE = timedelta(minutes=5)  # a claimed message not confirmed by then is sent again
+# a pass sends at most this many messages to one chat (one after another), so a chat with a long
+# queue holds a pass, and every other chat's next message behind it, only that long
+PER_CHAT = 4
 
 
 def _utcnow() -> datetime:
@@ -58,10 +61,14 @@ def default_instance() -> str:
 
 def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
     """Due messages, each only when no earlier message to its chat is still waiting, marked as
-    being sent and returned in one statement.
+    being sent and returned in one statement: every chat's next message before any chat's second,
+    oldest first, and at most `PER_CHAT` of one chat.
 
     The held chats are filtered in SQL, before the batch limit: otherwise a long queue for one
-    held chat (a group over its limit) would fill every batch and stall all the others.
+    held chat (a group over its limit) would fill every batch and stall all the others. Taking
+    chats in turn does the same for a long queue that is not held: after a burst of reports, the
+    staff groups' hundreds of cards would otherwise fill the batches ahead of the next answer to
+    every citizen in the middle of a dialogue, and a chat's messages go one after another.
     """
     now: BindParameter[datetime] = bindparam("now")
     unsent = ("pending", "sending")
@@ -76,19 +83,30 @@ def _claim_statement(batch: int, *, skip_locked: bool) -> Update:
         )
         .exists()
     )
-    due = (
-        select(OUTBOX.c.id)
+    turn = func.row_number().over(partition_by=OUTBOX.c.chat_key, order_by=OUTBOX.c.id).label("turn")
+    waiting = (
+        select(OUTBOX.c.id, turn)
         .where(
             OUTBOX.c.status.in_(unsent),
             OUTBOX.c.channel.in_(bindparam("channels", expanding=True)),
             OUTBOX.c.next_attempt_at <= now,
             ~blocked,
         )
-        .order_by(OUTBOX.c.id)
+        .subquery("waiting")
+    )
+    due = (
+        select(waiting.c.id)
+        .where(waiting.c.turn <= PER_CHAT)
+        .order_by(waiting.c.turn, waiting.c.id)
         .limit(batch)
     )
     if skip_locked:
-        due = due.with_for_update(skip_locked=True)
+        # PostgreSQL locks no rows of a window's result: the rows chosen are locked by id
+        due = (
+            select(OUTBOX.c.id)
+            .where(OUTBOX.c.id.in_(due.scalar_subquery()))
+            .with_for_update(skip_locked=True)
+        )
     # Core, not the ORM: its handling of an UPDATE named by a model cost more than the statement
     return (
         update(OUTBOX)
@@ -160,14 +178,14 @@ class OutboxDispatcher(Delivery):
             while True:
                 self._wake.clear()
                 try:
-                    claimed, _ = await self._pass()
+                    more, _ = await self._pass()
                     streak = 0
                 except Exception:
                     streak += 1
                     log_failed_pass(log, "outbox", streak)
-                    claimed = 0
-                if claimed == self.batch:
-                    continue  # a full batch: more may be due already
+                    more = False
+                if more:
+                    continue  # a full batch, or a chat's full share: more may be due already
                 if streak == 0 and not self._wake.is_set():
                     self.settled.set()
                 # deliveries not yet recorded: the next pass records them, MARK_WITHIN from now at the latest
@@ -225,10 +243,10 @@ class OutboxDispatcher(Delivery):
         total = 0
         while True:
             self._wake.clear()
-            claimed, sent = await self._pass()
+            more, sent = await self._pass()
             total += sent
             # Stop after a short batch unless the pass itself queued more (an alert to coordinators).
-            if claimed < self.batch and not self._wake.is_set():
+            if not more and not self._wake.is_set():
                 await self._mark_sent()
                 return total
 
@@ -262,8 +280,9 @@ class OutboxDispatcher(Delivery):
         """One pass: claim due messages, send them in order, record each outcome; returns how many went."""
         return (await self._pass())[1]
 
-    async def _pass(self) -> tuple[int, int]:
-        """Claim, send, and record what went."""
+    async def _pass(self) -> tuple[bool, int]:
+        """Claim, send, and record what went; whether more may be due already (the batch was
+        full, or a chat's share of it), and how many went."""
         await self._record_missed()
         rows = await self._claim()
         # each chat's messages in order, different chats side by side: a send is mostly a wait for
@@ -283,4 +302,5 @@ class OutboxDispatcher(Delivery):
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return len(rows), sum(n for n in outcomes if isinstance(n, int))
+        more = len(rows) == self.batch or any(len(chat) == PER_CHAT for chat in chats.values())
+        return more, sum(n for n in outcomes if isinstance(n, int))

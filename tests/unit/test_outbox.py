@@ -10,6 +10,7 @@ from sqlalchemy import event, select
 
 from bot.channels.base import PermanentFailure, RetryLater
 from bot.outbox import MARK_WITHIN, OutboxDispatcher
+from bot.outbox.dispatcher import PER_CHAT
 from kernel.messages import Reply
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -178,6 +179,23 @@ async def test_a_long_queue_for_a_held_chat_never_stalls_the_others(sqlite_datab
     await dispatcher.drain()
     assert ("A", "a0") in sender.delivered and ("A", "a1") in sender.delivered
     assert not any(chat == "-100" for chat, _ in sender.delivered)
+
+
+async def test_chats_take_turns_so_a_long_queue_never_delays_another_chats_next_message(
+    database: Database, vault, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    """After a burst of reports the staff group has a hundred cards to go, one after another; the
+    citizen in the middle of a dialogue gets the next question in the first pass all the same."""
+    sender = FlakySender()
+    await _queue(database, vault, clock, "-100", *[f"g{n}" for n in range(100)])
+    await _queue(database, vault, clock, "A", "a0")
+    dispatcher = OutboxDispatcher(database, vault, {"test": sender}, clock=clock, batch=50)
+    await dispatcher.send_due()
+    assert ("A", "a0") in sender.delivered
+    assert [text for chat, text in sender.delivered if chat == "-100"] == [f"g{n}" for n in range(PER_CHAT)]
+    # a chat's full share means more may be due: a drain goes on to the end, in order
+    assert await dispatcher.drain() == 100 - PER_CHAT
+    assert [text for chat, text in sender.delivered if chat == "-100"] == [f"g{n}" for n in range(100)]
 
 
 async def test_transient_failures_are_retried_for_a_day_then_reported(sqlite_database, vault, clock) -> None:  # type: ignore[no-untyped-def]
