@@ -407,6 +407,18 @@ def _attach_line(app: App, inbox: Inbox) -> LineChannel:
     return line
 
 
+def on_own_process_started(app: App) -> Callable[[], None]:
+    """What the bot's own process (the CLI's `run` and `serve`; not a test's) does once it serves:
+    what start-up loaded is frozen (`freeze_startup_objects`), and spare tracking codes are hashed
+    from then on (DAMRONGTHAM_TRACKING_CODES_AHEAD), while it has little else to do."""
+
+    def started() -> None:
+        freeze_startup_objects()
+        app.services.codes.keep_ready(app.settings.tracking_codes_ahead)
+
+    return started
+
+
 def freeze_startup_objects() -> None:
     """Move everything loaded at start-up (modules, settings, the organisations) out of the garbage
     collector's sight: it lives for the whole run, and each full collection walked all of it, a

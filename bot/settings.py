@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     instance: str = Field(default="", alias="DAMRONGTHAM_INSTANCE", max_length=80)
     # Telegram's sending limits as count/seconds: overall, per private chat, per group
     telegram_rate_limits: str = Field(default="30/1,3/3,20/60", alias="TELEGRAM_RATE_LIMITS")
+    # spare tracking codes a serving process keeps hashed (scrypt, slow by design) ahead of need:
+    # a burst of up to this many reports takes codes hashed before it instead of hashing meanwhile
+    tracking_codes_ahead: int = Field(default=256, ge=0, le=10_000, alias="DAMRONGTHAM_TRACKING_CODES_AHEAD")
     data_dir: Path = Field(default=DEFAULT_DATA_DIR, alias="DAMRONGTHAM_DATA_DIR")
     env: Literal["development", "production"] = Field(default="development", alias="DAMRONGTHAM_ENV")
     log_level: str = Field(default="INFO", alias="DAMRONGTHAM_LOG_LEVEL")

@@ -272,6 +272,7 @@ async def metrics(request: web.Request) -> web.Response:
     except Exception:
         services.metrics.errors["metrics"] += 1
     gauges["up_seconds"] = time.monotonic() - request.app[STARTED]
+    gauges["tracking_codes_ready"] = services.codes.ready
     return web.Response(text=services.metrics.render(gauges), content_type="text/plain", charset="utf-8")
 
 

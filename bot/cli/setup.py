@@ -44,11 +44,11 @@ def run() -> None:
     load_orgs(settings)
 
     async def main() -> None:
-        from bot.app import build_app, freeze_startup_objects, run_telegram
+        from bot.app import build_app, on_own_process_started, run_telegram
 
         application = await build_app(settings)
         try:
-            await run_telegram(application, on_started=freeze_startup_objects)
+            await run_telegram(application, on_started=on_own_process_started(application))
         finally:
             await application.close()
 
@@ -169,12 +169,12 @@ def serve(
         raise fail(str(exc)) from exc
 
     async def main() -> None:
-        from bot.app import build_app, freeze_startup_objects, run_server
+        from bot.app import build_app, on_own_process_started, run_server
 
         application = await build_app(settings)
         try:
             await run_server(
-                application, host=host, port=port, on_started=freeze_startup_objects,
+                application, host=host, port=port, on_started=on_own_process_started(application),
                 metrics_host=metrics_host, metrics_port=metrics_port or None,
                 telegram_polling=telegram_polling,
             )  # fmt: skip

@@ -1,9 +1,12 @@
 """Tracking codes hashed ahead of need, so pressing "submit" does not wait for scrypt.
 
-A report takes a citizen minutes to write; its tracking code is hashed (slowly, by design) in the
-background when they start it, one at a time on a single worker thread so the bot keeps the other
-cores. Spare codes live only in this process's memory until a submit takes one: nothing about them
-is stored, and a restart merely loses them (a submit without a spare hashes its own code).
+A process serving citizens keeps spare codes ready (`keep_ready`: hashed, slowly by design, while
+it has little else to do, and again after each one is taken), and a report started asks for one
+more, hashed while the citizen writes; one at a time on a single worker thread that gives way to
+the event loop. A burst of reports (a campaign, a poster at the market) then takes codes hashed
+before it rather than hashing its own meanwhile. Spare codes live only in this process's memory
+until a submit takes one: nothing about them is stored, and a restart merely loses them (a submit
+without a spare hashes its own code).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class TrackingCodes:
     def __init__(self, limit: int = 256) -> None:
         # bounded, so pressing "report" over and over costs at most `limit` hashes of spare work
         self.limit = limit
+        self.ahead = 0  # spares kept ready at all times (keep_ready)
         self._ready: list[tuple[str, str]] = []
         self._wanted = 0
         self._busy = False
@@ -57,6 +61,19 @@ class TrackingCodes:
     @property
     def ready(self) -> int:
         return len(self._ready)
+
+    def keep_ready(self, count: int) -> None:
+        """From now on, keep `count` spare codes ready (hashed now, and again after each take)."""
+        self.ahead = count
+        self.limit = max(self.limit, count)
+        self._top_up()
+
+    def _top_up(self) -> None:
+        missing = self.ahead - len(self._ready) - self._wanted
+        if missing > 0:
+            self._wanted += missing
+            if not self._busy:
+                self._next(asyncio.get_running_loop())
 
     def prepare(self) -> None:
         """Ask for one more spare code (a report was started); returns at once."""
@@ -72,7 +89,9 @@ class TrackingCodes:
         if kept is not None:
             return kept
         if self._ready:
-            return self._ready.pop()
+            pair = self._ready.pop()
+            self._top_up()
+            return pair
         # none spare, and a citizen waits: hashed on a thread of its own at the usual priority, one
         # at a time however many wait (scrypt takes a core at most), while spares go on beside
         if self._urgent is None:
