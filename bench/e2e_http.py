@@ -7,13 +7,15 @@ process of its own, talking HTTP to a local stand-in Bot API server
 database is prepared first: the shipped organisation, every division's staff group and the
 coordinators' group bound, so a submit sends case cards to the staff chats.
 
-N citizens (default 200) start together (every `/start` within the first second) and go through the
-whole report dialogue concurrently (`--dialogue menu`, `benchlib.DIALOGUE`: menu, personnel, division
-skipped, category, description, when / where / people / evidence skipped, anonymous, submit; or
-`--dialogue own-words`, `benchlib.OWN_WORDS_DIALOGUE`: the words, the suggestion confirmed, who and
-when and the place skipped, sent anonymously), each waiting for the bot's next question, thinking
-(default uniform 1-3 s, `--think`), then typing or pressing a button of the keyboard the bot
-actually sent. One untimed citizen goes first to warm the bot up.
+N citizens (default 200) start together (every `/start` within the first second) once the bot
+has settled (a second with almost nothing to do: its spare tracking codes hashed, as on a server
+that has been up a while), and go through the whole report dialogue concurrently (`--dialogue
+menu`, `benchlib.DIALOGUE`: menu, personnel, division skipped, category, description, when /
+where / people / evidence skipped, anonymous, submit; or `--dialogue own-words`,
+`benchlib.OWN_WORDS_DIALOGUE`: the words, the suggestion confirmed, who and when and the place
+skipped, sent anonymously), each waiting for the bot's next question, thinking (default uniform
+1-3 s, `--think`), then typing or pressing a button of the keyboard the bot actually sent. One
+untimed citizen goes first to warm the bot up.
 
 Times are wall-clock at the stand-in: from the moment it hands the submit press (callback_query) to
 the bot in a getUpdates answer, to the moment it receives the sendMessage carrying the reporter's
@@ -128,6 +130,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def settled(pid: int, *, within: float = 120.0) -> float:
+    """Seconds until the process `pid` spends under 5 % of a core for a whole second: its spare
+    tracking codes hashed (DAMRONGTHAM_TRACKING_CODES_AHEAD), as a server that has been up a while
+    meets a burst of reports."""
+    started = time.monotonic()
+    last = cpu_seconds(pid)
+    while time.monotonic() - started < within:
+        await asyncio.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - last < 0.05:
+            return time.monotonic() - started
+        last = now
+    raise RuntimeError(f"process {pid} still busy {within:.0f} s after it started")
+
+
 async def cpu_sampler(pid: int, samples: list[tuple[float, float]]) -> None:
     """The bot's CPU time every half second (for `--timeline`)."""
     while True:
@@ -171,6 +188,8 @@ class Result:
     start: float = 0.0  # time.monotonic() of the first /start's second
     acted: list[tuple[float, float]] = field(default_factory=list)  # (the citizen acted, answered in s)
     bot_cpu_at: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic(), CPU s)
+    web_pid: int | None = None  # the web chat's own `serve` (--web-apart)
+    web_cpu_at: list[tuple[float, float]] = field(default_factory=list)
     desk: list[float] = field(default_factory=list)  # the desk's page times, s
     web: WebFigures | None = None  # citizens on the web chat meanwhile
     problems: list[str] = field(default_factory=list)
@@ -304,8 +323,10 @@ async def run_once(
                 if warm.error:
                     raise RuntimeError(f"warm-up citizen failed at {warm.error}")
                 warm_s = time.monotonic() - started - ready_s
+                settle_s = await settled(proc.pid)
                 result.notes.append(
-                    f"bot polling {ready_s:.1f} s after launch; warm-up dialogue {warm_s:.1f} s"
+                    f"bot polling {ready_s:.1f} s after launch; warm-up dialogue {warm_s:.1f} s; "
+                    f"idle (its spare tracking codes hashed) {settle_s:.0f} s later"
                 )
                 if desk_staff:
                     env = bot_environment(api, url, key, tmp / f"desk-{database.lower()}-{limits}", limits)
@@ -315,11 +336,12 @@ async def run_once(
                 elif web_citizens:
                     result.web = WebFigures()
                     async with (
-                        web_server(env, port, tmp) if web_apart else contextlib.nullcontext(),
+                        web_server(env, port, tmp) if web_apart else contextlib.nullcontext(None) as web_pid,
                         web_load(
                             base, web_citizens, think, SEED, result.web, javascript=web_javascript
                         ) as filing,
                     ):
+                        result.web_pid = web_pid
                         await crowd(
                             api, proc, url, result, think=think, deadline_after=deadline_after,
                             meanwhile=filing, extra_cases=web_citizens + 1,
@@ -353,7 +375,7 @@ async def wait_served(base: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def web_server(env: dict[str, str], port: int, tmp: Path) -> AsyncIterator[None]:
+async def web_server(env: dict[str, str], port: int, tmp: Path) -> AsyncIterator[int]:
     """The web chat in a `python -m bot serve` of its own (no Telegram token: `bot run` keeps the
     updates and sends the cards), on `port`, until the block ends."""
     env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}
@@ -365,7 +387,8 @@ async def web_server(env: dict[str, str], port: int, tmp: Path) -> AsyncIterator
         )  # fmt: skip
         try:
             await wait_served(f"http://127.0.0.1:{port}")
-            yield
+            await settled(proc.pid)
+            yield proc.pid
         finally:
             await stop_bot(proc)
 
@@ -461,7 +484,9 @@ async def crowd(
     rng = random.Random(SEED)
     lag: list[float] = []
     lagger = asyncio.create_task(loop_lag(lag))
-    sampler = asyncio.create_task(cpu_sampler(proc.pid, result.bot_cpu_at))
+    samplers = [asyncio.create_task(cpu_sampler(proc.pid, result.bot_cpu_at))]
+    if result.web_pid is not None:
+        samplers.append(asyncio.create_task(cpu_sampler(result.web_pid, result.web_cpu_at)))
     cpu0, bench0 = cpu_seconds(proc.pid), time.process_time()
     t0 = result.start = time.monotonic()
     deadline = t0 + deadline_after
@@ -494,7 +519,8 @@ async def crowd(
     result.bench_cpu = time.process_time() - bench0
     await asyncio.sleep(1.0)  # anything sent twice would arrive now
     lagger.cancel()
-    sampler.cancel()
+    for sampler in samplers:
+        sampler.cancel()
     result.lag = lag
     result.updates = sum(len(r.steps) for r in runs)
 
@@ -656,6 +682,15 @@ def report(result: Result) -> None:
     print()
 
 
+def cpu_use(samples: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """A process's share of one core from `lo` to `hi`, from its CPU time sampled every half second."""
+    inside = [(at, c) for at, c in samples if lo <= at <= hi + 0.5]
+    if len(inside) < 2:
+        return float("nan")
+    (first, c0), (last, c1) = inside[0], inside[-1]
+    return (c1 - c0) / (last - first) if last > first else float("nan")
+
+
 def timeline(result: Result, every: float = 2.0) -> None:
     """Second by second: the Telegram citizens' answers and the web steps begun then, and how busy
     the bot was; where a p99 comes from."""
@@ -666,16 +701,27 @@ def timeline(result: Result, every: float = 2.0) -> None:
         lo, hi = result.start + n * every, result.start + (n + 1) * every
         tg = [took for at, took in result.acted if lo <= at < hi]
         wb = [took for at, took in web if lo <= at < hi]
-        cpu = [c for at, c in result.bot_cpu_at if lo <= at <= hi + 0.5]
-        busy = (cpu[-1] - cpu[0]) / every if len(cpu) > 1 else float("nan")
+        busy = [
+            f"{100 * use:.0f}"
+            for use in (cpu_use(result.bot_cpu_at, lo, hi), cpu_use(result.web_cpu_at, lo, hi))
+        ]
         rows.append(
             [f"{n * every:.0f}-{(n + 1) * every:.0f} s", len(tg), *stats(tg)[1:], len(wb), *stats(wb)[1:],
-             f"{100 * busy:.0f}"]
+             *busy[: 2 if result.web_cpu_at else 1]]
         )  # fmt: skip
-    bl.print_table(
-        ["begun", "telegram", "p50 ms", "p99 ms", "max ms", "web", "p50 ms", "p99 ms", "max ms", "bot CPU %"],
-        rows,
-    )
+    headers = [
+        "begun",
+        "telegram",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "web",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "bot CPU %",
+    ]
+    bl.print_table([*headers, *(["web serve CPU %"] if result.web_cpu_at else [])], rows)
     print()
 
 

@@ -265,11 +265,10 @@ class OutboxDispatcher(Delivery):
             return connection.execute(self._claim_statement, params).all() if channels else []
 
         try:
-            # not a short write: the claim reads the queue, which may be long, in SQLite's thread
-            async with self.db.session(write=True) as session:
-                connection = await session.connection()
-                claimed = await connection.run_sync(record_and_claim)
-                await session.commit()
+            # a short write: the claim reads only the chats' waiting messages (ix_outbox_chat_waiting)
+            # and on SQLite holds the writer, which another process (a web chat's `serve`) may be
+            # waiting for, only while its statements run, not across rounds of a busy event loop
+            claimed = await self.db.write_short(record_and_claim)
         except Exception:
             self._delivered[:0] = batch  # kept for the next pass
             raise
