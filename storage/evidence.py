@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Literal
 
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from storage.case_keys import cipher_for
+from storage.case_keys import CaseCipher, cipher_for
 from storage.crypto import Vault
 from storage.files import FileStore
 from storage.models import Attachment
@@ -33,19 +34,35 @@ async def seal(session: AsyncSession, vault: Vault, files: FileStore, *, case_id
     """Keep the held file `sha` under the case's key (the caller commits). False when we do not
     hold its bytes, under any key."""
     cipher = await cipher_for(session, vault, case_id, writing=True)
-    kept = await asyncio.to_thread(files.read_sealed, case_id, sha)
-    # a copy a rolled back submit left under the same case number is under a key never committed
-    if kept is not None and cipher.open_bytes(kept) is not None:
+    # the file's work in one trip to a thread: each trip is a round of the event loop with the
+    # caller's transaction open, which on SQLite holds the writer every other turn waits for
+    sealed = await asyncio.to_thread(_seal_staged, files, cipher, case_id, sha)
+    if sealed == "kept":
         return True
-    data = await asyncio.to_thread(files.read, sha)
-    if data is None:  # the same file, sent with another report, is already that case's
+    if sealed == "not staged":  # the same file, sent with another report, is already that case's
         data = await read_held(session, vault, files, sha)
-    if data is None:
-        log.warning("a case's file is not held; it is kept by its reference on the channel only")
-        return False
-    await asyncio.to_thread(files.put_sealed, case_id, sha, cipher.seal_bytes(data))
+        if data is None:
+            log.warning("a case's file is not held; it is kept by its reference on the channel only")
+            return False
+        await asyncio.to_thread(files.put_sealed, case_id, sha, cipher.seal_bytes(data))
     _delete_after_commit(session, files, sha)
     return True
+
+
+def _seal_staged(
+    files: FileStore, cipher: CaseCipher, case_id: int, sha: str
+) -> Literal["kept", "sealed", "not staged"]:
+    """In a worker thread: the case's copy of `sha` made from the copy kept while the report was
+    written; "kept" when the case has a readable copy already."""
+    kept = files.read_sealed(case_id, sha)
+    # a copy a rolled back submit left under the same case number is under a key never committed
+    if kept is not None and cipher.open_bytes(kept) is not None:
+        return "kept"
+    data = files.read(sha)
+    if data is None:
+        return "not staged"
+    files.put_sealed(case_id, sha, cipher.seal_bytes(data))
+    return "sealed"
 
 
 async def read_held(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sys
 import threading
 
+import pytest
 from sqlalchemy import event
 
 from handlers.core.tracking_codes import TrackingCodes
@@ -147,3 +150,13 @@ async def test_a_press_that_sends_takes_its_code_before_the_turns_first_statemen
             event.remove(engine, "before_cursor_execute", seen)
     assert "รหัสติดตาม" in answer
     assert spares_at_first_statement == [0]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own scheduling policy is Linux's")
+async def test_spares_are_hashed_only_on_a_core_nothing_else_wants() -> None:
+    codes = TrackingCodes(limit=1)
+    codes.prepare()
+    await _until_ready(codes, 1)
+    spares = [t for t in threading.enumerate() if t.name.startswith("tracking-codes_")]
+    assert spares and all(t.native_id is not None for t in spares)
+    assert {os.sched_getscheduler(t.native_id or 0) for t in spares} == {os.SCHED_IDLE}
