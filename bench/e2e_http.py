@@ -190,6 +190,7 @@ class Result:
     bot_cpu_at: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic(), CPU s)
     web_pid: int | None = None  # the web chat's own `serve` (--web-apart)
     web_cpu_at: list[tuple[float, float]] = field(default_factory=list)
+    bench_cpu_at: list[tuple[float, float]] = field(default_factory=list)  # this process's own
     desk: list[float] = field(default_factory=list)  # the desk's page times, s
     web: WebFigures | None = None  # citizens on the web chat meanwhile
     problems: list[str] = field(default_factory=list)
@@ -335,8 +336,9 @@ async def run_once(
                         done.set()
                 elif web_citizens:
                     result.web = WebFigures()
+                    apart = web_server(env, port, tmp, profile) if web_apart else contextlib.nullcontext(None)
                     async with (
-                        web_server(env, port, tmp) if web_apart else contextlib.nullcontext(None) as web_pid,
+                        apart as web_pid,
                         web_load(
                             base, web_citizens, think, SEED, result.web, javascript=web_javascript
                         ) as filing,
@@ -375,13 +377,17 @@ async def wait_served(base: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def web_server(env: dict[str, str], port: int, tmp: Path) -> AsyncIterator[int]:
+async def web_server(
+    env: dict[str, str], port: int, tmp: Path, profile: Path | None = None
+) -> AsyncIterator[int]:
     """The web chat in a `python -m bot serve` of its own (no Telegram token: `bot run` keeps the
-    updates and sends the cards), on `port`, until the block ends."""
+    updates and sends the cards), on `port`, until the block ends; under cProfile into `profile`'s
+    web-serve.pstats when given."""
     env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM_")}
+    profiled = [] if profile is None else ["-m", "cProfile", "-o", str(profile / "web-serve.pstats")]
     with (tmp / "web-serve.log").open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+            sys.executable, *profiled, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--metrics-port", "0",
             cwd=tmp, env=env, stdout=log_file, stderr=log_file,
         )  # fmt: skip
@@ -484,7 +490,10 @@ async def crowd(
     rng = random.Random(SEED)
     lag: list[float] = []
     lagger = asyncio.create_task(loop_lag(lag))
-    samplers = [asyncio.create_task(cpu_sampler(proc.pid, result.bot_cpu_at))]
+    samplers = [
+        asyncio.create_task(cpu_sampler(proc.pid, result.bot_cpu_at)),
+        asyncio.create_task(cpu_sampler(os.getpid(), result.bench_cpu_at)),
+    ]
     if result.web_pid is not None:
         samplers.append(asyncio.create_task(cpu_sampler(result.web_pid, result.web_cpu_at)))
     cpu0, bench0 = cpu_seconds(proc.pid), time.process_time()
@@ -704,10 +713,10 @@ def timeline(result: Result, every: float = 2.0) -> None:
         busy = [
             f"{100 * use:.0f}"
             for use in (cpu_use(result.bot_cpu_at, lo, hi), cpu_use(result.web_cpu_at, lo, hi))
-        ]
+        ][: 2 if result.web_cpu_at else 1]
         rows.append(
             [f"{n * every:.0f}-{(n + 1) * every:.0f} s", len(tg), *stats(tg)[1:], len(wb), *stats(wb)[1:],
-             *busy[: 2 if result.web_cpu_at else 1]]
+             *busy, f"{100 * cpu_use(result.bench_cpu_at, lo, hi):.0f}"]
         )  # fmt: skip
     headers = [
         "begun",
@@ -721,7 +730,7 @@ def timeline(result: Result, every: float = 2.0) -> None:
         "max ms",
         "bot CPU %",
     ]
-    bl.print_table([*headers, *(["web serve CPU %"] if result.web_cpu_at else [])], rows)
+    bl.print_table([*headers, *(["web serve CPU %"] if result.web_cpu_at else []), "benchmark's CPU %"], rows)
     print()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -80,7 +81,7 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 # The event loop's own connection (Database.write_short): never waits for another process, and
-# leaves checkpoints (which copy and sync the file) to the other connections, off the loop's thread.
+# leaves checkpoints (which copy and sync the file) to Database._checkpoint, off the loop's thread.
 INLINE_PRAGMAS = (
     "PRAGMA busy_timeout=0",
     "PRAGMA foreign_keys=ON",
@@ -115,25 +116,84 @@ def _busy(exc: OperationalError) -> bool:
 
 
 # another process holding SQLite's write lock: asked again every millisecond, for as long as the
-# other connections' busy timeout (SQLITE_PRAGMAS)
-BUSY_POLL_S, BUSY_WAIT_S = 0.001, 10.0
+# other connections' busy timeout (SQLITE_PRAGMAS); a process that has just written lets a waiting
+# one go first for at most GIVE_WAY_S
+BUSY_POLL_S, BUSY_WAIT_S, GIVE_WAY_S = 0.001, 10.0, 0.05
+# the write-ahead log copied into the database file at most this often while writes go on
+CHECKPOINT_EVERY_S = 1.0
 
 
-async def _when_free(begin: Callable[[], Awaitable[T]]) -> T:
-    """`begin()` (BEGIN IMMEDIATE on the loop's own connection), tried again while another process
-    holds SQLite's write lock. The loop goes on meanwhile, and the lock, once let go, is taken
-    within a millisecond: SQLite's own busy handler sleeps up to 100 ms between tries, and with two
-    busy processes (the web chat in a process of its own) one of them took it over and over while
-    the other slept."""
+class WriterTurns:
+    """Turns at SQLite's write lock between processes (the web chat in a `serve` of its own beside
+    `run`). SQLite has no queue: the lock goes to whoever asks at the moment it is free, and a
+    process with writers queued takes it again within microseconds of letting it go, while the
+    other asks once a millisecond; it waited out the first one's whole queue (up to 70 ms for a
+    Telegram update behind a burst of web submits). So a process that waits says so, holding a
+    shared lock on a file beside the database, and a process about to write first lets such a
+    waiter have its turn. Advisory locks end with their process however it ends."""
+
+    def __init__(self, database: str) -> None:
+        self._path = Path(f"{database}.writers")
+        self._file: Any = None
+
+    def _fd(self) -> int:
+        if self._file is None:
+            self._file = self._path.open("a")
+        return int(self._file.fileno())
+
+    def others_waiting(self) -> bool:
+        try:
+            fcntl.flock(self._fd(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._fd(), fcntl.LOCK_UN)
+        return False
+
+    async def give_way(self) -> None:
+        """Until no other process waits for the write lock (at most GIVE_WAY_S: a waiter whose own
+        loop is slow to ask does not stop this one for long)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + GIVE_WAY_S
+        while self.others_waiting() and loop.time() < until:  # noqa: ASYNC110 (another process: no Event)
+            await asyncio.sleep(BUSY_POLL_S)
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        fcntl.flock(self._fd(), fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd(), fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def _when_free(begin: Callable[[], Awaitable[T]], turns: WriterTurns | None) -> T:
+    """`begin()` (BEGIN IMMEDIATE on the loop's own connection), after any other process waiting
+    for SQLite's write lock had its turn, and tried again while another process holds it. The loop
+    goes on meanwhile, and the lock, once let go, is taken within a millisecond: SQLite's own busy
+    handler sleeps up to 100 ms between tries, and with two busy processes one of them took it over
+    and over while the other slept."""
+    if turns is not None:
+        await turns.give_way()
+    try:
+        return await begin()
+    except OperationalError as exc:
+        if not _busy(exc):
+            raise
     loop = asyncio.get_running_loop()
     give_up = loop.time() + BUSY_WAIT_S
-    while True:
-        try:
-            return await begin()
-        except OperationalError as exc:
-            if not _busy(exc) or loop.time() >= give_up:
-                raise
-        await asyncio.sleep(BUSY_POLL_S)
+    with turns.waiting() if turns is not None else contextlib.nullcontext():
+        while True:
+            await asyncio.sleep(BUSY_POLL_S)
+            try:
+                return await begin()
+            except OperationalError as exc:
+                if not _busy(exc) or loop.time() >= give_up:
+                    raise
 
 
 class AlreadyServed(Exception):
@@ -259,6 +319,11 @@ class Database:
         self._inline = _inline_engine(url) if self.dialect == "sqlite" else None
         self._inline_async = _inline_async_engine(url) if self.dialect == "sqlite" else None
         self._inline_sessions = _sessions(self._inline_async) if self._inline_async is not None else None
+        database = sqlite_file(url)
+        self._turns = WriterTurns(database) if database is not None and fcntl is not None else None
+        self._checkpointed_at = 0.0
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._checkpointer: AsyncEngine | None = None  # a connection of its own, made when needed
 
     @asynccontextmanager
     async def session(
@@ -280,6 +345,8 @@ class Database:
             try:
                 began = await self._began_inline() if inline else None
                 if began is None:
+                    if self._turns is not None:
+                        await self._turns.give_way()  # its BEGIN waits in SQLite's busy handler
                     async with self._session() as session:
                         yield session
                     return
@@ -293,6 +360,7 @@ class Database:
                         await self._end(began)
                     finally:
                         await began.close()
+                        self._written()
             finally:
                 _writing.reset(token)
 
@@ -311,7 +379,7 @@ class Database:
                 raise
             return session
 
-        return await _when_free(begin)
+        return await _when_free(begin, self._turns)
 
     @property
     def sync_engines(self) -> list[sqlalchemy.Engine]:
@@ -350,9 +418,36 @@ class Database:
                     connection.close()
                     raise
 
-            connection, transaction = await _when_free(begin)
-            with connection, transaction:
-                return work(connection)
+            connection, transaction = await _when_free(begin, self._turns)
+            try:
+                with connection, transaction:
+                    return work(connection)
+            finally:
+                self._written()
+
+    def _written(self) -> None:
+        """After a write on the loop's own connection (whose automatic checkpoints are off): the
+        log copied into the database file now and then, on aiosqlite's thread. With every write on
+        the loop's connection nothing else did it, and the log grew by ~10 MB a second under load
+        (300 MB in a benchmark's half minute), every read searching more of it."""
+        now = asyncio.get_running_loop().time()
+        if self._checkpointing is None and now - self._checkpointed_at >= CHECKPOINT_EVERY_S:
+            self._checkpointed_at = now
+            self._checkpointing = asyncio.create_task(self._checkpoint(), name="sqlite checkpoint")
+
+    async def _checkpoint(self) -> None:
+        try:
+            # on a connection of its own (none of the pool's, nor their statements' listeners);
+            # PASSIVE: copies what no reader still needs, waiting for no one; the log is written
+            # from its start again once all of it was copied
+            if self._checkpointer is None:
+                self._checkpointer = create_async_engine(self.url, **_ONE_CONNECTION)
+            async with self._checkpointer.connect() as connection:
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # the next write asks again; nothing is lost meanwhile
+            log.warning("SQLite checkpoint failed", exc_info=True)
+        finally:
+            self._checkpointing = None
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
@@ -370,6 +465,12 @@ class Database:
             await session.rollback()
 
     async def dispose(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
+        if self._checkpointer is not None:
+            await self._checkpointer.dispose()
+        if self._turns is not None:
+            self._turns.close()
         if self._inline is not None:
             self._inline.dispose()
         if self._inline_async is not None:

@@ -1,12 +1,12 @@
 """Tracking codes hashed ahead of need, so pressing "submit" does not wait for scrypt.
 
 A process serving citizens keeps spare codes ready (`keep_ready`: hashed, slowly by design, while
-it has little else to do, and again after each one is taken), and a report started asks for one
-more, hashed while the citizen writes; one at a time on a single worker thread that gives way to
-the event loop. A burst of reports (a campaign, a poster at the market) then takes codes hashed
-before it rather than hashing its own meanwhile. Spare codes live only in this process's memory
-until a submit takes one: nothing about them is stored, and a restart merely loses them (a submit
-without a spare hashes its own code).
+it has little else to do: again once the takes have paused, or at once when few are left), and
+without such a pool a report started asks for one more, hashed while the citizen writes; one at a
+time on a single worker thread that gives way to the event loop. A burst of reports (a campaign, a
+poster at the market) then takes codes hashed before it rather than hashing its own meanwhile.
+Spare codes live only in this process's memory until a submit takes one: nothing about them is
+stored, and a restart merely loses them (a submit without a spare hashes its own code).
 """
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ def _new_pair() -> tuple[str, str]:
 
 
 class TrackingCodes:
-    def __init__(self, limit: int = 256) -> None:
+    def __init__(self, limit: int = 256, *, quiet: float = 2.0) -> None:
         # bounded, so pressing "report" over and over costs at most `limit` hashes of spare work
         self.limit = limit
-        self.ahead = 0  # spares kept ready at all times (keep_ready)
+        self.ahead = 0  # spares kept ready (keep_ready)
+        self.quiet = quiet  # seconds without a take before the spares are hashed again
+        self._later: asyncio.TimerHandle | None = None
         self._ready: list[tuple[str, str]] = []
         self._wanted = 0
         self._busy = False
@@ -74,14 +76,29 @@ class TrackingCodes:
         self._top_up()
 
     def _top_up(self) -> None:
+        self._later = None
         missing = self.ahead - len(self._ready) - self._wanted
         if missing > 0:
             self._wanted += missing
             if not self._busy:
                 self._next(asyncio.get_running_loop())
 
+    def _top_up_when_quiet(self) -> None:
+        """The standing spares hashed again once no code was taken for `quiet` seconds, or at once
+        when fewer than a quarter are left. A burst of reports then takes codes with no hashing
+        beside it: scrypt is memory-hard by design, and even on an otherwise idle core (the
+        spares' thread) it slowed the rest of the server, whose caches it crowds out."""
+        if self._later is not None:
+            self._later.cancel()
+        if len(self._ready) + self._wanted < self.ahead // 4:
+            self._top_up()
+        else:
+            self._later = asyncio.get_running_loop().call_later(self.quiet, self._top_up)
+
     def prepare(self) -> None:
         """Ask for one more spare code (a report was started); returns at once."""
+        if self.ahead:  # a standing pool covers it, topped up when the takes pause
+            return
         if len(self._ready) + self._wanted >= self.limit:
             return
         self._wanted += 1
@@ -95,7 +112,8 @@ class TrackingCodes:
             return kept
         if self._ready:
             pair = self._ready.pop()
-            self._top_up()
+            if self.ahead:
+                self._top_up_when_quiet()
             return pair
         # none spare, and a citizen waits: hashed on a thread of its own at the usual priority, one
         # at a time however many wait (scrypt takes a core at most), while spares go on beside

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import make_url, text
 
@@ -78,3 +80,50 @@ async def another_process_writing(db: Database) -> AsyncIterator[HeldLock]:
     finally:
         ticker.cancel()
         held.other.close()
+
+
+# Another process whose writers queue for SQLite's write lock: `count` write sessions, each holding
+# the lock `hold` seconds, one after another as its queue hands it on; its first row is written
+# before the rest queue. Its rows are conversations keyed "other0", "other1", ...
+_QUEUED_WRITERS = """
+import asyncio, sys, time
+from sqlalchemy import insert
+from storage.db import Database
+from storage.models import Conversation
+
+async def main(url, count, hold):
+    db = Database(url)
+    async def one(n):
+        async with db.session(write=True, inline=True) as session:
+            row = {"channel": "test", "chat_key": f"other{n}", "step": "idle"}
+            await session.execute(insert(Conversation).values(**row))
+            time.sleep(hold)  # its work, the lock held
+            await session.commit()
+    await one(0)
+    print("queued", flush=True)
+    await asyncio.gather(*(one(n) for n in range(1, count)))
+    await db.dispose()
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+@contextlib.asynccontextmanager
+async def another_process_with_writers_queued(
+    db: Database, count: int, hold: float
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A real second process writing to `db`'s file (see _QUEUED_WRITERS), once its queue starts."""
+    root = Path(__file__).parents[2]  # the checkout, for `storage`
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _QUEUED_WRITERS, db.url, str(count), str(hold),
+        cwd=root, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"queued\n"
+        yield proc
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

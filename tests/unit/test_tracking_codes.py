@@ -42,21 +42,35 @@ async def test_prepared_codes_are_new_and_verify_against_their_hash() -> None:
         assert verify_tracking_code(code, hashed)
 
 
-async def test_a_serving_process_keeps_spares_ready_and_hashes_another_for_each_taken() -> None:
-    """A burst of reports takes codes hashed before it: the spares are kept at the count asked for."""
-    codes = TrackingCodes(limit=2)
+async def test_a_serving_process_keeps_spares_ready_and_hashes_them_again_once_the_takes_pause() -> None:
+    """A burst of reports takes codes hashed before it, with no hashing beside it: the spares are
+    made again once no code was taken for a while."""
+    codes = TrackingCodes(limit=2, quiet=0.4)
     codes.keep_ready(3)  # more than the limit for report starts: the limit follows
     await _until_ready(codes, 3)
     await asyncio.sleep(0.1)
     assert codes.ready == 3  # no more than asked
     taken = [await codes.take() for _ in range(2)]
-    assert codes.ready == 1
-    await _until_ready(codes, 3)  # hashed again
-    for _ in range(5):  # report starts ask for no more than the limit
+    for _ in range(5):  # report starts ask for nothing beside a standing pool
         codes.prepare()
+    await asyncio.sleep(0.2)
+    assert codes.ready == 1  # the takes have not paused long enough yet
+    await _until_ready(codes, 3)  # hashed again
     await asyncio.sleep(0.1)
     assert codes.ready == 3
     assert all(verify_tracking_code(code, hashed) for code, hashed in taken)
+
+
+async def test_spares_running_low_are_hashed_again_at_once() -> None:
+    codes = TrackingCodes(quiet=60.0)  # takes never pause long enough in this test
+    codes.keep_ready(8)
+    await _until_ready(codes, 8)
+    for _ in range(6):
+        await codes.take()
+    await asyncio.sleep(0.2)
+    assert codes.ready == 2  # a quarter left: still waiting for the takes to pause
+    await codes.take()  # fewer than a quarter
+    await _until_ready(codes, 8)
 
 
 async def test_a_submit_takes_the_code_prepared_when_the_report_began(desk: Desk) -> None:
