@@ -229,7 +229,7 @@ class Inbox:
         transaction committed after a later one's."""
         if len(self._taken) >= MAX_TAKEN:
             return
-        async with self.db.session() as session:
+        async with self.db.session(inline=True) as session:
             rows = (await session.execute(_READ, {"floor": floor})).all()
         found: list[tuple[int, str, str, str | dict[str, Any] | None, int]] = []  # payload: sealed or open
         newest = self._last_id

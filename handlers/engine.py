@@ -96,7 +96,7 @@ class Engine:
         if not _may_only_move_on(incoming):
             return await self._handle_writing(incoming)
         try:
-            async with self.services.db.session(read_only=True) as session:
+            async with self.services.db.session(read_only=True, inline=True) as session:
                 turn = await self._turn(session, incoming)
                 read_state = turn.convo.state_enc
                 await self._dispatch(turn)

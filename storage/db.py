@@ -90,6 +90,11 @@ INLINE_PRAGMAS = (
 )
 
 
+# The event loop's own connections for small reads (Database.session(inline=True), not writing):
+# never written through, never waiting
+INLINE_READ_PRAGMAS = ("PRAGMA busy_timeout=0", "PRAGMA foreign_keys=ON", "PRAGMA query_only=1")
+
+
 def _set_inline_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the driver's own implicit BEGIN is off: _begin_immediate begins (SQLAlchemy's pysqlite recipe)
     dbapi_connection.isolation_level = None
@@ -99,6 +104,11 @@ def _set_inline_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: Connection) -> None:
     # the write lock at BEGIN, so "another process writes" is known before any statement ran
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_deferred(connection: Connection) -> None:
+    # a read's snapshot from its first statement to its end, no lock taken
+    connection.exec_driver_sql("BEGIN")
 
 
 def _inline_engine(url: str) -> sqlalchemy.Engine | None:
@@ -293,6 +303,24 @@ def _inline_async_engine(url: str) -> AsyncEngine | None:
     return engine
 
 
+def _inline_read_engine(url: str) -> AsyncEngine | None:
+    """For read sessions whose statements run on the event loop's thread: several at once (a read
+    session may await other work before it ends), each a snapshot of its own."""
+    database = sqlite_file(url)
+    if database is None:
+        return None
+    engine = create_async_engine(
+        url,
+        async_creator=inline_creator(database, INLINE_READ_PRAGMAS),
+        pool_size=8,
+        max_overflow=24,
+        pool_reset_on_return=None,
+        hide_parameters=True,
+    )
+    event.listen(engine.sync_engine, "begin", _begin_deferred)
+    return engine
+
+
 def _sessions(engine: AsyncEngine) -> async_sessionmaker[UnitOfWork]:
     return async_sessionmaker(
         engine, class_=UnitOfWork, sync_session_class=GuardedSession, expire_on_commit=False
@@ -319,6 +347,8 @@ class Database:
         self._inline = _inline_engine(url) if self.dialect == "sqlite" else None
         self._inline_async = _inline_async_engine(url) if self.dialect == "sqlite" else None
         self._inline_sessions = _sessions(self._inline_async) if self._inline_async is not None else None
+        self._inline_reads = _inline_read_engine(url) if self.dialect == "sqlite" else None
+        self._inline_read_sessions = _sessions(self._inline_reads) if self._inline_reads is not None else None
         database = sqlite_file(url)
         self._turns = WriterTurns(database) if database is not None and fcntl is not None else None
         self._checkpointed_at = 0.0
@@ -331,11 +361,14 @@ class Database:
     ) -> AsyncIterator[AsyncSession]:
         """A unit of work: leaving without `commit()` rolls back. `write`: it will write (on SQLite
         it waits for the other writers of this process first). `read_only`: any write in it raises
-        storage.read_only.WritesNeeded. `inline` (with `write`): on SQLite its statements run on the
-        event loop's own thread (storage.inline_sqlite), the writer taken at its start; for a unit
-        of work whose reads are small, which awaits little but its statements."""
+        storage.read_only.WritesNeeded. `inline`: on SQLite its statements run on the event loop's
+        own thread (storage.inline_sqlite), with `write` the writer taken at its start; for a unit
+        of work whose reads are small (each blocks the loop while it runs), which awaits little but
+        its statements. Through aiosqlite each statement is a few trips to its thread and back,
+        each waiting for a round of the loop: under load a turn's small read took 5-8 ms."""
         if not write or self._writer is None or _writing.get():
-            async with self._session() as session:
+            inline_reads = self._inline_read_sessions if inline and not write else None
+            async with self._session(inline_reads) as session:
                 if read_only:
                     mark_read_only(session)
                 yield session
@@ -384,7 +417,9 @@ class Database:
     @property
     def sync_engines(self) -> list[sqlalchemy.Engine]:
         """Every engine this database's statements go through, for SQLAlchemy's event listeners."""
-        inline = [self._inline] if self._inline is not None else []
+        inline = [self._inline_reads.sync_engine] if self._inline_reads is not None else []
+        if self._inline is not None:
+            inline.append(self._inline)
         if self._inline_async is not None:
             inline.append(self._inline_async.sync_engine)
         return [self.engine.sync_engine, *inline]
@@ -450,8 +485,10 @@ class Database:
             self._checkpointing = None
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
+    async def _session(
+        self, sessions: async_sessionmaker[UnitOfWork] | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        async with (sessions or self._sessions)() as session:
             try:
                 yield session
             finally:
@@ -475,6 +512,8 @@ class Database:
             self._inline.dispose()
         if self._inline_async is not None:
             await self._inline_async.dispose()
+        if self._inline_reads is not None:
+            await self._inline_reads.dispose()
         await self.engine.dispose()
 
 

@@ -67,7 +67,7 @@ async def _page(
     lang = asked_lang(request) or "th"
     lines: list[web_chat.WebLine] = []
     if chat_id is not None:
-        async with services.db.session() as session:
+        async with services.db.session(inline=True) as session:
             lines = await web_chat.transcript(session, services.vault, chat_id)
             convo = await get_conversation(
                 session, WEB_CHANNEL, services.vault.lookup_key(WEB_CHANNEL, chat_id)
