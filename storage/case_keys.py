@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -85,6 +85,20 @@ async def cipher_for(session: AsyncSession, vault: Vault, case_id: int, *, writi
         wrapped = await _wrapped(session, case_id)  # a concurrent writer's key, if it won
     cipher = CaseCipher(vault.decrypt_bytes(wrapped.encode()) if wrapped else None)
     cache[case_id] = cipher
+    return cipher
+
+
+def new_key() -> bytes:
+    """A key for a case not stored yet (`adopt`): its files are sealed under it beforehand."""
+    return Fernet.generate_key()
+
+
+async def adopt(session: AsyncSession, vault: Vault, case_id: int, key: bytes) -> CaseCipher:
+    """A new case's key, made before the case (`new_key`), stored for it now."""
+    wrapped = vault.encrypt_bytes(key).decode()
+    await session.execute(insert(CaseKey).values(case_id=case_id, wrapped=wrapped))
+    cipher = CaseCipher(key)
+    session.info.setdefault(_CACHE, {})[case_id] = cipher
     return cipher
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import event, update
@@ -47,6 +48,26 @@ async def seal(session: AsyncSession, vault: Vault, files: FileStore, *, case_id
         await asyncio.to_thread(files.put_sealed, case_id, sha, cipher.seal_bytes(data))
     _delete_after_commit(session, files, sha)
     return True
+
+
+def seal_ahead(files: FileStore, cipher: CaseCipher, shas: Iterable[str]) -> dict[str, Path]:
+    """In a worker thread, before the case exists: copies of the held files `shas` sealed under
+    the key made for it (storage.case_keys.new_key), each waiting under a name of its own for
+    `place_sealed`. A file not held here is left out (`seal` at the submit looks further)."""
+    sealed = {}
+    for sha in shas:
+        data = files.read(sha)
+        if data is not None:
+            sealed[sha] = files.put_ahead(cipher.seal_bytes(data))
+    return sealed
+
+
+def place_sealed(session: AsyncSession, files: FileStore, ahead: Path, *, case_id: int, sha: str) -> None:
+    """A copy `seal_ahead` made, now the case's (the caller commits; the first copy goes then). On
+    the loop's thread: a rename, where sealing it here was a trip to a thread with the
+    transaction open."""
+    files.place_ahead(ahead, case_id, sha)
+    _delete_after_commit(session, files, sha)
 
 
 def _seal_staged(

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 MAGIC = b"DTF1"  # "Damrongtham file, format 1": what follows is a Fernet token
 CASE_MAGIC = b"DTC1"  # "Damrongtham case file, format 1": a Fernet token under the case's key
 ROTATED = ".rotated"  # a file written under the new key while the secret key is rotated
+AHEAD = "ahead"  # the folder of files sealed before their case exists (put_ahead)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -130,6 +131,24 @@ class FileStore:
             raise ValueError("a file is kept under its SHA-256 only")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._replace(path, CASE_MAGIC + token)
+
+    def put_ahead(self, token: bytes) -> Path:
+        """A file sealed by the caller under a case key made before its case: kept under a random
+        name of its own until `place_ahead` puts it in the case's folder."""
+        folder = self.root / AHEAD
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / secrets.token_hex(16)
+        self._replace(path, CASE_MAGIC + token)
+        return path
+
+    def place_ahead(self, ahead: Path, case_id: int, sha: str) -> None:
+        """The file `put_ahead` kept, now in its case's folder: a rename, quick enough for the event
+        loop's own thread."""
+        path = self._case_path(case_id, sha)
+        if path is None or ahead.parent != self.root / AHEAD:
+            raise ValueError("a case's file is kept under its SHA-256, from the files sealed ahead")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ahead.replace(path)
 
     def read_sealed(self, case_id: int, sha: str) -> bytes | None:
         """The sealed token of a case's file (to be opened with the case's key), or None."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from handlers.cases import cards
 from handlers.cases.privacy import too_many_reports
-from handlers.cases.submit import ReporterInfo, submit_report
+from handlers.cases.submit import ReporterInfo, prepare_submit, submit_report
 from handlers.citizen.intake_evidence import (
     handle_evidence,
     handle_place,
@@ -199,8 +199,10 @@ async def handle_summary(turn: Turn) -> None:
         return turn.fail("errors.use_buttons")
 
     # the engine reserved it before the turn's session (engine._may_send_a_report); if it could not
-    # tell, before the first read here, where a read-only try stops before the writer is taken
+    # tell, before the first read here, where a read-only try stops before the writer is taken; and
+    # so the submit's files sealed and its words cut
     await turn.services.codes.reserve()
+    await prepare_submit(turn.services, turn.draft)
     reporter_key = turn.services.vault.lookup_key(inc.channel, inc.user_id)
     if await too_many_reports(turn.work, turn.org, reporter_key):
         # the draft is kept: it can be sent tomorrow
