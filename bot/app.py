@@ -67,6 +67,7 @@ async def build_app(settings: Settings, *, upgrade: bool = True) -> App:
     db = Database(url)
     vault = Vault(settings.resolved_secret_key())
     files = FileStore(settings.data_dir / "files", vault)
+    await asyncio.to_thread(files.sweep_ahead)  # a submit's, left by a process that ended mid-turn
     async with db.session(write=True) as session:
         directory = await org_repo.sync_organisations(session, orgs)
         await key_ring.load(session, vault)

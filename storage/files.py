@@ -12,10 +12,12 @@ block on the disk: async callers run them in a thread (`asyncio.to_thread`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
 import secrets
+import time
 from pathlib import Path
 
 from cryptography.fernet import InvalidToken
@@ -27,6 +29,7 @@ MAGIC = b"DTF1"  # "Damrongtham file, format 1": what follows is a Fernet token
 CASE_MAGIC = b"DTC1"  # "Damrongtham case file, format 1": a Fernet token under the case's key
 ROTATED = ".rotated"  # a file written under the new key while the secret key is rotated
 AHEAD = "ahead"  # the folder of files sealed before their case exists (put_ahead)
+AHEAD_KEPT_S = 3600.0  # a file sealed ahead longer ago than this lost its submit (sweep_ahead)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -149,6 +152,20 @@ class FileStore:
             raise ValueError("a case's file is kept under its SHA-256, from the files sealed ahead")
         path.parent.mkdir(parents=True, exist_ok=True)
         ahead.replace(path)
+
+    def sweep_ahead(self, older_than: float = AHEAD_KEPT_S) -> int:
+        """Remove the files sealed ahead whose submit never came (its process ended first: a task
+        that ends removes its own). Unreadable already, their key never stored. How many."""
+        folder = self.root / AHEAD
+        if not folder.is_dir():
+            return 0
+        before, gone = time.time() - older_than, 0
+        for path in folder.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # another process swept it meanwhile
+                if path.stat().st_mtime < before:
+                    path.unlink()
+                    gone += 1
+        return gone
 
     def read_sealed(self, case_id: int, sha: str) -> bytes | None:
         """The sealed token of a case's file (to be opened with the case's key), or None."""

@@ -5,6 +5,8 @@ another process holds SQLite's write lock, waiting for it without stopping the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import event, func, insert, select
@@ -20,8 +22,9 @@ async def _count(database: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(Conversation)) or 0)
 
 
-async def _write(database: Database, key: str, *, fail: bool = False) -> list[str]:
-    """Two statements and a commit in an inline write session; the loop's rounds counted meanwhile."""
+@contextlib.asynccontextmanager
+async def _rounds() -> AsyncIterator[list[str]]:
+    """The rounds of the event loop while the block runs, one "round" each, as another task sees them."""
     rounds: list[str] = []
 
     async def other_task() -> None:
@@ -33,6 +36,14 @@ async def _write(database: Database, key: str, *, fail: bool = False) -> list[st
     await asyncio.sleep(0)
     rounds.clear()
     try:
+        yield rounds
+    finally:
+        ticker.cancel()
+
+
+async def _write(database: Database, key: str, *, fail: bool = False) -> list[str]:
+    """Two statements and a commit in an inline write session; the loop's rounds counted meanwhile."""
+    async with _rounds() as rounds:
         async with database.session(write=True, inline=True) as session:
             session.add(Conversation(channel="test", chat_key=key, step="idle"))
             await session.flush()
@@ -40,8 +51,6 @@ async def _write(database: Database, key: str, *, fail: bool = False) -> list[st
             if fail:
                 raise RuntimeError("given up")
             await session.commit()
-    finally:
-        ticker.cancel()
     return rounds
 
 
@@ -108,22 +117,10 @@ async def test_an_inline_read_session_reads_without_the_loop_going_round(databas
     """A small read on the loop's own thread: under load each of aiosqlite's trips to its thread
     and back waited for a busy loop (a Telegram turn's read took 5-8 ms at the median)."""
     await _write(database, "k1")
-    rounds: list[str] = []
-
-    async def other_task() -> None:
-        while True:
-            rounds.append("round")
-            await asyncio.sleep(0)
-
-    ticker = asyncio.create_task(other_task())
-    await asyncio.sleep(0)
-    rounds.clear()
-    try:
+    async with _rounds() as rounds:
         async with database.session(inline=True) as first, database.session(inline=True) as second:
             counts = [await s.scalar(select(func.count()).select_from(Conversation)) for s in (first, second)]
             meanwhile = len(rounds)  # (closing a session, after, takes rounds of its own)
-    finally:
-        ticker.cancel()
     assert counts == [1, 1]
     if database.dialect == "sqlite":
         assert meanwhile == 0  # two at once, neither waited for another thread

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 from storage.crypto import Vault
@@ -64,3 +67,17 @@ def test_the_same_file_kept_by_many_at_once_is_kept_whole(tmp_path: Path, vault:
     assert set(hashes) == {hashlib.sha256(data).hexdigest()}
     assert store.read(hashes[0]) == data
     assert sorted(p.name for p in (tmp_path / "files").iterdir()) == [hashes[0]]  # no partial file left
+
+
+def test_files_sealed_ahead_and_left_by_an_ended_process_are_swept(tmp_path: Path, vault: Vault) -> None:
+    store = FileStore(tmp_path, vault)
+    left, in_flight = store.put_ahead(b"sealed for a submit that never came"), store.put_ahead(b"now")
+    two_hours_ago = time.time() - 7200
+    os.utime(left, (two_hours_ago, two_hours_ago))
+    assert store.sweep_ahead() == 1
+    assert not left.exists() and in_flight.exists()  # another process's, in its submit right now
+    sha = store.put(JPEG)
+    with pytest.raises(ValueError):  # only a file sealed ahead goes into a case's folder
+        store.place_ahead(tmp_path / sha, 1, sha)
+    store.place_ahead(in_flight, 7, sha)
+    assert store.read_sealed(7, sha) == b"now"
