@@ -66,6 +66,7 @@ class Ahead:
     key: bytes
     terms: set[str]
     sealed: dict[str, Path]  # a held file's SHA-256 -> its copy under `key`, waiting for the case
+    placed: bool = False  # some went into a case's folder: not for another try
 
 
 _AHEAD: WeakKeyDictionary[asyncio.Task[Any], Ahead] = WeakKeyDictionary()
@@ -107,7 +108,10 @@ def _kept_unless_used(ahead: Ahead) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        _keep(_task(), ahead)
+        if ahead.placed:  # under a case number rolled back: a next try seals under a key of its own
+            _discard(ahead)
+        else:
+            _keep(_task(), ahead)
         raise
 
 
@@ -236,6 +240,7 @@ async def submit_report(
             for sha in sorted(ahead.shas):
                 placed = ahead.sealed.pop(sha, None)
                 if placed is not None:
+                    ahead.placed = True
                     evidence.place_sealed(session, services.files, placed, case_id=case.id, sha=sha)
                 else:  # not held as a draft's file (another case's already): looked for further
                     await evidence.seal(session, vault, services.files, case_id=case.id, sha=sha)

@@ -136,3 +136,45 @@ async def test_files_sealed_ahead_for_a_submit_that_never_ran_whole_are_removed(
     await asyncio.sleep(0)
     assert list((files.root / AHEAD).iterdir()) == []
     assert files.staged() == [sha]  # the draft's own copy stays
+
+
+async def test_a_submit_that_failed_after_its_files_went_in_leaves_nothing_behind_when_tried_again(
+    desk: Desk, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """Its transaction rolled back after the files were renamed into the case's folder: the next
+    try (the same task) seals them afresh under a key of its own, and the draft's first copies go
+    once it commits."""
+    files = desk.services.files
+    assert files is not None
+    shas = [await asyncio.to_thread(files.put, data) for data in (b"photo one", b"photo two")]
+    draft = Draft.from_dict({"type": "grievance", "category": "roads", "description": "ถนนพัง",
+                             "files": [{"kind": "photo", "file_id": f"p{n}", "sha256": sha}
+                                       for n, sha in enumerate(shas)]})  # fmt: skip
+    info = ReporterInfo(channel="test", chat_id="1", user_id="1", lang="th")
+    failing = [True]
+
+    def fail_once(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if failing and statement.startswith("INSERT INTO case_events"):
+            failing.clear()
+            raise RuntimeError("the disk is full")  # after the files went into the case's folder
+
+    writes = desk.db.sync_engines[-1]
+    event.listen(writes, "before_cursor_execute", fail_once)
+    try:
+        for attempt in range(2):
+            async with desk.db.session(write=True, inline=True) as session:
+                try:
+                    await submit_report(session, desk.services, org=desk.services.orgs.single, draft=draft,
+                                        reporter=info, now=clock())  # fmt: skip
+                except RuntimeError:
+                    assert attempt == 0
+                    continue
+                await session.commit()
+    finally:
+        event.remove(writes, "before_cursor_execute", fail_once)
+    async with desk.db.session() as session:
+        case_id = await session.scalar(select(Case.id))
+        assert case_id is not None
+        opened = [await read_held(session, desk.services.vault, files, sha, case_id=case_id) for sha in shas]
+    assert opened == [b"photo one", b"photo two"]
+    assert files.staged() == [] and list((files.root / AHEAD).iterdir()) == []
